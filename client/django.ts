@@ -1,0 +1,190 @@
+/**
+ * The Django-style facade of django-async-orm, over the same AST:
+ * `db.User.objects.filter({ age__gte: 18 }).exclude({ name: 'Bob' }).orderBy('-createdAt').slice(0, 5)`.
+ */
+import type { Filter, Scalar } from '../shared/query-ast.js'
+import { AsyncOrmError } from './client-error.js'
+import type { QuerySet, RunOptions } from './queryset.js'
+import type { ColumnOf, RowOf, ValueOf } from './types.js'
+
+type TextLookup = 'iexact' | 'contains' | 'icontains' | 'startswith' | 'istartswith' | 'endswith' | 'iendswith'
+type OrderLookup = 'gt' | 'gte' | 'lt' | 'lte'
+
+/**
+ * Django lookups on the model's readable columns: `name`, `name__exact`, `name__icontains`,
+ * `age__gte`, `id__in`, `deletedAt__isnull`, `createdAt__range`. A key with more parts
+ * (`posts__title__icontains`) filters through relations and is checked by the executor.
+ */
+export type Lookups<Api, K extends keyof Api & string> = {
+  readonly [C in ColumnOf<Api, K> as C | `${C}__exact`]?: ValueOf<Api, K, C> | null
+} & { readonly [C in ColumnOf<Api, K> as `${C}__${TextLookup}`]?: string } & {
+  readonly [C in ColumnOf<Api, K> as `${C}__${OrderLookup}`]?: ValueOf<Api, K, C>
+} & { readonly [C in ColumnOf<Api, K> as `${C}__in`]?: readonly ValueOf<Api, K, C>[] } & {
+  readonly [C in ColumnOf<Api, K> as `${C}__isnull`]?: boolean
+} & { readonly [C in ColumnOf<Api, K> as `${C}__range`]?: readonly [ValueOf<Api, K, C>, ValueOf<Api, K, C>] } & {
+  readonly [relationLookup: `${string}__${string}__${string}`]: unknown
+}
+
+type OrderField<Api, K extends keyof Api & string> = ColumnOf<Api, K> | `-${ColumnOf<Api, K>}`
+
+const LOOKUPS = new Set([
+  'exact', 'iexact', 'contains', 'icontains', 'startswith', 'istartswith', 'endswith', 'iendswith',
+  'gt', 'gte', 'lt', 'lte', 'in', 'isnull', 'range',
+])
+
+export class DjangoQuerySet<Api, K extends keyof Api & string> implements PromiseLike<RowOf<Api, K>[]> {
+  /** @internal */
+  constructor(
+    private readonly name: K,
+    private readonly qs: QuerySet<Api, K>,
+  ) {}
+
+  private next(qs: QuerySet<Api, K>): DjangoQuerySet<Api, K> {
+    return new DjangoQuerySet(this.name, qs)
+  }
+
+  /** Rows matching every lookup. */
+  filter(lookups: Lookups<Api, K>): DjangoQuerySet<Api, K> {
+    return this.next(this.qs.whereFilter(conjunction(lookups)))
+  }
+
+  /** Rows not matching all of the lookups together. */
+  exclude(lookups: Lookups<Api, K>): DjangoQuerySet<Api, K> {
+    return this.next(this.qs.whereFilter({ kind: 'not', filter: conjunction(lookups) }))
+  }
+
+  /** `'name'` ascending, `'-createdAt'` descending. */
+  orderBy(...fields: OrderField<Api, K>[]): DjangoQuerySet<Api, K> {
+    let qs = this.qs
+    for (const field of fields as string[]) {
+      qs = field.startsWith('-')
+        ? qs.orderBy(field.slice(1) as ColumnOf<Api, K>, 'desc')
+        : qs.orderBy(field as ColumnOf<Api, K>, 'asc')
+    }
+    return this.next(qs)
+  }
+
+  /** Python's `qs[start:end]`: rows `start` up to, not including, `end`. */
+  slice(start: number, end?: number): DjangoQuerySet<Api, K> {
+    if (start < 0 || (end !== undefined && end < start)) throw new TypeError('slice() takes 0 <= start <= end')
+    let qs = this.qs.offset(start)
+    if (end !== undefined) qs = qs.limit(end - start)
+    return this.next(qs)
+  }
+
+  all(): DjangoQuerySet<Api, K> {
+    return this
+  }
+
+  /** The only row matching `lookups`; `NOT_FOUND` if none, `BAD_REQUEST` if several. */
+  async get(lookups?: Lookups<Api, K>, options?: RunOptions): Promise<RowOf<Api, K>> {
+    const rows = (await (lookups ? this.filter(lookups) : this).qs.limit(2).fetch(options)) as RowOf<Api, K>[]
+    if (rows.length === 0) throw new AsyncOrmError({ code: 'NOT_FOUND', message: `${this.name} matching query does not exist` })
+    if (rows.length > 1) throw new AsyncOrmError({ code: 'BAD_REQUEST', message: `get() returned more than one ${this.name}` })
+    return rows[0]!
+  }
+
+  first(options?: RunOptions): Promise<RowOf<Api, K> | undefined> {
+    return this.qs.first().fetch(options) as Promise<RowOf<Api, K> | undefined>
+  }
+
+  count(options?: RunOptions): Promise<number> {
+    return this.qs.resultSize().fetch(options)
+  }
+
+  exists(options?: RunOptions): Promise<boolean> {
+    return this.qs.exists().fetch(options)
+  }
+
+  /** The objection-style queryset underneath, for anything the facade lacks. */
+  query(): QuerySet<Api, K> {
+    return this.qs
+  }
+
+  toJSON() {
+    return this.qs.toJSON()
+  }
+
+  fetch(options?: RunOptions): Promise<RowOf<Api, K>[]> {
+    return this.qs.fetch(options) as Promise<RowOf<Api, K>[]>
+  }
+
+  execute(callback: (error: AsyncOrmError | null, rows?: RowOf<Api, K>[]) => void, options?: RunOptions): void {
+    this.qs.execute(callback as never, options)
+  }
+
+  then<A = RowOf<Api, K>[], B = never>(
+    onFulfilled?: ((rows: RowOf<Api, K>[]) => A | PromiseLike<A>) | null,
+    onRejected?: ((reason: AsyncOrmError) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return this.fetch().then(onFulfilled, onRejected)
+  }
+}
+
+function conjunction(lookups: object): Filter {
+  const filters = Object.keys(lookups).map((key) => lookupFilter(key, (lookups as Record<string, unknown>)[key]))
+  return filters.length === 1 ? filters[0]! : { kind: 'and', filters }
+}
+
+/** `posts__title__icontains: 'x'` → exists(posts, title ilike '%x%'). */
+export function lookupFilter(key: string, value: unknown): Filter {
+  if (value === undefined) throw new TypeError(`undefined value for lookup "${key}"`)
+  const parts = key.split('__')
+  const last = parts[parts.length - 1]!
+  const lookup = parts.length > 1 && LOOKUPS.has(last) ? parts.pop()! : 'exact'
+  const column = parts.pop()!
+  let filter = columnLookup(column, lookup, value)
+  while (parts.length > 0) filter = { kind: 'exists', relation: parts.pop()!, where: filter }
+  return filter
+}
+
+function columnLookup(column: string, lookup: string, value: unknown): Filter {
+  const scalar = value as Scalar
+  switch (lookup) {
+    case 'exact':
+      return value === null ? { kind: 'null', column } : { kind: 'compare', column, op: '=', value: scalar }
+    case 'iexact':
+      return { kind: 'compare', column, op: 'ilike', value: escapeLike(text(value, lookup)) }
+    case 'contains':
+    case 'icontains':
+      return { kind: 'compare', column, op: likeOp(lookup), value: `%${escapeLike(text(value, lookup))}%` }
+    case 'startswith':
+    case 'istartswith':
+      return { kind: 'compare', column, op: likeOp(lookup), value: `${escapeLike(text(value, lookup))}%` }
+    case 'endswith':
+    case 'iendswith':
+      return { kind: 'compare', column, op: likeOp(lookup), value: `%${escapeLike(text(value, lookup))}` }
+    case 'gt':
+      return { kind: 'compare', column, op: '>', value: scalar }
+    case 'gte':
+      return { kind: 'compare', column, op: '>=', value: scalar }
+    case 'lt':
+      return { kind: 'compare', column, op: '<', value: scalar }
+    case 'lte':
+      return { kind: 'compare', column, op: '<=', value: scalar }
+    case 'in':
+      if (!Array.isArray(value)) throw new TypeError(`${column}__in needs an array`)
+      return { kind: 'in', column, values: value as Scalar[] }
+    case 'isnull':
+      return { kind: 'null', column, ...(value === false && { negated: true }) }
+    case 'range':
+      if (!Array.isArray(value) || value.length !== 2) throw new TypeError(`${column}__range needs [low, high]`)
+      return { kind: 'between', column, low: value[0] as Scalar, high: value[1] as Scalar }
+    default:
+      throw new TypeError(`unknown lookup "${lookup}"`)
+  }
+}
+
+function likeOp(lookup: string): 'like' | 'ilike' {
+  return lookup.startsWith('i') ? 'ilike' : 'like'
+}
+
+function text(value: unknown, lookup: string): string {
+  if (typeof value !== 'string') throw new TypeError(`${lookup} needs a string`)
+  return value
+}
+
+/** Makes `%`, `_` and `\` match themselves (PostgreSQL's default LIKE escape is `\`). */
+function escapeLike(value: string): string {
+  return value.replace(/[\\%_]/g, (c) => `\\${c}`)
+}

@@ -1,0 +1,233 @@
+/**
+ * The `where…` family, with objection's names and semantics. Shared by querysets, by
+ * grouping callbacks (`where(q => q.where(…).orWhere(…))`) and by relation filters.
+ */
+import { COMPARISON_OPERATORS, type ComparisonOperator, type Filter, type Scalar } from '../shared/query-ast.js'
+import { initialState, termsToFilter, type QueryState } from './query-state.js'
+import type { ColumnOf, RelationNameOf, TargetOf, ValueOf, WhereObject } from './types.js'
+
+/** Operators `where(column, op, value)` accepts. */
+export type Operator = ComparisonOperator | 'in' | 'not in'
+
+const OPERATORS = new Set<string>([...COMPARISON_OPERATORS, 'in', 'not in'])
+
+type Group<Api, K extends keyof Api & string> = (q: FilterBuilder<Api, K>) => FilterBuilder<Api, K>
+
+export class FilterBuilder<Api, K extends keyof Api & string> {
+  /** @internal */
+  constructor(readonly state: QueryState) {}
+
+  /** @internal Makes a copy of this builder (of the same class) with `patch` applied. */
+  protected with(patch: Partial<QueryState>): this {
+    const Class = this.constructor as new (...args: unknown[]) => this
+    const copy = Object.create(Class.prototype) as this
+    Object.assign(copy, this, { state: { ...this.state, ...patch } })
+    return copy
+  }
+
+  private add(or: boolean, filter: Filter): this {
+    return this.with({ terms: [...this.state.terms, { or, filter }] })
+  }
+
+  /**
+   * Adds a filter in its wire form (the query AST), ANDed with the previous ones. Column
+   * names are not type-checked here; the executor validates them as always.
+   */
+  whereFilter(filter: Filter): this {
+    return this.add(false, filter)
+  }
+
+  /**
+   * Adds a condition, ANDed with the previous ones.
+   *
+   * @example
+   * q.where('name', 'Ann')              // name = 'Ann'
+   * q.where('age', '>=', 18)            // age >= 18
+   * q.where({ name: 'Ann', orgId: 2 })  // name = 'Ann' and org_id = 2
+   * q.where((g) => g.where('a', 1).orWhere('b', 2)) // (a = 1 or b = 2)
+   */
+  where(filter: WhereObject<Api, K> | Group<Api, K>): this
+  where<C extends ColumnOf<Api, K>>(column: C, value: ValueOf<Api, K, C> | null): this
+  where<C extends ColumnOf<Api, K>>(column: C, op: Operator, value: ValueOf<Api, K, C> | string | null | readonly ValueOf<Api, K, C>[]): this
+  where(...args: unknown[]): this {
+    return this.add(false, this.parse(args))
+  }
+
+  /** Same as `where`. */
+  andWhere(filter: WhereObject<Api, K> | Group<Api, K>): this
+  andWhere<C extends ColumnOf<Api, K>>(column: C, value: ValueOf<Api, K, C> | null): this
+  andWhere<C extends ColumnOf<Api, K>>(column: C, op: Operator, value: ValueOf<Api, K, C> | string | null | readonly ValueOf<Api, K, C>[]): this
+  andWhere(...args: unknown[]): this {
+    return this.add(false, this.parse(args))
+  }
+
+  /** Adds a condition ORed with the previous ones (AND binds tighter, as in SQL). */
+  orWhere(filter: WhereObject<Api, K> | Group<Api, K>): this
+  orWhere<C extends ColumnOf<Api, K>>(column: C, value: ValueOf<Api, K, C> | null): this
+  orWhere<C extends ColumnOf<Api, K>>(column: C, op: Operator, value: ValueOf<Api, K, C> | string | null | readonly ValueOf<Api, K, C>[]): this
+  orWhere(...args: unknown[]): this {
+    return this.add(true, this.parse(args))
+  }
+
+  /** Adds `not (condition)`. */
+  whereNot(filter: WhereObject<Api, K> | Group<Api, K>): this
+  whereNot<C extends ColumnOf<Api, K>>(column: C, value: ValueOf<Api, K, C> | null): this
+  whereNot<C extends ColumnOf<Api, K>>(column: C, op: Operator, value: ValueOf<Api, K, C> | string | null | readonly ValueOf<Api, K, C>[]): this
+  whereNot(...args: unknown[]): this {
+    return this.add(false, { kind: 'not', filter: this.parse(args) })
+  }
+
+  orWhereNot(filter: WhereObject<Api, K> | Group<Api, K>): this
+  orWhereNot<C extends ColumnOf<Api, K>>(column: C, value: ValueOf<Api, K, C> | null): this
+  orWhereNot<C extends ColumnOf<Api, K>>(column: C, op: Operator, value: ValueOf<Api, K, C> | string | null | readonly ValueOf<Api, K, C>[]): this
+  orWhereNot(...args: unknown[]): this {
+    return this.add(true, { kind: 'not', filter: this.parse(args) })
+  }
+
+  whereIn<C extends ColumnOf<Api, K>>(column: C, values: readonly ValueOf<Api, K, C>[]): this {
+    return this.add(false, inFilter(column, values, false))
+  }
+  orWhereIn<C extends ColumnOf<Api, K>>(column: C, values: readonly ValueOf<Api, K, C>[]): this {
+    return this.add(true, inFilter(column, values, false))
+  }
+  whereNotIn<C extends ColumnOf<Api, K>>(column: C, values: readonly ValueOf<Api, K, C>[]): this {
+    return this.add(false, inFilter(column, values, true))
+  }
+  orWhereNotIn<C extends ColumnOf<Api, K>>(column: C, values: readonly ValueOf<Api, K, C>[]): this {
+    return this.add(true, inFilter(column, values, true))
+  }
+
+  whereNull(column: ColumnOf<Api, K>): this {
+    return this.add(false, { kind: 'null', column })
+  }
+  orWhereNull(column: ColumnOf<Api, K>): this {
+    return this.add(true, { kind: 'null', column })
+  }
+  whereNotNull(column: ColumnOf<Api, K>): this {
+    return this.add(false, { kind: 'null', column, negated: true })
+  }
+  orWhereNotNull(column: ColumnOf<Api, K>): this {
+    return this.add(true, { kind: 'null', column, negated: true })
+  }
+
+  /** `column between low and high` (both ends included). */
+  whereBetween<C extends ColumnOf<Api, K>>(column: C, range: readonly [ValueOf<Api, K, C>, ValueOf<Api, K, C>]): this {
+    return this.add(false, betweenFilter(column, range, false))
+  }
+  orWhereBetween<C extends ColumnOf<Api, K>>(column: C, range: readonly [ValueOf<Api, K, C>, ValueOf<Api, K, C>]): this {
+    return this.add(true, betweenFilter(column, range, false))
+  }
+  whereNotBetween<C extends ColumnOf<Api, K>>(column: C, range: readonly [ValueOf<Api, K, C>, ValueOf<Api, K, C>]): this {
+    return this.add(false, betweenFilter(column, range, true))
+  }
+  orWhereNotBetween<C extends ColumnOf<Api, K>>(column: C, range: readonly [ValueOf<Api, K, C>, ValueOf<Api, K, C>]): this {
+    return this.add(true, betweenFilter(column, range, true))
+  }
+
+  /** `column like pattern` (`%` any run, `_` one character). */
+  whereLike(column: ColumnOf<Api, K>, pattern: string): this {
+    return this.add(false, compare(column, 'like', pattern))
+  }
+  orWhereLike(column: ColumnOf<Api, K>, pattern: string): this {
+    return this.add(true, compare(column, 'like', pattern))
+  }
+  /** Case-insensitive `whereLike`. */
+  whereILike(column: ColumnOf<Api, K>, pattern: string): this {
+    return this.add(false, compare(column, 'ilike', pattern))
+  }
+  orWhereILike(column: ColumnOf<Api, K>, pattern: string): this {
+    return this.add(true, compare(column, 'ilike', pattern))
+  }
+
+  /**
+   * Rows with at least one related row (matching `filter` if given); the related model's
+   * own read policy applies.
+   *
+   * @example
+   * db.User.query().whereExists('posts', (p) => p.where('title', 'Hello'))
+   * // where exists (select 1 from posts p where p.author_id = users.id and p.title = 'Hello')
+   */
+  whereExists<R extends RelationNameOf<Api, K>>(relation: R, filter?: Group<Api, TargetOf<Api, K, R>>): this {
+    return this.add(false, exists(relation, filter, false))
+  }
+  orWhereExists<R extends RelationNameOf<Api, K>>(relation: R, filter?: Group<Api, TargetOf<Api, K, R>>): this {
+    return this.add(true, exists(relation, filter, false))
+  }
+  /** Rows with no related row (matching `filter` if given). */
+  whereNotExists<R extends RelationNameOf<Api, K>>(relation: R, filter?: Group<Api, TargetOf<Api, K, R>>): this {
+    return this.add(false, exists(relation, filter, true))
+  }
+  orWhereNotExists<R extends RelationNameOf<Api, K>>(relation: R, filter?: Group<Api, TargetOf<Api, K, R>>): this {
+    return this.add(true, exists(relation, filter, true))
+  }
+
+  private parse(args: unknown[]): Filter {
+    if (args.length === 1) {
+      const [arg] = args
+      if (typeof arg === 'function') return group(arg as Group<Api, K>)
+      if (arg !== null && typeof arg === 'object' && !Array.isArray(arg)) {
+        const filters = Object.keys(arg).map((column) => equals(column, (arg as Record<string, unknown>)[column]))
+        return filters.length === 1 ? filters[0]! : { kind: 'and', filters }
+      }
+      throw new TypeError('where() takes an object, a callback, (column, value) or (column, operator, value)')
+    }
+    if (args.length === 2) return equals(columnName(args[0]), args[1])
+    if (args.length === 3) {
+      const [column, op, value] = args
+      if (typeof op !== 'string' || !OPERATORS.has(op.toLowerCase())) throw new TypeError(`unknown operator ${String(op)}`)
+      const operator = op.toLowerCase() as Operator
+      const name = columnName(column)
+      if (operator === 'in' || operator === 'not in') {
+        if (!Array.isArray(value)) throw new TypeError(`"${operator}" needs an array`)
+        return inFilter(name, value, operator === 'not in')
+      }
+      if (value === null) {
+        if (operator === '=') return { kind: 'null', column: name }
+        if (operator === '!=' || operator === '<>') return { kind: 'null', column: name, negated: true }
+      }
+      return compare(name, operator, value)
+    }
+    throw new TypeError('where() takes one to three arguments')
+  }
+}
+
+function group<Api, K extends keyof Api & string>(build: Group<Api, K>): Filter {
+  const built = build(new FilterBuilder<Api, K>(initialState('')))
+  if (!(built instanceof FilterBuilder)) throw new TypeError('a where() callback must return the builder it was given')
+  return termsToFilter(built.state.terms) ?? { kind: 'and', filters: [] }
+}
+
+function exists(relation: string, build: Group<never, never> | undefined, negated: boolean): Filter {
+  const where = build ? group(build) : undefined
+  return { kind: 'exists', relation, ...(where && { where }), ...(negated && { negated }) }
+}
+
+function equals(column: string, value: unknown): Filter {
+  if (value === null) return { kind: 'null', column }
+  if (Array.isArray(value)) return inFilter(column, value, false)
+  return compare(column, '=', value)
+}
+
+function compare(column: string, op: ComparisonOperator, value: unknown): Filter {
+  return { kind: 'compare', column, op, value: scalar(value, column) }
+}
+
+function inFilter(column: string, values: readonly unknown[], negated: boolean): Filter {
+  return { kind: 'in', column, values: values.map((v) => scalar(v, column)), ...(negated && { negated }) }
+}
+
+function betweenFilter(column: string, range: readonly unknown[], negated: boolean): Filter {
+  if (range.length !== 2) throw new TypeError('whereBetween() takes [low, high]')
+  return { kind: 'between', column, low: scalar(range[0], column), high: scalar(range[1], column), ...(negated && { negated }) }
+}
+
+function columnName(column: unknown): string {
+  if (typeof column !== 'string') throw new TypeError('a column name must be a string')
+  return column
+}
+
+/** `undefined` is refused, as objection does: a missing value must not silently drop a filter. */
+function scalar(value: unknown, column: string): Scalar {
+  if (value === undefined) throw new TypeError(`undefined value for column "${column}"`)
+  return value as Scalar
+}

@@ -1,0 +1,72 @@
+/**
+ * The data a queryset holds, and how it becomes a wire `Query`. Querysets are immutable:
+ * every method makes a new state, so a queryset can be shared and extended freely.
+ */
+import type { Aggregate, Filter, GraphNode, OrderTerm, Query, ReadOp } from '../shared/query-ast.js'
+
+/** One `where`/`orWhere` call, in order; SQL precedence (AND before OR) groups them. */
+export interface Term {
+  readonly or: boolean
+  readonly filter: Filter
+}
+
+export interface QueryState {
+  readonly model: string
+  readonly op: ReadOp
+  readonly terms: readonly Term[]
+  readonly select?: readonly string[]
+  readonly distinct?: boolean
+  readonly orderBy: readonly OrderTerm[]
+  readonly limit?: number
+  readonly offset?: number
+  readonly graph: readonly GraphNode[]
+  readonly groupBy?: readonly string[]
+  readonly aggregates: readonly Aggregate[]
+}
+
+export function initialState(model: string): QueryState {
+  return { model, op: 'select', terms: [], orderBy: [], graph: [], aggregates: [] }
+}
+
+/** `a or b and c` → `or(a, and(b, c))`, as SQL reads the same chain of knex calls. */
+export function termsToFilter(terms: readonly Term[]): Filter | undefined {
+  if (terms.length === 0) return undefined
+  const groups: Filter[][] = [[]]
+  for (const term of terms) {
+    if (term.or && groups[groups.length - 1]!.length > 0) groups.push([])
+    groups[groups.length - 1]!.push(term.filter)
+  }
+  const conjunction = (group: Filter[]): Filter => (group.length === 1 ? group[0]! : { kind: 'and', filters: group })
+  return groups.length === 1 ? conjunction(groups[0]!) : { kind: 'or', filters: groups.map(conjunction) }
+}
+
+export function toQuery(state: QueryState): Query {
+  const where = termsToFilter(state.terms)
+  return {
+    model: state.model,
+    op: state.op,
+    ...(state.select && { select: state.select }),
+    ...(state.distinct && { distinct: true }),
+    ...(where && { where }),
+    ...(state.orderBy.length > 0 && { orderBy: state.orderBy }),
+    ...(state.limit !== undefined && { limit: state.limit }),
+    ...(state.offset !== undefined && { offset: state.offset }),
+    ...(state.graph.length > 0 && { graph: state.graph }),
+    ...(state.groupBy && { groupBy: state.groupBy }),
+    ...(state.aggregates.length > 0 && { aggregates: state.aggregates }),
+  }
+}
+
+/** The part of a state a relation node carries in `withGraphFetched`. */
+export function toGraphNode(relation: string, state: QueryState): GraphNode {
+  const where = termsToFilter(state.terms)
+  return {
+    relation,
+    ...(state.select && { select: state.select }),
+    ...(where && { where }),
+    ...(state.orderBy.length > 0 && { orderBy: state.orderBy }),
+    ...(state.limit !== undefined && { limit: state.limit }),
+    ...(state.offset !== undefined && { offset: state.offset }),
+    ...(state.graph.length > 0 && { graph: state.graph }),
+  }
+}

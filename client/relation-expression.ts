@@ -1,0 +1,67 @@
+/**
+ * objection's relation expression strings (`'[posts.[tags, comments], org]'`), parsed on
+ * the client into the object form: the executor only ever receives validated graph nodes.
+ * Recursion (`^`), wildcards (`*`), aliases and modifiers are not supported.
+ */
+export interface RelationTree {
+  [relation: string]: true | RelationTree
+}
+
+export function parseRelationExpression(expression: string): RelationTree {
+  let position = 0
+  const fail = (what: string): never => {
+    throw new TypeError(`relation expression "${expression}": ${what} at position ${position}`)
+  }
+  const skipSpace = () => {
+    while (position < expression.length && /\s/.test(expression[position]!)) position++
+  }
+  const name = (): string => {
+    skipSpace()
+    const match = /^[A-Za-z_$][A-Za-z0-9_$]*/.exec(expression.slice(position))
+    if (!match) return fail('expected a relation name')
+    if (match[0] === '__proto__' || match[0] === 'constructor' || match[0] === 'prototype') fail('forbidden name')
+    position += match[0].length
+    return match[0]
+  }
+  const item = (into: RelationTree): void => {
+    const relation = name()
+    skipSpace()
+    let child: true | RelationTree = true
+    if (expression[position] === '.') {
+      position++
+      child = list()
+    }
+    const existing = into[relation]
+    into[relation] = existing && existing !== true && child !== true ? merge(existing, child) : child === true && existing ? existing : child
+  }
+  const list = (): RelationTree => {
+    skipSpace()
+    const tree: RelationTree = {}
+    if (expression[position] !== '[') {
+      item(tree)
+      return tree
+    }
+    position++
+    do {
+      item(tree)
+      skipSpace()
+    } while (expression[position] === ',' && ++position)
+    if (expression[position] !== ']') fail('expected "]"')
+    position++
+    return tree
+  }
+  const tree = list()
+  skipSpace()
+  if (position < expression.length) fail('unexpected text')
+  return tree
+}
+
+function merge(a: RelationTree, b: RelationTree): RelationTree {
+  const out: RelationTree = { ...a }
+  for (const key of Object.keys(b)) {
+    const left = out[key]
+    const right = b[key]!
+    out[key] = left && left !== true && right !== true ? merge(left, right) : right === true && left ? left : right
+  }
+  return out
+}

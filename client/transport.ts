@@ -1,0 +1,226 @@
+/**
+ * Sends queries to the executor. Queries started in the same tick travel in one POST
+ * (DESIGN.md, "Querysets started in the same tick travel in one HTTP request"); each
+ * caller receives its own result or error. Reads are retried on network errors and 503
+ * with exponential backoff, and each caller may cancel with an `AbortSignal`.
+ */
+import { ofetch, type $Fetch } from 'ofetch'
+import { ERROR_STATUS, isErrorCode, type ErrorCode, type WireError } from '../shared/error-codes.js'
+import type { Query } from '../shared/query-ast.js'
+import { decode, encode, PROTOCOL_VERSION, type ErrorBody, type ResponseBody } from '../shared/wire.js'
+import { AsyncOrmError } from './client-error.js'
+
+export type HeadersOption = HeadersInit | (() => HeadersInit | Promise<HeadersInit>)
+
+export interface BatchOptions {
+  /** Most queries in one request (default 50, the executor's default `maxBatch`). */
+  readonly maxSize?: number
+  /** Milliseconds to wait for more queries before sending; default 0 (the current tick). */
+  readonly windowMs?: number
+}
+
+export interface ClientOptions {
+  /** The executor's URL. */
+  readonly url: string
+  /** Sent with every request, e.g. `() => ({ authorization: \`Bearer ${token}\` })`. */
+  readonly headers?: HeadersOption
+  /** The fetch implementation (default: the global one). */
+  readonly fetch?: typeof globalThis.fetch
+  /** `false` sends one request per query. */
+  readonly batch?: false | BatchOptions
+  /** Retries after a network error or a 503 (default 2). */
+  readonly retry?: number
+  /** First retry delay in ms, doubled each time (default 200). */
+  readonly retryDelay?: number
+  /** Per-request timeout in ms (default none). */
+  readonly timeout?: number
+}
+
+interface Pending {
+  readonly query: Query
+  readonly signal: AbortSignal | undefined
+  readonly resolve: (value: unknown) => void
+  readonly reject: (error: unknown) => void
+  settled: boolean
+}
+
+export class Transport {
+  private readonly fetcher: $Fetch
+  private queue: Pending[] = []
+  private scheduled = false
+
+  constructor(private readonly options: ClientOptions) {
+    this.fetcher = ofetch.create({}, options.fetch ? { fetch: options.fetch } : {})
+  }
+
+  send(query: Query, signal?: AbortSignal): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(aborted(signal))
+      const pending: Pending = { query, signal, resolve, reject, settled: false }
+      signal?.addEventListener('abort', () => settle(pending, () => reject(aborted(signal))), { once: true })
+      if (this.options.batch === false) {
+        void this.dispatch([pending])
+        return
+      }
+      this.queue.push(pending)
+      if (!this.scheduled) {
+        this.scheduled = true
+        const windowMs = this.options.batch?.windowMs ?? 0
+        if (windowMs > 0) setTimeout(() => this.flush(), windowMs)
+        else queueMicrotask(() => this.flush())
+      }
+    })
+  }
+
+  private flush(): void {
+    this.scheduled = false
+    const queue = this.queue.filter((p) => !p.settled)
+    this.queue = []
+    const size = this.options.batch === false ? 1 : (this.options.batch?.maxSize ?? 50)
+    for (let i = 0; i < queue.length; i += size) void this.dispatch(queue.slice(i, i + size))
+  }
+
+  private async dispatch(batch: Pending[]): Promise<void> {
+    // The request is cancelled only when every caller in it has given up.
+    const controller = new AbortController()
+    const onAbort = () => batch.every((p) => p.settled) && controller.abort()
+    for (const p of batch) p.signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      const body = await this.post(batch.map((p) => p.query), controller.signal)
+      batch.forEach((p, i) => {
+        const result = body.results[i]
+        if (result === undefined) {
+          settle(p, () => p.reject(new AsyncOrmError({ code: 'INTERNAL', message: 'the executor sent fewer results than queries' })))
+        } else if ('error' in result) {
+          settle(p, () => p.reject(fromWire(result.error)))
+        } else {
+          settle(p, () => p.resolve(result.data))
+        }
+      })
+    } catch (error) {
+      for (const p of batch) settle(p, () => p.reject(error))
+    } finally {
+      for (const p of batch) p.signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  private async post(queries: Query[], signal: AbortSignal): Promise<ResponseBody> {
+    const { url } = this.options
+    const body = encode({ v: PROTOCOL_VERSION, queries })
+    const retries = this.options.retry ?? 2
+    for (let attempt = 0; ; attempt++) {
+      const headers = new Headers(await resolveHeaders(this.options.headers))
+      headers.set('content-type', 'application/json')
+      let response: Response
+      try {
+        response = await this.fetcher.raw(url, {
+          method: 'POST',
+          body,
+          headers,
+          signal,
+          retry: false,
+          responseType: 'text',
+          ignoreResponseError: true,
+          ...(this.options.timeout !== undefined && { timeout: this.options.timeout }),
+        })
+      } catch (error) {
+        if (signal.aborted) throw aborted(signal)
+        if (attempt < retries) {
+          await sleep(backoff(this.options.retryDelay ?? 200, attempt), signal)
+          continue
+        }
+        const reason = error instanceof Error ? error.message : String(error)
+        throw new AsyncOrmError({ code: 'NETWORK_ERROR', message: `[POST ${url}] network error: ${reason}`, cause: error })
+      }
+      if (response.status === 503 && attempt < retries) {
+        await sleep(backoff(this.options.retryDelay ?? 200, attempt), signal)
+        continue
+      }
+      return parse(url, response)
+    }
+  }
+}
+
+function parse(url: string, response: Response & { _data?: unknown }): ResponseBody {
+  const text = typeof response._data === 'string' ? response._data : ''
+  let decoded: unknown
+  try {
+    decoded = decode(text)
+  } catch {
+    decoded = undefined
+  }
+  if (response.status === 200 && isResponseBody(decoded)) return decoded
+  const wire = (decoded as Partial<ErrorBody> | undefined)?.error
+  if (wire && isErrorCode(wire.code) && typeof wire.message === 'string') {
+    throw fromWire({ ...wire, message: `[POST ${url}] ${response.status} ${wire.code}: ${wire.message}` }, response.status)
+  }
+  const code = codeForStatus(response.status)
+  throw new AsyncOrmError({
+    code,
+    status: response.status,
+    message: `[POST ${url}] ${response.status} ${response.statusText || code}: the response is not an async-orm answer`,
+  })
+}
+
+function isResponseBody(value: unknown): value is ResponseBody {
+  return value !== null && typeof value === 'object' && Array.isArray((value as ResponseBody).results)
+}
+
+function fromWire(error: WireError, status?: number): AsyncOrmError {
+  const known = isErrorCode(error.code)
+  return new AsyncOrmError({
+    code: known ? error.code : 'INTERNAL',
+    status: status ?? (known ? ERROR_STATUS[error.code] : 500),
+    message: String(error.message),
+    ...(error.requestId !== undefined && { requestId: error.requestId }),
+  })
+}
+
+function codeForStatus(status: number): ErrorCode {
+  switch (status) {
+    case 400:
+      return 'BAD_REQUEST'
+    case 401:
+      return 'UNAUTHENTICATED'
+    case 403:
+      return 'FORBIDDEN'
+    case 404:
+      return 'NOT_FOUND'
+    case 413:
+      return 'PAYLOAD_TOO_LARGE'
+    case 429:
+      return 'RATE_LIMITED'
+    case 502:
+    case 503:
+      return 'UNAVAILABLE'
+    case 504:
+      return 'TIMEOUT'
+    default:
+      return 'INTERNAL'
+  }
+}
+
+async function resolveHeaders(option: HeadersOption | undefined): Promise<HeadersInit | undefined> {
+  return typeof option === 'function' ? option() : option
+}
+
+function settle(pending: Pending, action: () => void): void {
+  if (pending.settled) return
+  pending.settled = true
+  action()
+}
+
+function aborted(signal: AbortSignal): AsyncOrmError {
+  return new AsyncOrmError({ code: 'ABORTED', message: 'the query was aborted', cause: signal.reason })
+}
+
+function backoff(base: number, attempt: number): number {
+  return base * 2 ** attempt * (0.5 + Math.random() / 2)
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => (clearTimeout(timer), reject(aborted(signal))), { once: true })
+  })
+}

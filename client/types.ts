@@ -1,0 +1,68 @@
+/**
+ * Types the client derives from an API definition (`import type { api }`), with no code
+ * generation: column names, value types, relations and result shapes.
+ */
+import type { ModelTypes, RelationType } from '../shared/api-types.js'
+
+/** The `~types` an exposed model carries. */
+export type TypesOf<Api, K extends keyof Api> = Api[K] extends { readonly '~types'?: infer T }
+  ? NonNullable<T> extends ModelTypes
+    ? NonNullable<T>
+    : never
+  : never
+
+export type ModelName<Api> = keyof Api & string
+
+/** A model's readable row. */
+export type RowOf<Api, K extends keyof Api> = TypesOf<Api, K>['row']
+
+/** A model's readable column names. */
+export type ColumnOf<Api, K extends keyof Api> = keyof RowOf<Api, K> & string
+
+/** A column's value type, without `null`/`undefined`. */
+export type ValueOf<Api, K extends keyof Api, C extends ColumnOf<Api, K>> = NonNullable<RowOf<Api, K>[C]>
+
+export type RelationNameOf<Api, K extends keyof Api> = keyof TypesOf<Api, K>['relations'] & string
+
+type RelationOf<Api, K extends keyof Api, R extends RelationNameOf<Api, K>> =
+  TypesOf<Api, K>['relations'][R] extends RelationType<infer T, infer M> ? { target: T; many: M } : never
+
+/** The exposed model a relation leads to (the one whose instance type is the target's). */
+export type TargetOf<Api, K extends keyof Api, R extends RelationNameOf<Api, K>> = {
+  [T in ModelName<Api>]: [TypesOf<Api, T>['instance']] extends [RelationOf<Api, K, R>['target']]
+    ? [RelationOf<Api, K, R>['target']] extends [TypesOf<Api, T>['instance']]
+      ? T
+      : never
+    : never
+}[ModelName<Api>]
+
+export type IsMany<Api, K extends keyof Api, R extends RelationNameOf<Api, K>> = RelationOf<Api, K, R>['many']
+
+/** `{ name: 'Ann' }`: equality on each key (an array value means "one of"). */
+export type WhereObject<Api, K extends keyof Api> = {
+  readonly [C in ColumnOf<Api, K>]?: ValueOf<Api, K, C> | null | readonly ValueOf<Api, K, C>[]
+}
+
+export interface Page<Row> {
+  readonly results: Row[]
+  /** Rows matching the filter, ignoring limit and offset. */
+  readonly total: number
+}
+
+/** What a queryset resolves to, by the kind of read it is. */
+export type ReadMode = 'many' | 'first' | 'page' | 'count' | 'exists'
+
+export type ResultOf<Row, M extends ReadMode> = M extends 'many'
+  ? Row[]
+  : M extends 'first'
+    ? Row | undefined
+    : M extends 'page'
+      ? Page<Row>
+      : M extends 'count'
+        ? number
+        : M extends 'exists'
+          ? boolean
+          : never
+
+/** Flattens intersections in hovers. */
+export type Simplify<T> = { [K in keyof T]: T[K] } & {}

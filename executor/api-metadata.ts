@@ -1,0 +1,174 @@
+/**
+ * Compiles an API definition once, at startup, into the lookup tables the request path
+ * uses: per model its table, readable columns (property → database column), id columns,
+ * policy and relations with their join columns (read from objection's own relation
+ * metadata). Nothing here runs per request.
+ */
+import type { Knex } from 'knex'
+import type { Model } from 'objection'
+import type { ApiShape } from '../shared/api-types.js'
+import type { Scalar } from '../shared/query-ast.js'
+import type { Exposure, ExposedModel } from './expose.js'
+import type { Limits } from './limits.js'
+
+export interface ModelMeta {
+  readonly name: string
+  readonly table: string
+  /** Readable columns: property name → database column. */
+  readonly columns: ReadonlyMap<string, string>
+  /** Id properties (`findById`); each is readable. */
+  readonly idProps: readonly string[]
+  readonly relations: ReadonlyMap<string, RelationMeta>
+  readonly policy?: (ctx: unknown) => Readonly<Record<string, Scalar | readonly Scalar[]>>
+  /** Any property → database column, for policy keys (which may name unreadable columns). */
+  readonly toColumn: (prop: string) => string
+  readonly defaultLimit: number
+  readonly maxLimit: number
+}
+
+export interface RelationMeta {
+  readonly name: string
+  readonly many: boolean
+  readonly target: ModelMeta
+  /** Columns on the owner's table. */
+  readonly ownerColumns: readonly string[]
+  /** Columns on the related table (for many-to-many: the ones the join table points at). */
+  readonly relatedColumns: readonly string[]
+  readonly join?: {
+    readonly table: string
+    /** Join-table columns equal to `ownerColumns`. */
+    readonly ownerColumns: readonly string[]
+    /** Join-table columns equal to `relatedColumns`. */
+    readonly relatedColumns: readonly string[]
+  }
+}
+
+export type ApiMetadata = ReadonlyMap<string, ModelMeta>
+
+interface ObjectionRelation {
+  name: string
+  relatedModelClass: typeof Model
+  ownerProp: { cols: string[] }
+  relatedProp: { cols: string[] }
+  joinTable: string | null
+  joinTableOwnerProp?: { cols: string[] } | null
+  joinTableRelatedProp?: { cols: string[] } | null
+  modify: unknown
+  isOneToOne(): boolean
+}
+
+export async function buildApiMetadata(api: ApiShape, knex: Knex, limits: Limits): Promise<ApiMetadata> {
+  const exposures = new Map<string, Exposure>()
+  for (const name of Object.keys(api)) {
+    const exposure = (api[name] as ExposedModel<never> | undefined)?.exposure
+    if (!exposure?.modelClass) throw new TypeError(`api.${name} is not made with expose()`)
+    exposures.set(name, exposure)
+  }
+  const byClass = new Map<typeof Model, string>()
+  for (const [name, exposure] of exposures) {
+    if (byClass.has(exposure.modelClass)) {
+      throw new TypeError(`${exposure.modelClass.name} is exposed twice (${byClass.get(exposure.modelClass)} and ${name})`)
+    }
+    byClass.set(exposure.modelClass, name)
+  }
+
+  const metas = new Map<string, ModelMeta & { relations: Map<string, RelationMeta> }>()
+  for (const [name, exposure] of exposures) {
+    metas.set(name, await buildModel(name, exposure, knex, limits))
+  }
+  for (const [name, exposure] of exposures) {
+    const meta = metas.get(name)!
+    const relations = exposure.modelClass.getRelations() as unknown as Record<string, ObjectionRelation>
+    for (const relationName of exposure.relations ?? []) {
+      const relation = Object.hasOwn(relations, relationName) ? relations[relationName] : undefined
+      if (!relation) throw new TypeError(`${name}: "${relationName}" is not a relation of ${exposure.modelClass.name}`)
+      if (relation.modify) {
+        throw new TypeError(`${name}.${relationName}: relations with a modify/filter mapping cannot be exposed`)
+      }
+      const targetName = byClass.get(relation.relatedModelClass)
+      if (targetName === undefined) {
+        throw new TypeError(`${name}.${relationName}: ${relation.relatedModelClass.name} must be exposed too`)
+      }
+      const join =
+        relation.joinTable && relation.joinTableOwnerProp && relation.joinTableRelatedProp
+          ? {
+              table: relation.joinTable,
+              ownerColumns: relation.joinTableOwnerProp.cols,
+              relatedColumns: relation.joinTableRelatedProp.cols,
+            }
+          : undefined
+      meta.relations.set(relationName, {
+        name: relationName,
+        many: !relation.isOneToOne(),
+        target: metas.get(targetName)!,
+        ownerColumns: relation.ownerProp.cols,
+        relatedColumns: relation.relatedProp.cols,
+        ...(join && { join }),
+      })
+    }
+  }
+  return metas
+}
+
+/** The static methods of objection's Model that its typings leave out. */
+interface ModelStatics {
+  getTableName(): string
+  getIdPropertyArray(): string[]
+}
+
+async function buildModel(name: string, exposure: Exposure, knex: Knex, limits: Limits) {
+  const modelClass = exposure.modelClass as typeof Model & ModelStatics
+  const table = modelClass.getTableName()
+  const toColumn = columnMapper(modelClass)
+  const read = exposure.read
+  const columns = new Map<string, string>()
+  if (read) {
+    const props = read.columns === '*' ? await allProps(modelClass, knex, table) : read.columns
+    const hidden = new Set(read.hidden ?? [])
+    for (const prop of props) if (!hidden.has(prop)) columns.set(prop, toColumn(prop))
+    if (read.columns !== '*') await assertColumnsExist(name, knex, table, [...columns.values()])
+  }
+  const idProps = modelClass.getIdPropertyArray()
+  const defaultLimit = read?.defaultLimit ?? limits.defaultLimit
+  const maxLimit = read?.maxLimit ?? limits.maxLimit
+  return {
+    name,
+    table,
+    columns,
+    idProps: idProps.every((prop) => columns.has(prop)) ? idProps : [],
+    relations: new Map<string, RelationMeta>(),
+    ...(read?.where && { policy: read.where as (ctx: unknown) => Record<string, Scalar | readonly Scalar[]> }),
+    toColumn,
+    defaultLimit: Math.min(defaultLimit, maxLimit),
+    maxLimit,
+  }
+}
+
+/** objection's `columnNameMappers` (e.g. `snakeCaseMappers()`) decide a property's column. */
+function columnMapper(modelClass: typeof Model): (prop: string) => string {
+  const mappers = (modelClass as { columnNameMappers?: { format(json: object): object } }).columnNameMappers
+  if (!mappers) return (prop) => prop
+  const cache = new Map<string, string>()
+  return (prop) => {
+    let column = cache.get(prop)
+    if (column === undefined) {
+      column = Object.keys(mappers.format({ [prop]: null }))[0] ?? prop
+      cache.set(prop, column)
+    }
+    return column
+  }
+}
+
+async function allProps(modelClass: typeof Model, knex: Knex, table: string): Promise<string[]> {
+  const info = await knex(table).columnInfo()
+  const columns = Object.keys(info)
+  const mappers = (modelClass as { columnNameMappers?: { parse(json: object): object } }).columnNameMappers
+  if (!mappers) return columns
+  return columns.map((column) => Object.keys(mappers.parse({ [column]: null }))[0] ?? column)
+}
+
+async function assertColumnsExist(name: string, knex: Knex, table: string, columns: string[]): Promise<void> {
+  const info = await knex(table).columnInfo()
+  const missing = columns.filter((column) => !Object.hasOwn(info, column))
+  if (missing.length > 0) throw new TypeError(`${name}: table ${table} has no column ${missing.join(', ')}`)
+}

@@ -1,0 +1,118 @@
+/**
+ * `expose(Model, policy)`: the only way a model becomes reachable (default deny).
+ * The returned value is plain configuration; `createExecutor` compiles it once at
+ * startup, and the client reads its phantom `~types` through `import type`.
+ */
+import type { Model } from 'objection'
+import type { ModelTypes, RelationType, TypedExposure } from '../shared/api-types.js'
+import type { Scalar } from '../shared/query-ast.js'
+
+/** Any objection model class. */
+export type ModelClassLike = (abstract new (...args: never[]) => Model) & typeof Model
+
+type InstanceOf<M> = M extends abstract new (...args: never[]) => infer I ? I : never
+
+type DataKey<I> = {
+  [K in keyof I]-?: K extends `$${string}` | 'QueryBuilderType'
+    ? never
+    : NonNullable<I[K]> extends (...args: never[]) => unknown
+      ? never
+      : K
+}[keyof I] &
+  string
+
+type IsRelation<V> = [NonNullable<V>] extends [never]
+  ? false
+  : NonNullable<V> extends Model | readonly Model[]
+    ? true
+    : false
+
+/** The column properties of a model instance (data properties that are not relations). */
+export type ColumnKey<I> = { [K in DataKey<I>]: IsRelation<I[K]> extends true ? never : K }[DataKey<I>]
+
+/** The relation properties of a model instance. */
+export type RelationKey<I> = { [K in DataKey<I>]: IsRelation<I[K]> extends true ? K : never }[DataKey<I>]
+
+/**
+ * A row filter from the request context: every key must equal its value (an array
+ * means "one of"). It is ANDed into every read of the model, including relation loads
+ * and relation filters that reach it.
+ */
+export type RowFilter<I> = { readonly [K in ColumnKey<I>]?: Scalar | readonly Scalar[] }
+
+export interface ReadPolicy<I, Ctx, C extends ColumnKey<I>, H extends ColumnKey<I>> {
+  /**
+   * Columns that may be returned, filtered on, ordered by, grouped and aggregated.
+   * `'*'` means every column of the table except `hidden`.
+   */
+  readonly columns: readonly C[] | '*'
+  /** With `'*'`: columns that never leave the database. */
+  readonly hidden?: readonly H[]
+  /** Rows this caller may see; `ctx` is what the executor's `auth` returned (or `null`). */
+  readonly where?: (ctx: Ctx) => RowFilter<I>
+  /** Rows returned when the client gives no limit (default: the executor's `defaultLimit`). */
+  readonly defaultLimit?: number
+  /** Largest limit a client may ask for (default: the executor's `maxLimit`). */
+  readonly maxLimit?: number
+}
+
+export interface ExposeOptions<I, Ctx, C extends ColumnKey<I>, H extends ColumnKey<I>, R extends RelationKey<I>> {
+  /** Reading is denied unless granted. */
+  readonly read?: ReadPolicy<I, Ctx, C, H>
+  /** Relations clients may load and filter through; the related model must be exposed too. */
+  readonly relations?: readonly R[]
+}
+
+/** `columns: '*'` leaves `C` as `never`: every column but the hidden ones. */
+type RowOf<I, C extends ColumnKey<I>, H extends ColumnKey<I>> = [C] extends [never]
+  ? Omit<Pick<I, ColumnKey<I>>, H>
+  : Pick<I, C>
+
+type RelationsOf<I, R extends RelationKey<I>> = {
+  [K in R]: NonNullable<I[K]> extends readonly (infer T)[] ? RelationType<T, true> : RelationType<NonNullable<I[K]>, false>
+}
+
+/** Runtime form of an exposure, read by `createExecutor`. */
+export interface Exposure {
+  readonly modelClass: typeof Model
+  readonly read?: {
+    readonly columns: readonly string[] | '*'
+    readonly hidden?: readonly string[]
+    readonly where?: (ctx: never) => Readonly<Record<string, Scalar | readonly Scalar[]>>
+    readonly defaultLimit?: number
+    readonly maxLimit?: number
+  }
+  readonly relations?: readonly string[]
+}
+
+export interface ExposedModel<T extends ModelTypes> extends TypedExposure<T> {
+  readonly exposure: Exposure
+}
+
+/**
+ * Makes a model reachable by clients, with exactly the access the options grant.
+ *
+ * @example
+ * expose(User, {
+ *   read: { columns: ['id', 'name'], where: (ctx: Ctx) => ({ orgId: ctx.orgId }) },
+ *   relations: ['posts'],
+ * })
+ */
+export function expose<
+  M extends ModelClassLike,
+  Ctx = unknown,
+  const C extends ColumnKey<InstanceOf<M>> = never,
+  const H extends ColumnKey<InstanceOf<M>> = never,
+  const R extends RelationKey<InstanceOf<M>> = never,
+>(
+  model: M,
+  options: ExposeOptions<InstanceOf<M>, Ctx, C, H, R>,
+): ExposedModel<
+  ModelTypes<
+    InstanceOf<M>,
+    RowOf<InstanceOf<M>, C, H>,
+    RelationsOf<InstanceOf<M>, R>
+  >
+> {
+  return { exposure: { modelClass: model, ...(options as Omit<Exposure, 'modelClass'>) } }
+}

@@ -1,0 +1,13 @@
+export { createExecutor, type Executor, type ExecutorOptions } from './create-executor.js'
+export {
+  expose,
+  type ColumnKey,
+  type ExposedModel,
+  type ExposeOptions,
+  type ReadPolicy,
+  type RelationKey,
+  type RowFilter,
+} from './expose.js'
+export { ExecutorError, type Logger } from './executor-error.js'
+export { DEFAULT_LIMITS, type Limits } from './limits.js'
+export { ERROR_STATUS, type ErrorCode, type WireError } from '../shared/error-codes.js'

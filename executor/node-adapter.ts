@@ -1,0 +1,50 @@
+/**
+ * Node adapter: converts Node I/O to `Request`/`Response` (with @hono/node-server) and
+ * does nothing else (STYLE.md, "tRPC").
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { getRequestListener, serve as serveFetch } from '@hono/node-server'
+
+type FetchHandler = ((request: Request) => Promise<Response>) & { ready?: () => Promise<void> }
+
+/** A Node `(req, res)` handler (Express, Connect, Vercel's Node runtime, `http.createServer`). */
+export function toNodeHandler(handler: FetchHandler): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  return getRequestListener((request) => handler(request))
+}
+
+export interface ServeOptions {
+  /** Default 3000; 0 picks a free port. */
+  readonly port?: number
+  /** Default `127.0.0.1`. */
+  readonly host?: string
+}
+
+export interface RunningServer {
+  /** `http://host:port`, the address it listens on. */
+  readonly url: string
+  readonly server: Server
+  /** Stops accepting connections and resolves when open ones have finished. */
+  close(): Promise<void>
+}
+
+/** Starts an HTTP server for `handler` once its API is compiled. */
+export async function serve(handler: FetchHandler, options: ServeOptions = {}): Promise<RunningServer> {
+  await handler.ready?.()
+  const host = options.host ?? '127.0.0.1'
+  return new Promise((resolve, reject) => {
+    const server = serveFetch({ fetch: (request) => handler(request), port: options.port ?? 3000, hostname: host }, (info: AddressInfo) => {
+      const shownHost = info.family === 'IPv6' ? `[${info.address}]` : info.address
+      resolve({
+        url: `http://${shownHost}:${info.port}`,
+        server: server as Server,
+        close: () =>
+          new Promise<void>((done, fail) => {
+            ;(server as Server).close((error) => (error ? fail(error) : done()))
+            ;(server as Server).closeIdleConnections?.()
+          }),
+      })
+    }) as Server
+    server.once('error', reject)
+  })
+}

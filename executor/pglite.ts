@@ -1,0 +1,35 @@
+/**
+ * The embedded database: PGlite behind knex's ordinary `pg` client (through
+ * `@electric-sql/pglite/node-postgres`), so types parse exactly as on a real server.
+ */
+import { PGlite } from '@electric-sql/pglite'
+import { createPgConfig } from '@electric-sql/pglite/node-postgres'
+import knexFactory, { type Knex } from 'knex'
+
+export interface EmbeddedDatabase {
+  readonly knex: Knex
+  readonly pglite: PGlite
+  /** Destroys the knex pool and closes PGlite; without it Node will not exit. */
+  close(): Promise<void>
+}
+
+/**
+ * Opens PGlite (in memory, or in `dataDir`, created when missing) and a knex instance
+ * on it. PGlite serves one connection, so the pool holds one.
+ */
+export async function createEmbeddedDatabase(options: { dataDir?: string } = {}): Promise<EmbeddedDatabase> {
+  const pglite = options.dataDir === undefined ? await PGlite.create() : await PGlite.create(options.dataDir)
+  const knex = knexFactory({
+    client: 'pg',
+    connection: () => createPgConfig(pglite) as unknown as Knex.PgConnectionConfig,
+    pool: { min: 0, max: 1 },
+  })
+  return {
+    knex,
+    pglite,
+    async close() {
+      await knex.destroy()
+      await pglite.close()
+    },
+  }
+}

@@ -1,0 +1,404 @@
+/**
+ * One pass over an untrusted query: its shape, every identifier against the API
+ * metadata, every operator against the fixed lists, every value against the value
+ * rules and every number against the limits. What comes out names database columns and
+ * relation metadata only; `compile-query.ts` never sees a client string in an
+ * identifier position.
+ */
+import {
+  AGGREGATE_FUNCTIONS,
+  ALIAS_PATTERN,
+  COMPARISON_OPERATORS,
+  READ_OPS,
+  type AggregateFunction,
+  type ComparisonOperator,
+  type ReadOp,
+  type Scalar,
+} from '../shared/query-ast.js'
+import type { ApiMetadata, ModelMeta, RelationMeta } from './api-metadata.js'
+import { ExecutorError } from './executor-error.js'
+import type { Limits } from './limits.js'
+
+export type CheckedFilter =
+  | { readonly kind: 'compare'; readonly column: string; readonly op: ComparisonOperator; readonly value: Scalar }
+  | { readonly kind: 'in'; readonly column: string; readonly values: readonly Scalar[]; readonly negated: boolean }
+  | { readonly kind: 'null'; readonly column: string; readonly negated: boolean }
+  | { readonly kind: 'between'; readonly column: string; readonly low: Scalar; readonly high: Scalar; readonly negated: boolean }
+  | { readonly kind: 'and' | 'or'; readonly filters: readonly CheckedFilter[] }
+  | { readonly kind: 'not'; readonly filter: CheckedFilter }
+  | { readonly kind: 'exists'; readonly relation: RelationMeta; readonly where?: CheckedFilter; readonly negated: boolean }
+
+/** A readable column: the key it has in results, and its database name. */
+export interface Column {
+  readonly prop: string
+  readonly column: string
+}
+
+export interface CheckedOrder {
+  readonly column: string
+  readonly direction: 'asc' | 'desc'
+  readonly nulls?: 'first' | 'last'
+}
+
+export interface CheckedSelection {
+  readonly model: ModelMeta
+  readonly select: readonly Column[]
+  readonly where?: CheckedFilter
+  readonly orderBy: readonly CheckedOrder[]
+  /** For relations: per parent, and absent means "all" (bounded by `maxRelationRows`). */
+  readonly limit?: number
+  readonly offset: number
+  readonly graph: readonly CheckedGraph[]
+}
+
+export interface CheckedGraph extends CheckedSelection {
+  readonly relation: RelationMeta
+}
+
+export interface CheckedAggregate {
+  readonly fn: AggregateFunction
+  readonly column?: string
+  readonly alias: string
+  readonly distinct: boolean
+}
+
+export interface CheckedRead extends CheckedSelection {
+  readonly op: ReadOp
+  readonly distinct: boolean
+  readonly limit: number
+  readonly groupBy: readonly Column[]
+  readonly aggregates: readonly CheckedAggregate[]
+}
+
+const QUERY_KEYS = keys('model', 'op', 'select', 'distinct', 'where', 'orderBy', 'limit', 'offset', 'graph', 'groupBy', 'aggregates')
+const GRAPH_KEYS = keys('relation', 'select', 'where', 'orderBy', 'limit', 'offset', 'graph')
+const ORDER_KEYS = keys('column', 'direction', 'nulls')
+const AGGREGATE_KEYS = keys('fn', 'column', 'alias', 'distinct')
+const FILTER_KEYS = {
+  compare: keys('kind', 'column', 'op', 'value'),
+  in: keys('kind', 'column', 'values', 'negated'),
+  null: keys('kind', 'column', 'negated'),
+  between: keys('kind', 'column', 'low', 'high', 'negated'),
+  and: keys('kind', 'filters'),
+  or: keys('kind', 'filters'),
+  not: keys('kind', 'filter'),
+  exists: keys('kind', 'relation', 'where', 'negated'),
+  id: keys('kind', 'ids'),
+} as const
+const OPERATORS = new Set<string>(COMPARISON_OPERATORS)
+const LIKE_OPERATORS = new Set<string>(['like', 'ilike', 'not like', 'not ilike'])
+const OPS = new Set<string>(READ_OPS)
+const FUNCTIONS = new Set<string>(AGGREGATE_FUNCTIONS)
+
+function keys(...names: string[]): ReadonlySet<string> {
+  return new Set(names)
+}
+
+export class QueryValidator {
+  constructor(
+    private readonly api: ApiMetadata,
+    private readonly limits: Limits,
+  ) {}
+
+  /** Validates one query of a request; throws `ExecutorError` naming the offending piece. */
+  read(input: unknown): CheckedRead {
+    const query = record(input, 'query')
+    checkKeys(query, QUERY_KEYS, 'query')
+    const modelName = string(query.model, 'query.model')
+    const model = this.api.get(modelName)
+    if (!model) throw bad(`unknown model "${clip(modelName)}"`)
+    if (model.columns.size === 0) throw new ExecutorError('FORBIDDEN', `reading ${model.name} is not allowed`)
+    const op = string(query.op, 'query.op')
+    if (!OPS.has(op)) throw bad(`unknown operation "${clip(op)}"`)
+
+    const selection = this.selection(model, query, 0, model.name)
+    const groupBy = query.groupBy === undefined ? [] : this.columns(model, query.groupBy, `${model.name} groupBy`)
+    const aggregates = query.aggregates === undefined ? [] : this.aggregates(model, query.aggregates)
+    const isAggregate = op === 'aggregate'
+    if (isAggregate !== aggregates.length > 0) {
+      throw bad(isAggregate ? 'an aggregate query needs at least one aggregate' : `aggregates need op "aggregate", not "${op}"`)
+    }
+    if (groupBy.length > 0 && !isAggregate) throw bad('groupBy needs op "aggregate"')
+    if (isAggregate) {
+      if (query.select !== undefined) throw bad('an aggregate query selects its groupBy columns; select is not allowed')
+      if (selection.graph.length > 0) throw bad('an aggregate query cannot load relations')
+      const aliases = new Set(aggregates.map((a) => a.alias))
+      for (const column of groupBy) {
+        if (aliases.has(column.prop)) throw bad(`aggregate alias "${column.prop}" collides with a groupBy column`)
+      }
+      const grouped = new Set(groupBy.map((c) => c.column))
+      for (const order of selection.orderBy) {
+        if (!grouped.has(order.column) && !aliases.has(order.column)) {
+          throw bad('an aggregate query can order only by its groupBy columns and aggregate aliases')
+        }
+      }
+    }
+    const distinct = optionalBoolean(query.distinct, 'query.distinct')
+    const limit = selection.limit ?? model.defaultLimit
+    return { ...selection, op: op as ReadOp, distinct, limit, groupBy, aggregates }
+  }
+
+  private selection(model: ModelMeta, query: Record<string, unknown>, depth: number, path: string): CheckedSelection {
+    const select =
+      query.select === undefined
+        ? [...model.columns].map(([prop, column]) => ({ prop, column }))
+        : this.columns(model, query.select, `${path} select`)
+    const where = query.where === undefined ? undefined : this.filter(model, query.where, depth, 0)
+    const orderBy = query.orderBy === undefined ? [] : this.orderBy(model, query.orderBy, path, query.aggregates !== undefined)
+    const limit = query.limit === undefined ? undefined : this.count(query.limit, `${path} limit`, model.maxLimit)
+    const offset = query.offset === undefined ? 0 : this.count(query.offset, `${path} offset`, Number.MAX_SAFE_INTEGER)
+    const graph = query.graph === undefined ? [] : this.graph(model, query.graph, depth, path)
+    return { model, select, ...(where && { where }), orderBy, ...(limit !== undefined && { limit }), offset, graph }
+  }
+
+  private graph(model: ModelMeta, input: unknown, depth: number, path: string): CheckedGraph[] {
+    if (depth + 1 > this.limits.maxGraphDepth) {
+      throw new ExecutorError('LIMIT_EXCEEDED', `relations nest deeper than ${this.limits.maxGraphDepth} levels`)
+    }
+    const seen = new Set<string>()
+    return array(input, `${path} graph`).map((item) => {
+      const node = record(item, 'graph node')
+      checkKeys(node, GRAPH_KEYS, 'graph node')
+      const relation = this.relation(model, node.relation)
+      if (seen.has(relation.name)) throw bad(`relation "${relation.name}" is loaded twice`)
+      seen.add(relation.name)
+      const nested = `${path}.${relation.name}`
+      return { relation, ...this.selection(relation.target, node, depth + 1, nested) }
+    })
+  }
+
+  private relation(model: ModelMeta, input: unknown): RelationMeta {
+    const name = string(input, 'relation')
+    const relation = model.relations.get(name)
+    if (!relation) throw bad(`unknown relation "${clip(name)}" on ${model.name}`)
+    if (relation.target.columns.size === 0) {
+      throw new ExecutorError('FORBIDDEN', `reading ${relation.target.name} is not allowed`)
+    }
+    return relation
+  }
+
+  private column(model: ModelMeta, input: unknown, what: string): Column {
+    const prop = string(input, what)
+    const column = model.columns.get(prop)
+    if (column === undefined) throw bad(`unknown column "${clip(prop)}" on ${model.name}`)
+    return { prop, column }
+  }
+
+  private columns(model: ModelMeta, input: unknown, what: string): Column[] {
+    const list = array(input, what)
+    if (list.length === 0) throw bad(`${what} is empty`)
+    const seen = new Set<string>()
+    return list.map((item) => {
+      const column = this.column(model, item, what)
+      if (seen.has(column.prop)) throw bad(`column "${column.prop}" appears twice in ${what}`)
+      seen.add(column.prop)
+      return column
+    })
+  }
+
+  private orderBy(model: ModelMeta, input: unknown, path: string, aggregate: boolean): CheckedOrder[] {
+    return array(input, `${path} orderBy`).map((item) => {
+      const term = record(item, 'orderBy term')
+      checkKeys(term, ORDER_KEYS, 'orderBy term')
+      const direction = term.direction
+      if (direction !== 'asc' && direction !== 'desc') throw bad('orderBy direction must be "asc" or "desc"')
+      const nulls = term.nulls
+      if (nulls !== undefined && nulls !== 'first' && nulls !== 'last') throw bad('orderBy nulls must be "first" or "last"')
+      const name = string(term.column, 'orderBy column')
+      // In an aggregate query an order term may name an aggregate alias; read() checks which.
+      const column = aggregate && !model.columns.has(name) && ALIAS_PATTERN.test(name) ? name : this.column(model, name, 'orderBy').column
+      return { column, direction, ...(nulls && { nulls }) }
+    })
+  }
+
+  private aggregates(model: ModelMeta, input: unknown): CheckedAggregate[] {
+    const list = array(input, 'aggregates')
+    const aliases = new Set<string>()
+    return list.map((item) => {
+      const node = record(item, 'aggregate')
+      checkKeys(node, AGGREGATE_KEYS, 'aggregate')
+      const fn = string(node.fn, 'aggregate fn')
+      if (!FUNCTIONS.has(fn)) throw bad(`unknown aggregate function "${clip(fn)}"`)
+      const alias = string(node.alias, 'aggregate alias')
+      if (!ALIAS_PATTERN.test(alias)) throw bad('an aggregate alias must be a plain identifier (letters, digits, _)')
+      if (aliases.has(alias)) throw bad(`aggregate alias "${alias}" appears twice`)
+      aliases.add(alias)
+      const distinct = optionalBoolean(node.distinct, 'aggregate distinct')
+      if (node.column === undefined) {
+        if (fn !== 'count' || distinct) throw bad(`${fn} needs a column`)
+        return { fn: 'count', alias, distinct }
+      }
+      const column = this.column(model, node.column, 'aggregate').column
+      return { fn: fn as AggregateFunction, column, alias, distinct }
+    })
+  }
+
+  private filter(model: ModelMeta, input: unknown, graphDepth: number, nesting: number): CheckedFilter {
+    if (nesting > this.limits.maxAstDepth) throw new ExecutorError('LIMIT_EXCEEDED', 'filters nest too deeply')
+    const node = record(input, 'filter')
+    const kind = string(node.kind, 'filter kind')
+    switch (kind) {
+      case 'compare': {
+        checkKeys(node, FILTER_KEYS.compare, 'compare filter')
+        const column = this.column(model, node.column, 'filter').column
+        const op = string(node.op, 'operator')
+        if (!OPERATORS.has(op)) throw bad(`unknown operator "${clip(op)}"`)
+        const value = LIKE_OPERATORS.has(op) ? this.string(node.value, `${op} pattern`) : this.scalar(node.value)
+        if (value === null) throw bad(`compare with null using whereNull, not "${op}"`)
+        return { kind, column, op: op as ComparisonOperator, value }
+      }
+      case 'in': {
+        checkKeys(node, FILTER_KEYS.in, 'in filter')
+        const column = this.column(model, node.column, 'filter').column
+        const list = array(node.values, 'in values')
+        if (list.length > this.limits.maxInList) {
+          throw new ExecutorError('LIMIT_EXCEEDED', `an IN list has more than ${this.limits.maxInList} values`)
+        }
+        return { kind, column, values: list.map((v) => this.scalar(v)), negated: optionalBoolean(node.negated, 'negated') }
+      }
+      case 'null': {
+        checkKeys(node, FILTER_KEYS.null, 'null filter')
+        const column = this.column(model, node.column, 'filter').column
+        return { kind, column, negated: optionalBoolean(node.negated, 'negated') }
+      }
+      case 'between': {
+        checkKeys(node, FILTER_KEYS.between, 'between filter')
+        const column = this.column(model, node.column, 'filter').column
+        const low = this.scalar(node.low)
+        const high = this.scalar(node.high)
+        if (low === null || high === null) throw bad('between bounds cannot be null')
+        return { kind, column, low, high, negated: optionalBoolean(node.negated, 'negated') }
+      }
+      case 'and':
+      case 'or': {
+        checkKeys(node, FILTER_KEYS[kind], `${kind} filter`)
+        const filters = array(node.filters, `${kind} filters`).map((f) => this.filter(model, f, graphDepth, nesting + 1))
+        return { kind, filters }
+      }
+      case 'not': {
+        checkKeys(node, FILTER_KEYS.not, 'not filter')
+        return { kind, filter: this.filter(model, node.filter, graphDepth, nesting + 1) }
+      }
+      case 'exists': {
+        checkKeys(node, FILTER_KEYS.exists, 'exists filter')
+        if (graphDepth + 1 > this.limits.maxGraphDepth) {
+          throw new ExecutorError('LIMIT_EXCEEDED', `relations nest deeper than ${this.limits.maxGraphDepth} levels`)
+        }
+        const relation = this.relation(model, node.relation)
+        const where = node.where === undefined ? undefined : this.filter(relation.target, node.where, graphDepth + 1, nesting + 1)
+        return { kind, relation, ...(where && { where }), negated: optionalBoolean(node.negated, 'negated') }
+      }
+      case 'id': {
+        checkKeys(node, FILTER_KEYS.id, 'id filter')
+        return this.ids(model, node.ids)
+      }
+      default:
+        throw bad(`unknown filter kind "${clip(kind)}"`)
+    }
+  }
+
+  private ids(model: ModelMeta, input: unknown): CheckedFilter {
+    if (model.idProps.length === 0) throw bad(`${model.name} has no readable id column`)
+    const ids = array(input, 'ids')
+    if (ids.length > this.limits.maxInList) {
+      throw new ExecutorError('LIMIT_EXCEEDED', `more than ${this.limits.maxInList} ids`)
+    }
+    const columns = model.idProps.map((prop) => model.columns.get(prop)!)
+    if (columns.length === 1) {
+      const values = ids.map((id) => this.idPart(id))
+      return { kind: 'in', column: columns[0]!, values, negated: false }
+    }
+    const filters = ids.map((id): CheckedFilter => {
+      const parts = array(id, 'composite id')
+      if (parts.length !== columns.length) throw bad(`an id of ${model.name} has ${columns.length} parts`)
+      return {
+        kind: 'and',
+        filters: columns.map((column, i) => ({ kind: 'compare', column, op: '=', value: this.idPart(parts[i]) })),
+      }
+    })
+    return { kind: 'or', filters }
+  }
+
+  private idPart(input: unknown): Scalar {
+    const value = this.scalar(input)
+    if (value === null) throw bad('an id cannot be null')
+    return value
+  }
+
+  private scalar(input: unknown): Scalar {
+    switch (typeof input) {
+      case 'string':
+        return this.string(input, 'value')
+      case 'number':
+        if (!Number.isFinite(input)) throw bad('numbers must be finite')
+        return input
+      case 'boolean':
+      case 'bigint':
+        return input
+      case 'object':
+        if (input === null) return null
+        if (input instanceof Date) {
+          if (Number.isNaN(input.getTime())) throw bad('Invalid Date')
+          return input
+        }
+        throw bad('values must be strings, numbers, booleans, null, Dates or bigints')
+      default:
+        throw bad('values must be strings, numbers, booleans, null, Dates or bigints')
+    }
+  }
+
+  private string(input: unknown, what: string): string {
+    const value = string(input, what)
+    if (value.length > this.limits.maxStringLength) {
+      throw new ExecutorError('LIMIT_EXCEEDED', `a string is longer than ${this.limits.maxStringLength} characters`)
+    }
+    if (value.includes('\u0000')) throw bad('strings cannot contain NUL characters')
+    return value
+  }
+
+  private count(input: unknown, what: string, max: number): number {
+    if (typeof input !== 'number' || !Number.isSafeInteger(input) || input < 0) {
+      throw bad(`${what} must be a non-negative integer`)
+    }
+    if (input > max) throw new ExecutorError('LIMIT_EXCEEDED', `${what} is above the maximum of ${max}`)
+    return input
+  }
+}
+
+function record(input: unknown, what: string): Record<string, unknown> {
+  if (input === null || typeof input !== 'object' || Array.isArray(input) || input instanceof Date) {
+    throw bad(`${what} must be an object`)
+  }
+  return input as Record<string, unknown>
+}
+
+function array(input: unknown, what: string): readonly unknown[] {
+  if (!Array.isArray(input)) throw bad(`${what} must be an array`)
+  return input
+}
+
+function string(input: unknown, what: string): string {
+  if (typeof input !== 'string') throw bad(`${what} must be a string`)
+  return input
+}
+
+function optionalBoolean(input: unknown, what: string): boolean {
+  if (input === undefined) return false
+  if (typeof input !== 'boolean') throw bad(`${what} must be a boolean`)
+  return input
+}
+
+function checkKeys(node: Record<string, unknown>, allowed: ReadonlySet<string>, what: string): void {
+  for (const key of Object.keys(node)) {
+    if (!allowed.has(key)) throw bad(`unknown field "${clip(key)}" in ${what}`)
+  }
+}
+
+function bad(message: string): ExecutorError {
+  return new ExecutorError('BAD_REQUEST', message)
+}
+
+function clip(text: string): string {
+  const safe = text.replace(/[\u0000-\u001f]/g, '?')
+  return safe.length > 40 ? `${safe.slice(0, 40)}…` : safe
+}

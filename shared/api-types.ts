@@ -1,0 +1,28 @@
+/**
+ * The type-level contract between an API definition (built with the executor's
+ * `expose`) and the client. The client reads it through `import type`, so it costs
+ * nothing at run time; both sides agree on it here.
+ */
+
+/** One relation as the client sees it: the related model instance type and its arity. */
+export interface RelationType<Target = unknown, Many extends boolean = boolean> {
+  readonly target: Target
+  readonly many: Many
+}
+
+export interface ModelTypes<Instance = unknown, Row = unknown, Relations = unknown> {
+  /** The objection model instance type, used to find a relation's exposed model. */
+  readonly instance: Instance
+  /** The readable columns, as returned to clients. */
+  readonly row: Row
+  /** Exposed relations by name. */
+  readonly relations: Relations
+}
+
+/** What every exposed model carries for the type checker (a phantom: never set at run time). */
+export interface TypedExposure<T extends ModelTypes = ModelTypes> {
+  readonly '~types'?: T
+}
+
+/** An API definition: exposed models by the name clients use. */
+export type ApiShape = { readonly [name: string]: TypedExposure }

@@ -1,0 +1,194 @@
+/**
+ * The wire module: it alone owns superjson and the protocol version (STYLE.md #4).
+ *
+ * Requests and responses are superjson documents (`{ json, meta }`). Outgoing documents
+ * are made by a private superjson instance. Incoming requests are untrusted, so they are
+ * not handed to superjson at all: `decodeRequestText` accepts only the annotations the
+ * protocol uses (`Date`, `bigint`, `undefined`) at paths that resolve through the
+ * document's own properties, rejects `referentialEqualities` and poisonous keys, and
+ * bounds depth and node count before anything else looks at the data.
+ */
+import { SuperJSON } from 'superjson'
+import type { ErrorCode, WireError } from './error-codes.js'
+import type { Query } from './query-ast.js'
+
+export const PROTOCOL_VERSION = 1
+
+export interface RequestBody {
+  readonly v: number
+  readonly queries: readonly Query[]
+}
+
+export type QueryResult = { readonly data: unknown } | { readonly error: WireError }
+
+export interface ResponseBody {
+  readonly results: readonly QueryResult[]
+}
+
+/** A whole-request failure: the HTTP status comes from `ERROR_STATUS`. */
+export interface ErrorBody {
+  readonly error: WireError
+}
+
+const serializer = new SuperJSON()
+
+export function encode(value: unknown): string {
+  return serializer.stringify(value)
+}
+
+/** Decodes a document from a trusted peer (the client reading its executor's answer). */
+export function decode<T>(text: string): T {
+  return serializer.parse<T>(text)
+}
+
+/** Thrown by `decodeRequestText` on any malformed or hostile document. */
+export class WireFormatError extends Error {
+  override readonly name = 'WireFormatError'
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export interface DecodeLimits {
+  /** Deepest nesting of arrays and objects. */
+  readonly maxDepth: number
+  /** Most arrays, objects and values in the document, annotations included. */
+  readonly maxNodes: number
+}
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
+const ANNOTATIONS = new Set(['Date', 'bigint', 'undefined'])
+
+/**
+ * Decodes an untrusted request document. Throws `WireFormatError` (`BAD_REQUEST` or
+ * `LIMIT_EXCEEDED`) and never returns a value holding a forbidden key.
+ */
+export function decodeRequestText(text: string, limits: DecodeLimits): unknown {
+  let document: unknown
+  try {
+    document = JSON.parse(text)
+  } catch {
+    throw new WireFormatError('BAD_REQUEST', 'request body is not valid JSON')
+  }
+  if (!isPlainRecord(document)) throw bad('request body must be a superjson document { json, meta }')
+  for (const key of Object.keys(document)) {
+    if (key !== 'json' && key !== 'meta') throw bad(`unexpected key "${clip(key)}" in the request document`)
+  }
+  const nodes = checkTree(document.json, limits)
+  if (document.meta !== undefined) applyAnnotations(document.json, document.meta, limits.maxNodes - nodes)
+  return document.json
+}
+
+function checkTree(root: unknown, limits: DecodeLimits): number {
+  let nodes = 0
+  const stack: [unknown, number][] = [[root, 1]]
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!
+    if (++nodes > limits.maxNodes) {
+      throw new WireFormatError('LIMIT_EXCEEDED', `request has more than ${limits.maxNodes} nodes`)
+    }
+    if (value === null || typeof value !== 'object') continue
+    if (depth > limits.maxDepth) {
+      throw new WireFormatError('LIMIT_EXCEEDED', `request is nested deeper than ${limits.maxDepth} levels`)
+    }
+    if (Array.isArray(value)) {
+      for (const item of value) stack.push([item, depth + 1])
+    } else {
+      for (const key of Object.keys(value)) {
+        if (FORBIDDEN_KEYS.has(key)) throw bad(`forbidden key "${key}" in the request`)
+        stack.push([(value as Record<string, unknown>)[key], depth + 1])
+      }
+    }
+  }
+  return nodes
+}
+
+function applyAnnotations(json: unknown, meta: unknown, budget: number): void {
+  if (!isPlainRecord(meta)) throw bad('superjson meta must be an object')
+  for (const key of Object.keys(meta)) {
+    if (key === 'referentialEqualities') throw bad('superjson referential equalities are not accepted')
+    if (key !== 'values' && key !== 'v') throw bad(`unexpected key "${clip(key)}" in superjson meta`)
+  }
+  if (meta.values === undefined) return
+  if (!isPlainRecord(meta.values)) throw bad('superjson meta.values must map paths to annotations')
+  const paths = Object.keys(meta.values)
+  if (paths.length > budget) throw new WireFormatError('LIMIT_EXCEEDED', 'request has too many type annotations')
+  for (const path of paths) {
+    const annotation = meta.values[path]
+    if (!Array.isArray(annotation) || annotation.length !== 1 || !ANNOTATIONS.has(annotation[0])) {
+      throw bad(`unsupported superjson annotation at "${clip(path)}"`)
+    }
+    applyAnnotation(json, parsePath(path), annotation[0] as string)
+  }
+}
+
+function applyAnnotation(json: unknown, path: string[], type: string): void {
+  let parent: unknown = json
+  for (let i = 0; i < path.length - 1; i++) parent = ownChild(parent, path[i]!)
+  const key = path[path.length - 1]!
+  const leaf = ownChild(parent, key)
+  const target = parent as Record<string, unknown>
+  switch (type) {
+    case 'Date': {
+      if (typeof leaf !== 'string') throw bad('a Date annotation must point at a string')
+      target[key] = new Date(leaf)
+      return
+    }
+    case 'bigint': {
+      if (typeof leaf !== 'string' || !/^-?\d{1,40}$/.test(leaf)) throw bad('a bigint annotation must point at an integer string')
+      target[key] = BigInt(leaf)
+      return
+    }
+    case 'undefined': {
+      if (leaf !== null) throw bad('an undefined annotation must point at null')
+      target[key] = undefined
+      return
+    }
+  }
+}
+
+function ownChild(parent: unknown, key: string): unknown {
+  if (parent === null || typeof parent !== 'object' || !Object.hasOwn(parent, key)) {
+    throw bad('a superjson annotation points outside the document')
+  }
+  if (Array.isArray(parent) && !/^(0|[1-9]\d*)$/.test(key)) throw bad('a superjson annotation has a bad array index')
+  return (parent as Record<string, unknown>)[key]
+}
+
+/** superjson's path syntax: segments joined by `.`, with `\.` and `\\` as escapes. */
+function parsePath(path: string): string[] {
+  const segments: string[] = []
+  let segment = ''
+  for (let i = 0; i < path.length; i++) {
+    const char = path[i]
+    if (char === '\\') {
+      const next = path[i + 1]
+      if (next !== '.' && next !== '\\') throw bad('a superjson annotation path is malformed')
+      segment += next
+      i++
+    } else if (char === '.') {
+      segments.push(segment)
+      segment = ''
+    } else {
+      segment += char
+    }
+  }
+  segments.push(segment)
+  for (const s of segments) if (FORBIDDEN_KEYS.has(s)) throw bad(`forbidden key "${s}" in the request`)
+  return segments
+}
+
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+function bad(message: string): WireFormatError {
+  return new WireFormatError('BAD_REQUEST', message)
+}
+
+function clip(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text
+}
