@@ -67,7 +67,7 @@ export class Transport {
         this.scheduled = true
         const windowMs = this.options.batch?.windowMs ?? 0
         if (windowMs > 0) setTimeout(() => this.flush(), windowMs)
-        else queueMicrotask(() => this.flush())
+        else afterThisTick(() => this.flush())
       }
     })
   }
@@ -202,6 +202,19 @@ function codeForStatus(status: number): ErrorCode {
 
 async function resolveHeaders(option: HeadersOption | undefined): Promise<HeadersInit | undefined> {
   return typeof option === 'function' ? option() : option
+}
+
+/**
+ * Runs `fn` once the current task's microtasks have all run, so querysets awaited
+ * through `Promise.all` (whose `then` is called a microtask later) or after a few
+ * `await`s in the same task still join the batch. Node: a `nextTick` queued from a
+ * microtask runs after the microtask queue drains (as DataLoader does); elsewhere a
+ * zero-delay timer runs after every microtask of the task.
+ */
+function afterThisTick(fn: () => void): void {
+  const nextTick = (globalThis as { process?: { nextTick?: (fn: () => void) => void } }).process?.nextTick
+  if (typeof nextTick === 'function') void Promise.resolve().then(() => nextTick(fn))
+  else setTimeout(fn, 0)
 }
 
 function settle(pending: Pending, action: () => void): void {

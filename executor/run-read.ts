@@ -1,26 +1,50 @@
 /**
  * Runs a checked read inside the request's transaction and shapes its result. Rows are
  * plain objects straight from pg (no model hydration), keyed by property name through
- * column aliases; int8 values become bigints through per-query type parsers, so the
- * application's global pg parsers are left alone.
+ * column aliases; int8 values become bigints (see `rowsOf`).
  */
 import type { Knex } from 'knex'
-import pg from 'pg'
 import { applyOrder, assertNever, columnsAs, selectFrom } from './compile-query.js'
 import { ExecutorError } from './executor-error.js'
 import type { Limits } from './limits.js'
 import type { ReadScope } from './read-scope.js'
 import type { CheckedGraph, CheckedRead, CheckedSelection } from './validate-query.js'
 
-const INT8_OID = 20
-const queryTypes = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === INT8_OID && format !== 'binary') return (value: string) => BigInt(value)
-    return pg.types.getTypeParser(oid, format)
-  },
-}
+const INT8 = 20
+const INT8_ARRAY = 1016
 
 type Row = Record<string, unknown>
+
+interface PgResult {
+  readonly rows: Row[]
+  readonly fields: readonly { readonly name: string; readonly dataTypeID: number }[]
+}
+
+/**
+ * Runs a builder and returns its rows with int8 columns as bigints. The conversion
+ * reads the result's field types instead of installing pg type parsers, which would
+ * change every other query of the application (and per-query parsers are not honoured
+ * by every pg-compatible driver, PGlite's among them).
+ */
+async function rowsOf(trx: Knex.Transaction, builder: Knex.QueryBuilder): Promise<Row[]> {
+  const result = (await trx.raw('?', [builder])) as PgResult
+  const int8 = result.fields.filter((f) => f.dataTypeID === INT8).map((f) => f.name)
+  const int8Arrays = result.fields.filter((f) => f.dataTypeID === INT8_ARRAY).map((f) => f.name)
+  if (int8.length === 0 && int8Arrays.length === 0) return result.rows
+  for (const row of result.rows) {
+    for (const name of int8) row[name] = toBigInt(row[name])
+    for (const name of int8Arrays) {
+      const value = row[name]
+      if (Array.isArray(value)) row[name] = value.map(toBigInt)
+    }
+  }
+  return result.rows
+}
+
+function toBigInt(value: unknown): unknown {
+  return typeof value === 'string' || typeof value === 'number' ? BigInt(value) : value
+}
+
 
 /** Result keys the executor adds for relation loading and strips before answering. */
 const KEY_PREFIX = '__ao_k'
@@ -34,14 +58,14 @@ export async function runRead(trx: Knex.Transaction, read: CheckedRead, scope: R
     case 'first':
       return (await selectRows(trx, read, 1, scope, limits))[0]
     case 'page': {
-      const [results, total] = await Promise.all([selectRows(trx, read, read.limit, scope, limits), countRows(trx, read, scope)])
-      return { results, total }
+      const results = await selectRows(trx, read, read.limit, scope, limits)
+      return { results, total: await countRows(trx, read, scope) }
     }
     case 'count':
       return countRows(trx, read, scope)
     case 'exists': {
       const { builder } = selectFrom(trx, read, scope)
-      const rows = await builder.select(trx.raw('1')).limit(1).options({ types: queryTypes })
+      const rows = await rowsOf(trx, builder.select(trx.raw('1')).limit(1))
       return rows.length > 0
     }
     case 'aggregate':
@@ -60,7 +84,7 @@ async function selectRows(trx: Knex.Transaction, read: CheckedRead, limit: numbe
   applyOrder(builder, read.orderBy, alias)
   builder.limit(limit)
   if (read.offset > 0) builder.offset(read.offset)
-  const rows: Row[] = await builder.options({ types: queryTypes })
+  const rows = await rowsOf(trx, builder)
   await loadGraph(trx, read, rows, keys.names, scope, limits)
   return rows
 }
@@ -69,13 +93,13 @@ async function countRows(trx: Knex.Transaction, read: CheckedRead, scope: ReadSc
   const { builder, alias } = selectFrom(trx, read, scope)
   if (read.distinct) builder.distinct(columnsAs(read.select, alias))
   else builder.select(trx.raw('1'))
-  const [row] = await trx.count({ count: '*' }).from(builder.as('counted')).options({ types: queryTypes })
-  return Number((row as Row).count)
+  const [row] = await rowsOf(trx, trx.count({ count: '*' }).from(builder.as('counted')))
+  return Number(row!.count)
 }
 
 async function aggregateRows(trx: Knex.Transaction, read: CheckedRead, scope: ReadScope) {
   const { builder, alias } = selectFrom(trx, read, scope)
-  builder.select(columnsAs(read.groupBy, alias))
+  if (read.groupBy.length > 0) builder.select(columnsAs(read.groupBy, alias))
   for (const aggregate of read.aggregates) {
     const target = aggregate.column === undefined ? '*' : `${alias}.${aggregate.column}`
     const as = { [aggregate.alias]: target }
@@ -108,7 +132,7 @@ async function aggregateRows(trx: Knex.Transaction, read: CheckedRead, scope: Re
   }
   builder.limit(read.limit)
   if (read.offset > 0) builder.offset(read.offset)
-  const rows: Row[] = await builder.options({ types: queryTypes })
+  const rows = await rowsOf(trx, builder)
   const counts = read.aggregates.filter((a) => a.fn === 'count').map((a) => a.alias)
   for (const row of rows) for (const key of counts) row[key] = Number(row[key])
   return rows
@@ -198,14 +222,14 @@ async function loadRelation(
   if (node.limit === undefined && node.offset === 0) {
     builder.select(select)
     applyOrder(builder, node.orderBy, alias)
-    rows = await builder.limit(cap).options({ types: queryTypes })
+    rows = await rowsOf(trx, builder.limit(cap))
   } else {
     const order = node.orderBy.map((t) => `?? ${t.direction}${t.nulls ? ` nulls ${t.nulls}` : ''}`).join(', ')
     const window = `row_number() over (partition by ${parentColumns.map(() => '??').join(', ')}${order ? ` order by ${order}` : ''}) as ??`
     builder.select(select, trx.raw(window, [...parentColumns, ...node.orderBy.map((t) => `${alias}.${t.column}`), RANK]))
     const ranked = trx.from(builder.as('ranked')).select(Object.keys(select)).where(RANK, '>', node.offset)
     if (node.limit !== undefined) ranked.where(RANK, '<=', node.offset + node.limit)
-    rows = await ranked.orderBy(RANK).limit(cap).options({ types: queryTypes })
+    rows = await rowsOf(trx, ranked.orderBy(RANK).limit(cap))
   }
   if (rows.length === cap) {
     throw new ExecutorError(

@@ -1,0 +1,47 @@
+/**
+ * The databases every database test runs on: a real PostgreSQL server and embedded
+ * PGlite. A missing server fails the run with instructions; it never skips.
+ */
+import knexFactory, { type Knex } from 'knex'
+import { createEmbeddedDatabase } from '../../executor/pglite.js'
+
+export type DatabaseKind = 'postgres' | 'pglite'
+export const DATABASE_KINDS: readonly DatabaseKind[] = ['postgres', 'pglite']
+
+export interface TestDatabase {
+  readonly kind: DatabaseKind
+  readonly knex: Knex
+  close(): Promise<void>
+}
+
+const POSTGRES_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+export async function openDatabase(kind: DatabaseKind): Promise<TestDatabase> {
+  if (kind === 'pglite') {
+    const db = await createEmbeddedDatabase()
+    return { kind, knex: db.knex, close: () => db.close() }
+  }
+  // Each test file gets its own schema, so files can run in parallel on one server.
+  const schema = `ao_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+  const admin = knexFactory({ client: 'pg', connection: POSTGRES_URL, pool: { min: 0, max: 1 } })
+  try {
+    await admin.raw('create schema ??', [schema])
+  } catch (error) {
+    await admin.destroy()
+    throw new Error(
+      `PostgreSQL is not reachable at ${POSTGRES_URL} (${(error as Error).message}). ` +
+        'Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
+      { cause: error },
+    )
+  }
+  const knex = knexFactory({ client: 'pg', connection: POSTGRES_URL, searchPath: [schema], pool: { min: 0, max: 4 } })
+  return {
+    kind,
+    knex,
+    async close() {
+      await knex.destroy()
+      await admin.raw('drop schema ?? cascade', [schema])
+      await admin.destroy()
+    },
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * The demo schema, seeded, on one test database, with an executor over the demo API and
+ * a spy on every SQL statement knex sends.
+ */
+import type { Knex } from 'knex'
+import { createExecutor, type Executor, type ExecutorOptions } from '../../executor/index.js'
+import { api, type DemoApi } from '../../examples/demo/api.js'
+import { migrate, seed, type SeedSize } from '../../examples/demo/schema.js'
+import { encode, decode, type ResponseBody } from '../../shared/wire.js'
+import { openDatabase, type DatabaseKind, type TestDatabase } from './databases.js'
+
+export const TEST_SIZE: SeedSize = { authors: 60, postsPerAuthor: 6, commentsPerPost: 3 }
+
+export interface Demo {
+  readonly db: TestDatabase
+  readonly knex: Knex
+  readonly executor: Executor
+  /** SQL statements run since the last `sql.length = 0`. */
+  readonly sql: string[]
+  /** Posts a request body (any value, encoded with superjson) to the executor in-process. */
+  post(body: unknown): Promise<{ status: number; body: unknown }>
+  /** Runs queries (wire form) and returns their results. */
+  run(...queries: unknown[]): Promise<ResponseBody['results']>
+  close(): Promise<void>
+}
+
+export async function openDemo(
+  kind: DatabaseKind,
+  options: Partial<ExecutorOptions<unknown>> & { api?: DemoApi | Record<string, unknown> } = {},
+): Promise<Demo> {
+  const db = await openDatabase(kind)
+  await migrate(db.knex)
+  await seed(db.knex, TEST_SIZE)
+  const sql: string[] = []
+  db.knex.on('query', (query: { sql: string }) => sql.push(query.sql))
+  const executor = createExecutor({ knex: db.knex, api, logger: { error() {} }, ...options } as ExecutorOptions<unknown>)
+  await executor.ready()
+  const post = async (body: unknown) => {
+    const response = await executor(
+      new Request('http://test.local/orm', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: typeof body === 'string' ? body : encode(body),
+      }),
+    )
+    return { status: response.status, body: decode(await response.text()) }
+  }
+  return {
+    db,
+    knex: db.knex,
+    executor,
+    sql,
+    post,
+    async run(...queries) {
+      const { status, body } = await post({ v: 1, queries })
+      if (status !== 200) throw new Error(`executor answered ${status}: ${JSON.stringify(body)}`)
+      return (body as ResponseBody).results
+    },
+    close: () => db.close(),
+  }
+}
