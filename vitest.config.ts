@@ -7,5 +7,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Two cores: one file per core keeps PostgreSQL and PGlite from starving each other.
     maxWorkers: 2,
+    // .ci/run counts passed and failed tests from the JSON report.
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-results/vitest.json' },
   },
 })

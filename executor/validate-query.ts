@@ -399,6 +399,7 @@ function bad(message: string): ExecutorError {
 }
 
 function clip(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what it removes
   const safe = text.replace(/[\u0000-\u001f]/g, '?')
   return safe.length > 40 ? `${safe.slice(0, 40)}…` : safe
 }

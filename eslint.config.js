@@ -1,0 +1,37 @@
+import js from '@eslint/js'
+import tseslint from 'typescript-eslint'
+
+const serverOnly = ['pg', 'pg-*', 'knex', 'objection', '@electric-sql/*', '@hono/*', 'node:*', 'fs', 'path', 'crypto', 'http', 'https', 'net', 'stream', 'util']
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test-results/**', '.data/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-empty-object-type': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-expressions': ['error', { allowTernary: true, allowShortCircuit: true }],
+    },
+  },
+  {
+    // STYLE.md #1: imports flow one way, and the client runs in browsers and at the edge.
+    files: ['client/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../executor/*', '../executor', ...serverOnly], message: 'client/ runs in browsers and workers: no executor, server or Node imports' }] }],
+    },
+  },
+  {
+    files: ['shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../client/*', '../executor/*', ...serverOnly], message: 'shared/ imports neither side' }] }],
+    },
+  },
+  {
+    files: ['executor/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../client/*', '../client'], message: 'the executor never imports the client' }] }],
+    },
+  },
+)
