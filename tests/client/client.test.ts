@@ -1,0 +1,268 @@
+/**
+ * The client against an executor mocked with MSW: the AST each method builds, batching,
+ * retries, cancellation and error reporting.
+ */
+import { http, HttpResponse } from 'msw'
+import { setupServer } from 'msw/node'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { AsyncOrmError, createClient } from '../../client/index.js'
+import type { DemoApi } from '../../examples/demo/api.js'
+import type { Query } from '../../shared/query-ast.js'
+import { decode, encode, type RequestBody } from '../../shared/wire.js'
+
+const URL = 'http://executor.test/orm'
+const server = setupServer()
+const sent: RequestBody[] = []
+const headersSeen: Headers[] = []
+
+/** An executor stand-in that answers each query with `answer(query)`. */
+function respondWith(answer: (query: Query) => unknown) {
+  server.use(
+    http.post(URL, async ({ request }) => {
+      headersSeen.push(request.headers)
+      const body = decode<RequestBody>(await request.text())
+      sent.push(body)
+      return new HttpResponse(encode({ results: body.queries.map((q) => ({ data: answer(q) })) }), {
+        headers: { 'content-type': 'application/json' },
+      })
+    }),
+  )
+}
+
+beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
+afterEach(() => {
+  server.resetHandlers()
+  sent.length = 0
+  headersSeen.length = 0
+})
+afterAll(() => server.close())
+
+const db = createClient<DemoApi>({ url: URL, retryDelay: 1 })
+
+describe('the AST a queryset builds', () => {
+  const cases: [string, { toJSON(): Query }, Query][] = [
+    ['a bare query', db.Author.query(), { model: 'Author', op: 'select' }],
+    ['where (column, value)', db.Author.query().where('name', 'Ann'), { model: 'Author', op: 'select', where: { kind: 'compare', column: 'name', op: '=', value: 'Ann' } }],
+    ['where null becomes whereNull', db.Author.query().where('bio', null), { model: 'Author', op: 'select', where: { kind: 'null', column: 'bio' } }],
+    ['where (column, op, value)', db.Post.query().where('views', '>=', 10), { model: 'Post', op: 'select', where: { kind: 'compare', column: 'views', op: '>=', value: 10 } }],
+    ['where with "in"', db.Post.query().where('views', 'in', [1, 2]), { model: 'Post', op: 'select', where: { kind: 'in', column: 'views', values: [1, 2] } }],
+    ['where object', db.Post.query().where({ views: 1, published: true }), { model: 'Post', op: 'select', where: { kind: 'and', filters: [{ kind: 'compare', column: 'views', op: '=', value: 1 }, { kind: 'compare', column: 'published', op: '=', value: true }] } }],
+    [
+      'a or b and c, as SQL reads it',
+      db.Post.query().where('views', 1).orWhere('views', 2).andWhere('published', true),
+      { model: 'Post', op: 'select', where: { kind: 'or', filters: [{ kind: 'compare', column: 'views', op: '=', value: 1 }, { kind: 'and', filters: [{ kind: 'compare', column: 'views', op: '=', value: 2 }, { kind: 'compare', column: 'published', op: '=', value: true }] }] } },
+    ],
+    [
+      'a grouping callback',
+      db.Post.query().where('published', true).where((q) => q.where('views', '<', 5).orWhereNull('title')),
+      { model: 'Post', op: 'select', where: { kind: 'and', filters: [{ kind: 'compare', column: 'published', op: '=', value: true }, { kind: 'or', filters: [{ kind: 'compare', column: 'views', op: '<', value: 5 }, { kind: 'null', column: 'title' }] }] } },
+    ],
+    ['whereNot', db.Post.query().whereNot('views', 3), { model: 'Post', op: 'select', where: { kind: 'not', filter: { kind: 'compare', column: 'views', op: '=', value: 3 } } }],
+    ['whereNotIn', db.Post.query().whereNotIn('id', [1]), { model: 'Post', op: 'select', where: { kind: 'in', column: 'id', values: [1], negated: true } }],
+    ['whereNotNull', db.Author.query().whereNotNull('bio'), { model: 'Author', op: 'select', where: { kind: 'null', column: 'bio', negated: true } }],
+    ['whereBetween', db.Post.query().whereBetween('views', [1, 9]), { model: 'Post', op: 'select', where: { kind: 'between', column: 'views', low: 1, high: 9 } }],
+    ['whereILike', db.Post.query().whereILike('title', '%x%'), { model: 'Post', op: 'select', where: { kind: 'compare', column: 'title', op: 'ilike', value: '%x%' } }],
+    ['whereExists with a filter', db.Author.query().whereExists('posts', (p) => p.where('views', '>', 1)), { model: 'Author', op: 'select', where: { kind: 'exists', relation: 'posts', where: { kind: 'compare', column: 'views', op: '>', value: 1 } } }],
+    ['whereNotExists', db.Post.query().whereNotExists('tags'), { model: 'Post', op: 'select', where: { kind: 'exists', relation: 'tags', negated: true } }],
+    ['select, orderBy, limit, offset', db.Post.query().select('id', 'title').orderBy('views', 'desc').orderBy('id').limit(5).offset(10), { model: 'Post', op: 'select', select: ['id', 'title'], orderBy: [{ column: 'views', direction: 'desc' }, { column: 'id', direction: 'asc' }], limit: 5, offset: 10 }],
+    ['orderBy with nulls and the array form', db.Author.query().orderBy([{ column: 'rating', order: 'desc', nulls: 'last' }]), { model: 'Author', op: 'select', orderBy: [{ column: 'rating', direction: 'desc', nulls: 'last' }] }],
+    ['distinct', db.Post.query().distinct('authorId'), { model: 'Post', op: 'select', select: ['authorId'], distinct: true }],
+    ['first', db.Post.query().first(), { model: 'Post', op: 'first' }],
+    ['findById', db.Author.query().findById(7n), { model: 'Author', op: 'first', where: { kind: 'id', ids: [7n] } }],
+    ['findByIds', db.Tag.query().findByIds([1, 2]), { model: 'Tag', op: 'select', where: { kind: 'id', ids: [1, 2] } }],
+    ['page', db.Post.query().page(2, 10), { model: 'Post', op: 'page', limit: 10, offset: 20 }],
+    ['range', db.Post.query().range(5, 9), { model: 'Post', op: 'page', limit: 5, offset: 5 }],
+    ['resultSize', db.Post.query().resultSize(), { model: 'Post', op: 'count' }],
+    ['count()', db.Post.query().count(), { model: 'Post', op: 'count' }],
+    ['exists', db.Post.query().exists(), { model: 'Post', op: 'exists' }],
+    ['aggregates with groupBy', db.Post.query().groupBy('authorId').count('* as n').sum('views'), { model: 'Post', op: 'aggregate', groupBy: ['authorId'], aggregates: [{ fn: 'count', alias: 'n' }, { fn: 'sum', alias: 'sum', column: 'views' }] }],
+    ['countDistinct', db.Post.query().countDistinct('authorId as authors'), { model: 'Post', op: 'aggregate', aggregates: [{ fn: 'count', alias: 'authors', column: 'authorId', distinct: true }] }],
+    [
+      'withGraphFetched, object form with a callback',
+      db.Author.query().withGraphFetched({ profile: true, posts: (p) => p.select('id').where('views', '>', 1).orderBy('id').limit(2).withGraphFetched({ tags: true }) }),
+      { model: 'Author', op: 'select', graph: [{ relation: 'profile' }, { relation: 'posts', select: ['id'], where: { kind: 'compare', column: 'views', op: '>', value: 1 }, orderBy: [{ column: 'id', direction: 'asc' }], limit: 2, graph: [{ relation: 'tags' }] }] },
+    ],
+    ['withGraphFetched, string form', db.Post.query().withGraphFetched('[author.profile, tags, comments.[author, post]]'), { model: 'Post', op: 'select', graph: [{ relation: 'author', graph: [{ relation: 'profile' }] }, { relation: 'tags' }, { relation: 'comments', graph: [{ relation: 'author' }, { relation: 'post' }] }] }],
+    ['Django filter, exclude, orderBy and slice', db.Post.objects.filter({ views__gte: 18, title__istartswith: 'a_%' }).exclude({ authorId: 1n }).orderBy('-createdAt', 'id').slice(5, 10), {
+      model: 'Post', op: 'select',
+      where: { kind: 'and', filters: [
+        { kind: 'and', filters: [{ kind: 'compare', column: 'views', op: '>=', value: 18 }, { kind: 'compare', column: 'title', op: 'ilike', value: 'a\\_\\%%' }] },
+        { kind: 'not', filter: { kind: 'compare', column: 'authorId', op: '=', value: 1n } },
+      ] },
+      orderBy: [{ column: 'createdAt', direction: 'desc' }, { column: 'id', direction: 'asc' }], limit: 5, offset: 5,
+    }],
+    ['Django lookups of every kind', db.Author.objects.filter({ name__iexact: 'ann', bio__contains: 'x', rating__isnull: false, id__range: [1n, 5n], createdAt__lt: new Date(0), name__endswith: 'n' }), {
+      model: 'Author', op: 'select',
+      where: { kind: 'and', filters: [
+        { kind: 'compare', column: 'name', op: 'ilike', value: 'ann' },
+        { kind: 'compare', column: 'bio', op: 'like', value: '%x%' },
+        { kind: 'null', column: 'rating', negated: true },
+        { kind: 'between', column: 'id', low: 1n, high: 5n },
+        { kind: 'compare', column: 'createdAt', op: '<', value: new Date(0) },
+        { kind: 'compare', column: 'name', op: 'like', value: '%n' },
+      ] },
+    }],
+    ['a Django lookup through a relation', db.Author.objects.filter({ posts__tags__name: 'edge' }), { model: 'Author', op: 'select', where: { kind: 'exists', relation: 'posts', where: { kind: 'exists', relation: 'tags', where: { kind: 'compare', column: 'name', op: '=', value: 'edge' } } } }],
+  ]
+
+  it.each(cases)('%s', (_name, qs, expected) => {
+    expect(qs.toJSON()).toEqual(expected)
+  })
+
+  it('leaves the queryset it started from unchanged', () => {
+    const base = db.Post.query().where('views', 1)
+    const derived = base.orderBy('id').limit(1)
+    expect(base.toJSON()).toEqual({ model: 'Post', op: 'select', where: { kind: 'compare', column: 'views', op: '=', value: 1 } })
+    expect(derived.toJSON()).toMatchObject({ limit: 1 })
+  })
+
+  it('refuses undefined values instead of dropping the filter', () => {
+    expect(() => db.Post.query().where('views', undefined as never)).toThrow(TypeError)
+    expect(() => db.Post.objects.filter({ views: undefined })).toThrow(TypeError)
+  })
+
+  it('refuses relation expressions it cannot send', () => {
+    for (const bad of ['posts.*', 'posts^', 'posts(published)', '[posts', '__proto__']) {
+      expect(() => db.Author.query().withGraphFetched(bad), bad).toThrow(TypeError)
+    }
+  })
+})
+
+describe('running querysets', () => {
+  it('sends querysets started in the same tick in one request', async () => {
+    respondWith((q) => (q.op === 'count' ? 42 : [{ id: 1n, name: q.model }]))
+    const [a, b, c] = await Promise.all([db.Author.query(), db.Tag.query().limit(1), db.Post.query().count()])
+    expect(sent).toHaveLength(1)
+    expect(sent[0]!.queries.map((q) => q.model)).toEqual(['Author', 'Tag', 'Post'])
+    expect(sent[0]!.v).toBe(1)
+    expect(a).toEqual([{ id: 1n, name: 'Author' }])
+    expect(b).toEqual([{ id: 1n, name: 'Tag' }])
+    expect(c).toBe(42)
+  })
+
+  it('joins the batch after awaits in the same task', async () => {
+    respondWith(() => [])
+    const later = async () => {
+      await null
+      await null
+      return db.Tag.query()
+    }
+    await Promise.all([db.Author.query(), later()])
+    expect(sent).toHaveLength(1)
+  })
+
+  it('splits batches at maxSize and sends one request per query when batching is off', async () => {
+    respondWith(() => [])
+    const small = createClient<DemoApi>({ url: URL, batch: { maxSize: 2 } })
+    await Promise.all([small.Tag.query(), small.Tag.query(), small.Tag.query()])
+    expect(sent.map((b) => b.queries.length)).toEqual([2, 1])
+    sent.length = 0
+    const single = createClient<DemoApi>({ url: URL, batch: false })
+    await Promise.all([single.Tag.query(), single.Tag.query()])
+    expect(sent.map((b) => b.queries.length)).toEqual([1, 1])
+  })
+
+  it('rejects only the query that failed', async () => {
+    server.use(
+      http.post(URL, () =>
+        new HttpResponse(encode({ results: [{ data: [] }, { error: { code: 'FORBIDDEN', message: 'reading Tag is not allowed' } }] })),
+      ),
+    )
+    const [ok, failed] = await Promise.allSettled([db.Author.query(), db.Tag.query()])
+    expect(ok).toEqual({ status: 'fulfilled', value: [] })
+    expect(failed.status === 'rejected' && failed.reason).toMatchObject({ name: 'AsyncOrmError', code: 'FORBIDDEN', status: 403, message: 'reading Tag is not allowed' })
+  })
+
+  it('reports whole-request errors with method, URL, status and code', async () => {
+    server.use(http.post(URL, () => new HttpResponse(encode({ error: { code: 'UNAUTHENTICATED', message: 'bad token' } }), { status: 401 })))
+    const error = await db.Author.query().catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(AsyncOrmError)
+    expect(error).toMatchObject({ code: 'UNAUTHENTICATED', status: 401, message: `[POST ${URL}] 401 UNAUTHENTICATED: bad token` })
+  })
+
+  it('tells a response that is not from an executor from one that is', async () => {
+    server.use(http.post(URL, () => new HttpResponse('<html>Bad gateway</html>', { status: 502, statusText: 'Bad Gateway' })))
+    await expect(db.Author.query()).rejects.toMatchObject({ code: 'UNAVAILABLE', status: 502 })
+  })
+
+  it('retries reads after 503 and network errors, with backoff', async () => {
+    let calls = 0
+    server.use(
+      http.post(URL, async ({ request }) => {
+        calls++
+        if (calls === 1) return new HttpResponse(null, { status: 503 })
+        if (calls === 2) return HttpResponse.error()
+        const body = decode<RequestBody>(await request.text())
+        return new HttpResponse(encode({ results: body.queries.map(() => ({ data: 'ok' })) }))
+      }),
+    )
+    expect(await db.Author.query()).toBe('ok')
+    expect(calls).toBe(3)
+  })
+
+  it('gives up after the configured retries with a network error (status 0)', async () => {
+    let calls = 0
+    server.use(http.post(URL, () => (calls++, HttpResponse.error())))
+    const error = (await createClient<DemoApi>({ url: URL, retry: 1, retryDelay: 1 }).Author.query().catch((e: AsyncOrmError) => e)) as AsyncOrmError
+    expect(calls).toBe(2)
+    expect(error).toMatchObject({ code: 'NETWORK_ERROR', status: 0, isNetworkError: true })
+    expect(error.message).toContain(`[POST ${URL}]`)
+  })
+
+  it('does not retry a server error that is not 503', async () => {
+    let calls = 0
+    server.use(http.post(URL, () => (calls++, new HttpResponse(encode({ error: { code: 'INTERNAL', message: 'internal error', requestId: 'r1' } }), { status: 500 }))))
+    await expect(db.Author.query()).rejects.toMatchObject({ code: 'INTERNAL', status: 500, requestId: 'r1' })
+    expect(calls).toBe(1)
+  })
+
+  it('cancels with an AbortSignal', async () => {
+    let aborted = false
+    server.use(
+      http.post(URL, async ({ request }) => {
+        await new Promise((resolve) => {
+          request.signal.addEventListener('abort', () => ((aborted = true), resolve(null)))
+          setTimeout(resolve, 2000)
+        })
+        return new HttpResponse(encode({ results: [{ data: [] }] }))
+      }),
+    )
+    const controller = new AbortController()
+    const pending = db.Author.query().fetch({ signal: controller.signal })
+    setTimeout(() => controller.abort(), 20)
+    await expect(pending).rejects.toMatchObject({ code: 'ABORTED', status: 0 })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(aborted).toBe(true)
+    const already = AbortSignal.abort()
+    await expect(db.Author.query().fetch({ signal: already })).rejects.toMatchObject({ code: 'ABORTED' })
+  })
+
+  it('sends the headers option, called for each request', async () => {
+    respondWith(() => [])
+    let n = 0
+    const authed = createClient<DemoApi>({ url: URL, headers: async () => ({ authorization: `Bearer t${++n}` }) })
+    await authed.Tag.query()
+    await authed.Tag.query()
+    expect(headersSeen.map((h) => h.get('authorization'))).toEqual(['Bearer t1', 'Bearer t2'])
+    expect(headersSeen[0]!.get('content-type')).toBe('application/json')
+  })
+
+  it('runs with execute(callback), fetch() and then()', async () => {
+    respondWith(() => [{ id: 1, name: 'edge' }])
+    const viaCallback = await new Promise((resolve) => db.Tag.query().execute((error, rows) => resolve({ error, rows })))
+    expect(viaCallback).toEqual({ error: null, rows: [{ id: 1, name: 'edge' }] })
+    expect(await db.Tag.query().fetch()).toEqual([{ id: 1, name: 'edge' }])
+    expect(await db.Tag.objects.filter({ name: 'edge' })).toEqual([{ id: 1, name: 'edge' }])
+  })
+
+  it('is not itself a thenable, and unknown keys are not models', async () => {
+    expect(await Promise.resolve(db)).toBe(db)
+    expect((db as unknown as Record<string, unknown>).toString).toBeUndefined()
+  })
+
+  it('Django get() asks for two rows and names the model when none match', async () => {
+    respondWith(() => [])
+    await expect(db.Tag.objects.get({ name: 'x' })).rejects.toMatchObject({ code: 'NOT_FOUND', message: 'Tag matching query does not exist' })
+    expect(sent[0]!.queries[0]).toMatchObject({ limit: 2 })
+  })
+})

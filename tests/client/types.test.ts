@@ -1,0 +1,82 @@
+/**
+ * Types derived from the API definition by `import type`, checked by the compiler
+ * (`npm run typecheck` runs over this file; each `@ts-expect-error` must fail to compile).
+ */
+import { describe, expectTypeOf, it } from 'vitest'
+import { createClient, type Page } from '../../client/index.js'
+import type { DemoApi } from '../../examples/demo/api.js'
+
+const db = createClient<DemoApi>({ url: 'http://types.test/orm', fetch: async () => new Response() })
+
+type AuthorRow = { id: bigint; name: string; bio: string | null; rating: string | null; meta: { languages: string[]; verified: boolean } | null; createdAt: Date }
+type TagRow = { id: number; name: string }
+
+describe('types from the API definition', () => {
+  it('types rows by the readable columns, without hidden ones', () => {
+    expectTypeOf(db.Author.query()).resolves.toEqualTypeOf<AuthorRow[]>()
+    expectTypeOf(db.Tag.query()).resolves.toEqualTypeOf<TagRow[]>()
+    // @ts-expect-error email is hidden
+    db.Author.query().where('email', 'x')
+    // @ts-expect-error draftNotes is not a readable Post column
+    db.Post.query().select('draftNotes')
+  })
+
+  it('checks column names and value types', () => {
+    db.Post.query().where('views', '>', 10).where('title', 'x').whereIn('id', [1, 2]).whereNull('title')
+    // @ts-expect-error a misspelt column is a type error
+    db.Post.query().where('veiws', 1)
+    // @ts-expect-error views is a number
+    db.Post.query().where('views', 'many')
+    // @ts-expect-error an operator outside the list
+    db.Post.query().where('views', '~', 1)
+    // @ts-expect-error orderBy takes readable columns
+    db.Post.query().orderBy('draftNotes')
+    // @ts-expect-error whereIn takes values of the column type
+    db.Author.query().whereIn('id', ['1'])
+    // @ts-expect-error an unknown model
+    void db.Nope
+  })
+
+  it('narrows rows with select and changes the result with first, page, count and exists', () => {
+    expectTypeOf(db.Tag.query().select('name')).resolves.toEqualTypeOf<{ name: string }[]>()
+    expectTypeOf(db.Tag.query().first()).resolves.toEqualTypeOf<TagRow | undefined>()
+    expectTypeOf(db.Tag.query().findById(1)).resolves.toEqualTypeOf<TagRow | undefined>()
+    expectTypeOf(db.Tag.query().page(0, 10)).resolves.toEqualTypeOf<Page<TagRow>>()
+    expectTypeOf(db.Tag.query().count()).resolves.toEqualTypeOf<number>()
+    expectTypeOf(db.Tag.query().resultSize()).resolves.toEqualTypeOf<number>()
+    expectTypeOf(db.Tag.query().exists()).resolves.toEqualTypeOf<boolean>()
+    expectTypeOf(db.Tag.query().select('id').fetch()).resolves.toEqualTypeOf<{ id: number }[]>()
+  })
+
+  it('adds loaded relations to rows: arrays for many, row or null for one', () => {
+    const authors = () => db.Author.query().withGraphFetched({ profile: true, posts: { tags: true } })
+    type Row = Awaited<ReturnType<typeof authors>>[number]
+    expectTypeOf<Row['profile']>().toEqualTypeOf<{ id: number; authorId: bigint; website: string | null; location: string | null } | null>()
+    expectTypeOf<Row['posts'][number]['tags']>().toEqualTypeOf<TagRow[]>()
+    expectTypeOf<Row['posts'][number]['views']>().toEqualTypeOf<number>()
+
+    const shaped = () => db.Author.query().withGraphFetched({ posts: (p) => p.select('id', 'title').limit(2) })
+    expectTypeOf<Awaited<ReturnType<typeof shaped>>[number]['posts']>().toEqualTypeOf<{ id: number; title: string }[]>()
+    // @ts-expect-error relations must be exposed
+    db.Author.query().withGraphFetched({ secrets: true })
+    // @ts-expect-error a relation filter checks the related model's columns
+    db.Author.query().whereExists('posts', (p) => p.where('nope', 1))
+  })
+
+  it('types aggregates by their aliases', () => {
+    const stats = db.Post.query().groupBy('authorId').count('* as posts').max('views as top')
+    expectTypeOf(stats).resolves.toEqualTypeOf<{ authorId: bigint; posts: number; top: number | null }[]>()
+  })
+
+  it('types the Django facade lookups', () => {
+    db.Post.objects.filter({ views__gte: 1, title__icontains: 'x', id__in: [1], createdAt__range: [new Date(), new Date()] }).orderBy('-createdAt')
+    expectTypeOf(db.Post.objects.count()).resolves.toEqualTypeOf<number>()
+    expectTypeOf(db.Tag.objects.get({ name: 'edge' })).resolves.toEqualTypeOf<TagRow>()
+    // @ts-expect-error an unknown lookup
+    db.Post.objects.filter({ views__near: 1 })
+    // @ts-expect-error isnull takes a boolean
+    db.Post.objects.filter({ title__isnull: 'yes' })
+    // @ts-expect-error order fields are readable columns
+    db.Post.objects.orderBy('-draftNotes')
+  })
+})
