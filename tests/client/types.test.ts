@@ -50,12 +50,14 @@ describe('types from the API definition', () => {
 
   it('adds loaded relations to rows: arrays for many, row or null for one', () => {
     const authors = () => db.Author.query().withGraphFetched({ profile: true, posts: { tags: true } })
+    expectTypeOf(authors).toBeFunction()
     type Row = Awaited<ReturnType<typeof authors>>[number]
     expectTypeOf<Row['profile']>().toEqualTypeOf<{ id: number; authorId: bigint; website: string | null; location: string | null } | null>()
     expectTypeOf<Row['posts'][number]['tags']>().toEqualTypeOf<TagRow[]>()
     expectTypeOf<Row['posts'][number]['views']>().toEqualTypeOf<number>()
 
     const shaped = () => db.Author.query().withGraphFetched({ posts: (p) => p.select('id', 'title').limit(2) })
+    expectTypeOf(shaped).toBeFunction()
     expectTypeOf<Awaited<ReturnType<typeof shaped>>[number]['posts']>().toEqualTypeOf<{ id: number; title: string }[]>()
     // @ts-expect-error relations must be exposed
     db.Author.query().withGraphFetched({ secrets: true })
