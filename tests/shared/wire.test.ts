@@ -1,0 +1,83 @@
+/**
+ * The wire module: values survive a round trip, and the untrusted decoder accepts only
+ * what the protocol uses.
+ */
+import { describe, expect, it } from 'vitest'
+import { decode, decodeRequestText, encode, WireFormatError } from '../../shared/wire.js'
+
+const LIMITS = { maxDepth: 40, maxNodes: 5000 }
+
+const ROUND_TRIPS: [string, unknown][] = Object.freeze([
+  ['a Date', new Date('2024-02-29T12:34:56.789Z')],
+  ['a bigint beyond 2^53', 9_007_199_254_740_993n],
+  ['a negative bigint', -42n],
+  ['undefined in an object', { a: undefined, b: 1 }],
+  ['jsonb-like nested data', { tags: ['a', 'b'], nested: { ok: true, n: null } }],
+  ['unicode text', 'Grüße, 世界 🚀'],
+  ['a row with every type', { id: 1n, at: new Date(0), meta: { x: [1, 2] }, rating: '4.5', missing: undefined }],
+  ['keys with dots and backslashes', { 'a.b': new Date(1), 'c\\d': 2n }],
+]) as [string, unknown][]
+
+describe('round trips', () => {
+  it.each(ROUND_TRIPS)('keeps %s intact', (_name, value) => {
+    expect(decode(encode(value))).toEqual(value)
+  })
+
+  it.each(ROUND_TRIPS)('the request decoder reads %s as the client wrote it', (_name, value) => {
+    expect(decodeRequestText(encode({ value }), LIMITS)).toEqual({ value })
+  })
+})
+
+describe('the untrusted request decoder', () => {
+  const reject = (text: string, code = 'BAD_REQUEST') => {
+    const error = (() => {
+      try {
+        decodeRequestText(text, LIMITS)
+      } catch (e) {
+        return e
+      }
+      return undefined
+    })()
+    expect(error).toBeInstanceOf(WireFormatError)
+    expect((error as WireFormatError).code).toBe(code)
+  }
+
+  it('rejects poisonous keys anywhere in the document', () => {
+    reject('{"json":{"__proto__":{"polluted":1}}}')
+    reject('{"json":{"a":[{"constructor":{"prototype":{"polluted":1}}}]}}')
+    reject('{"json":{"prototype":1}}')
+    reject('{"json":{"a":"2024-01-01"},"meta":{"values":{"__proto__":["Date"]}}}')
+    reject('{"json":{"a":{"b":"1"}},"meta":{"values":{"a.constructor":["Date"]}}}')
+    expect(({} as { polluted?: unknown }).polluted).toBeUndefined()
+  })
+
+  it('accepts only Date, bigint and undefined annotations at paths inside the document', () => {
+    reject('{"json":{"a":"x"},"meta":{"values":{"a":["regexp"]}}}')
+    reject('{"json":{"a":"x"},"meta":{"values":{"a":["class","X"]}}}')
+    reject('{"json":{"a":["x"]},"meta":{"values":{"a":["set"]}}}')
+    reject('{"json":{"a":"x"},"meta":{"values":{"a":["Date","extra"]}}}')
+    reject('{"json":{"a":"x"},"meta":{"values":{"b":["Date"]}}}')
+    reject('{"json":{"a":{}},"meta":{"values":{"a.toString":["Date"]}}}')
+    reject('{"json":{"a":1},"meta":{"values":{"a":["Date"]}}}')
+    reject('{"json":{"a":"1.5"},"meta":{"values":{"a":["bigint"]}}}')
+    reject('{"json":{"a":"x"},"meta":{"values":{"a":["undefined"]}}}')
+    reject('{"json":["x"],"meta":{"values":{"length":["Date"]}}}')
+    reject('{"json":"2024-01-01","meta":{"values":["Date"]}}')
+    reject('{"json":{"a":"x"},"meta":{"values":{"a\\\\q":["Date"]}}}')
+  })
+
+  it('rejects referential equalities and unknown document keys', () => {
+    reject('{"json":{"a":{},"b":{}},"meta":{"referentialEqualities":{"a":["b"]}}}')
+    reject('{"json":{},"meta":{"other":1}}')
+    reject('{"json":{},"extra":1}')
+    reject('[1,2]')
+    reject('not json')
+  })
+
+  it('bounds depth and node count before anything else reads the data', () => {
+    const deep = '{"json":' + '['.repeat(50) + ']'.repeat(50) + '}'
+    reject(deep, 'LIMIT_EXCEEDED')
+    const wide = JSON.stringify({ json: Array.from({ length: 6000 }, () => 0) })
+    reject(wide, 'LIMIT_EXCEEDED')
+  })
+})
