@@ -2,6 +2,7 @@
  * The embedded database: PGlite behind knex's ordinary `pg` client (through
  * `@electric-sql/pglite/node-postgres`), so types parse exactly as on a real server.
  */
+import { mkdir } from 'node:fs/promises'
 import { PGlite } from '@electric-sql/pglite'
 import { createPgConfig } from '@electric-sql/pglite/node-postgres'
 import knexFactory, { type Knex } from 'knex'
@@ -18,6 +19,7 @@ export interface EmbeddedDatabase {
  * on it. PGlite serves one connection, so the pool holds one.
  */
 export async function createEmbeddedDatabase(options: { dataDir?: string } = {}): Promise<EmbeddedDatabase> {
+  if (options.dataDir !== undefined) await mkdir(options.dataDir, { recursive: true })
   const pglite = options.dataDir === undefined ? await PGlite.create() : await PGlite.create(options.dataDir)
   const knex = knexFactory({
     client: 'pg',

@@ -4,7 +4,7 @@
  * drift from the code.
  */
 import { readFileSync } from 'node:fs'
-import Ajv from 'ajv'
+import { Ajv } from 'ajv'
 import { describe, expect, it } from 'vitest'
 import { createClient } from '../../client/index.js'
 import type { DemoApi } from '../../examples/demo/api.js'

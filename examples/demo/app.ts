@@ -1,0 +1,107 @@
+/** The demo page: every query below is typed from `api.ts` and runs on the executor. */
+import { AsyncOrmError, createClient } from '../../client/index.js'
+import type { DemoApi } from './api.js'
+
+const db = createClient<DemoApi>({ url: '/orm' })
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
+const escape = (text: unknown) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+const PAGE_SIZE = 10
+let page = 0
+
+function showAst(query: { toJSON(): unknown }) {
+  $('ast').textContent = JSON.stringify(query.toJSON(), (_k, v) => (typeof v === 'bigint' ? `${v}n` : v), 2)
+}
+
+async function loadStats() {
+  // Four querysets in the same tick: one HTTP request.
+  const [authors, posts, comments, tags] = await Promise.all([
+    db.Author.query().count(),
+    db.Post.query().count(),
+    db.Comment.query().count(),
+    db.Tag.query().orderBy('name').limit(100),
+  ])
+  $('stats').innerHTML = [
+    ['authors', authors],
+    ['published posts', posts],
+    ['comments', comments],
+    ['tags', tags.length],
+  ]
+    .map(([label, n]) => `<div class="stat" data-stat="${label}"><b>${n}</b>${label}</div>`)
+    .join('')
+  const select = document.querySelector<HTMLSelectElement>('select[name=tag]')!
+  for (const tag of tags) select.add(new Option(tag.name, tag.name))
+}
+
+function currentQuery() {
+  const form = new FormData($<HTMLFormElement>('search'))
+  const [column, direction] = String(form.get('order')).split(':') as ['createdAt' | 'views' | 'title', 'asc' | 'desc']
+  let query = db.Post.query()
+    .select('id', 'title', 'views', 'createdAt', 'authorId')
+    .withGraphFetched({ author: (a) => a.select('id', 'name'), tags: (t) => t.orderBy('name') })
+    .orderBy(column, direction)
+    .orderBy('id')
+  const title = String(form.get('title') ?? '').trim()
+  if (title) query = query.whereILike('title', `%${title}%`)
+  const tag = String(form.get('tag') ?? '')
+  if (tag) query = query.whereExists('tags', (t) => t.where('name', tag))
+  return query.page(page, PAGE_SIZE)
+}
+
+async function loadPosts() {
+  const query = currentQuery()
+  showAst(query)
+  const { results, total } = await query
+  $('page').textContent = `page ${page + 1} of ${Math.max(1, Math.ceil(total / PAGE_SIZE))} · ${total} posts`
+  $('posts').innerHTML = results
+    .map(
+      (post) => `<article class="post" data-post-id="${post.id}">
+        <h3>${escape(post.title)}</h3>
+        <div class="muted">by <span class="author-link" data-author="${post.author?.id}">${escape(post.author?.name)}</span>
+          · ${post.createdAt.toLocaleDateString()} · ${post.views} views</div>
+        <div>${post.tags.map((t) => `<span class="tag">${escape(t.name)}</span>`).join('')}</div>
+      </article>`,
+    )
+    .join('')
+}
+
+async function loadAuthor(id: bigint) {
+  const query = db.Author.query()
+    .findById(id)
+    .withGraphFetched({ profile: true, posts: (p) => p.select('id', 'title', 'createdAt').orderBy('createdAt', 'desc').limit(5) })
+  showAst(query)
+  const author = await query
+  if (!author) return
+  $('author').innerHTML = `<h3 data-author-name>${escape(author.name)}</h3>
+    <div class="muted">${escape(author.bio ?? 'No bio.')}</div>
+    <div class="muted">${author.profile ? escape(author.profile.location ?? 'somewhere') + ' · ' + escape(author.profile.website) : 'no profile'}</div>
+    <div class="muted">id ${typeof author.id} ${author.id} · rating ${escape(author.rating ?? '–')} · joined ${author.createdAt.toISOString().slice(0, 10)}</div>
+    <ol>${author.posts.map((p) => `<li>${escape(p.title)}</li>`).join('')}</ol>`
+}
+
+$<HTMLFormElement>('search').addEventListener('submit', (event) => {
+  event.preventDefault()
+  page = 0
+  void loadPosts()
+})
+$('prev').addEventListener('click', () => {
+  page = Math.max(0, page - 1)
+  void loadPosts()
+})
+$('next').addEventListener('click', () => {
+  page++
+  void loadPosts()
+})
+$('posts').addEventListener('click', (event) => {
+  const id = (event.target as HTMLElement).dataset.author
+  if (id) void loadAuthor(BigInt(id))
+})
+$('forbidden').addEventListener('click', async () => {
+  try {
+    // Not a column the API exposes: the compiler rejects it, and so does the executor.
+    await db.Author.query().where('email' as 'name', 'author1@example.com')
+  } catch (error) {
+    if (error instanceof AsyncOrmError) $('error').textContent = `${error.code} (${error.status}): ${error.message}`
+  }
+})
+
+void loadStats().then(loadPosts)

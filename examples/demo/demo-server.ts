@@ -1,0 +1,83 @@
+/**
+ * The demo: the executor at `/orm` and the browser app at `/`, on one port, over the
+ * embedded PGlite (in memory, or kept in `dataDir`) or a PostgreSQL URL.
+ */
+import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { build } from 'esbuild'
+import knexFactory from 'knex'
+import { createExecutor } from '../../executor/index.js'
+import { serve } from '../../executor/node-adapter.js'
+import { createEmbeddedDatabase } from '../../executor/pglite.js'
+import { api } from './api.js'
+import { migrate, seed, type SeedSize } from './schema.js'
+
+export interface DemoOptions {
+  readonly port?: number
+  readonly host?: string
+  /** PostgreSQL instead of PGlite. */
+  readonly databaseUrl?: string
+  /** Where PGlite keeps its files; in memory when absent. */
+  readonly dataDir?: string
+  readonly size?: SeedSize
+}
+
+export interface RunningDemo {
+  readonly url: string
+  readonly database: string
+  close(): Promise<void>
+}
+
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url))
+
+export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo> {
+  const database = options.databaseUrl
+    ? (() => {
+        const knex = knexFactory({ client: 'pg', connection: options.databaseUrl, pool: { min: 0, max: 10 } })
+        return { knex, close: () => knex.destroy(), label: 'PostgreSQL' }
+      })()
+    : {
+        ...(await createEmbeddedDatabase(options.dataDir === undefined ? {} : { dataDir: options.dataDir })),
+        label: options.dataDir === undefined ? 'embedded PGlite (in memory)' : `embedded PGlite in ${options.dataDir}`,
+      }
+  await migrate(database.knex)
+  await seed(database.knex, options.size)
+
+  const executor = createExecutor({ knex: database.knex, api })
+  const bundle = await build({
+    entryPoints: [here('./app.ts')],
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'browser',
+    write: false,
+    logLevel: 'warning',
+  })
+  const appJs = bundle.outputFiles[0]!.text
+  const indexHtml = await readFile(here('./index.html'), 'utf8')
+
+  async function handler(request: Request): Promise<Response> {
+    const { pathname } = new URL(request.url)
+    if (pathname === '/orm') return executor(request)
+    if (request.method === 'GET' && pathname === '/') {
+      return new Response(indexHtml, { headers: { 'content-type': 'text/html; charset=utf-8' } })
+    }
+    if (request.method === 'GET' && pathname === '/app.js') {
+      return new Response(appJs, { headers: { 'content-type': 'text/javascript; charset=utf-8' } })
+    }
+    return new Response('not found', { status: 404 })
+  }
+
+  const server = await serve(Object.assign(handler, { ready: executor.ready }), {
+    port: options.port ?? 3000,
+    host: options.host ?? '127.0.0.1',
+  })
+  return {
+    url: server.url,
+    database: database.label,
+    async close() {
+      await server.close()
+      await database.close()
+    },
+  }
+}

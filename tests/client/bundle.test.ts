@@ -1,0 +1,24 @@
+/**
+ * The client bundle: it builds for browsers and workers (so it imports no Node
+ * built-ins), pulls in no server code, and stays within its size budget.
+ */
+import { describe, expect, it } from 'vitest'
+import { measureClientBundle } from '../../bench/bundle-size.js'
+
+/** Minified + gzipped bytes; the README states the measured figure (`npm run size`). */
+const BUDGET = 14 * 1024
+
+describe('the client bundle', () => {
+  it.each(['browser', 'neutral'] as const)('builds for the %s platform without server code', async (platform) => {
+    const report = await measureClientBundle(platform)
+    const forbidden = report.inputs.filter((input) => /node_modules\/(pg|knex|objection|msw|@electric-sql|@hono)\/|executor\//.test(input))
+    expect(forbidden).toEqual([])
+    expect(report.inputs.some((input) => input.includes('node_modules/ofetch/'))).toBe(true)
+    expect(report.inputs.some((input) => input.includes('node_modules/superjson/'))).toBe(true)
+  })
+
+  it(`stays under ${BUDGET / 1024} KB minified and gzipped`, async () => {
+    const report = await measureClientBundle('browser')
+    expect(report.gzipped).toBeLessThan(BUDGET)
+  })
+})
