@@ -1,0 +1,80 @@
+/**
+ * `npm run bench`: the executor against a hand-written knex handler running the same SQL
+ * (the floor), in one process and one run, on PGlite or on PostgreSQL with DATABASE_URL.
+ * Requests are replayed in-process, so the figures measure the server side; ratios,
+ * not absolute numbers, are what carry between machines. `--quick` runs fewer rounds.
+ */
+import { performance } from 'node:perf_hooks'
+import knexFactory, { type Knex } from 'knex'
+import { createExecutor } from '../executor/index.js'
+import { createEmbeddedDatabase } from '../executor/pglite.js'
+import { api } from '../examples/demo/api.js'
+import { migrate, seed } from '../examples/demo/schema.js'
+import { encode } from '../shared/wire.js'
+import { measureClientBundle } from './bundle-size.js'
+
+const quick = process.argv.includes('--quick')
+const rounds = quick ? 300 : 2000
+
+const database = process.env.DATABASE_URL
+  ? (() => {
+      const knex = knexFactory({ client: 'pg', connection: process.env.DATABASE_URL, pool: { min: 1, max: 4 } })
+      return { knex, close: () => knex.destroy(), label: 'PostgreSQL' }
+    })()
+  : { ...(await createEmbeddedDatabase()), label: 'PGlite (in memory)' }
+await migrate(database.knex)
+await seed(database.knex)
+const executor = createExecutor({ knex: database.knex, api })
+await executor.ready()
+
+interface Workload {
+  readonly name: string
+  readonly query: unknown
+  readonly floor: (knex: Knex) => Promise<unknown>
+}
+
+const WORKLOADS: Workload[] = [
+  {
+    name: 'point read by primary key',
+    query: { model: 'Author', op: 'first', where: { kind: 'id', ids: [42n] } },
+    floor: (knex) => knex('authors').select('id', 'name', 'bio', 'rating', 'meta', 'created_at').where('id', 42).first(),
+  },
+  {
+    name: '20 rows by an indexed filter, ordered',
+    query: { model: 'Post', op: 'select', where: { kind: 'compare', column: 'authorId', op: '=', value: 7n }, orderBy: [{ column: 'createdAt', direction: 'desc' }], limit: 20 },
+    floor: (knex) => knex('posts').select('id', 'author_id', 'title', 'body', 'published', 'views', 'created_at').where({ author_id: 7, published: true }).orderBy('created_at', 'desc').limit(20),
+  },
+  {
+    name: '100 rows with one eager relation',
+    query: { model: 'Post', op: 'select', orderBy: [{ column: 'id', direction: 'asc' }], limit: 100, graph: [{ relation: 'author' }] },
+    floor: async (knex) => {
+      const posts = await knex('posts').select('id', 'author_id', 'title', 'body', 'published', 'views', 'created_at').where({ published: true }).orderBy('id').limit(100)
+      const authors = await knex('authors').select('id', 'name', 'bio', 'rating', 'meta', 'created_at').whereIn('id', [...new Set(posts.map((p) => p.author_id))])
+      const byId = new Map(authors.map((a) => [a.id, a]))
+      return posts.map((p) => ({ ...p, author: byId.get(p.author_id) ?? null }))
+    },
+  },
+]
+
+async function time(run: () => Promise<unknown>): Promise<number> {
+  for (let i = 0; i < Math.min(100, rounds); i++) await run()
+  const start = performance.now()
+  for (let i = 0; i < rounds; i++) await run()
+  return rounds / ((performance.now() - start) / 1000)
+}
+
+console.log(`async-orm bench — ${database.label}, ${rounds} rounds each, node ${process.version}, ${new Date().toISOString()}`)
+console.log('workload | floor req/s | async-orm req/s | ratio')
+console.log('--- | --- | --- | ---')
+for (const workload of WORKLOADS) {
+  const body = encode({ v: 1, queries: [workload.query] })
+  const ours = () =>
+    executor(new Request('http://bench.local/orm', { method: 'POST', headers: { 'content-type': 'application/json' }, body })).then((r) => r.text())
+  const floor = () => workload.floor(database.knex).then((rows) => JSON.stringify(rows))
+  const floorRate = await time(floor)
+  const ourRate = await time(ours)
+  console.log(`${workload.name} | ${floorRate.toFixed(0)} | ${ourRate.toFixed(0)} | ${(ourRate / floorRate).toFixed(2)}×`)
+}
+const bundle = await measureClientBundle()
+console.log(`\nclient bundle: ${(bundle.gzipped / 1024).toFixed(1)} KB minified + gzipped`)
+await database.close()
