@@ -1,6 +1,6 @@
 /**
  * Types derived from the API definition by `import type`, checked by the compiler
- * (`npm run typecheck` runs over this file; each `@ts-expect-error` must fail to compile).
+ * (vitest typecheck mode and `npm run typecheck`; each `@ts-expect-error` must fail to compile).
  */
 import { describe, expectTypeOf, it } from 'vitest'
 import { createClient, type Page } from '../../client/index.js'
