@@ -9,6 +9,7 @@ import { decodeRequestText, encode, PROTOCOL_VERSION, type QueryResult } from '.
 import { buildApiMetadata } from './api-metadata.js'
 import { ExecutorError, toWireError, type Logger } from './executor-error.js'
 import { resolveLimits, type Limits } from './limits.js'
+import { DbSession } from './db-session.js'
 import { ReadScope } from './read-scope.js'
 import { runRead } from './run-read.js'
 import { QueryValidator, type CheckedRead } from './validate-query.js'
@@ -140,13 +141,10 @@ async function readBody(request: Request, max: number): Promise<string> {
   }
 }
 
-/** Signals that a query failed and its transaction must be replaced before the next one. */
-const RESTART = Symbol('restart')
-
 /**
- * Runs the valid queries in request order inside read-only transactions with a
- * `statement_timeout`. A failed query aborts its transaction, so the queries after it
- * continue in a fresh one: one failure does not fail its siblings.
+ * Runs the valid queries in request order on one connection, inside a read-only
+ * transaction with a `statement_timeout`. A failed query aborts the transaction, so the
+ * queries after it continue in a fresh one: one failure does not fail its siblings.
  */
 async function runBatch(
   knex: Knex,
@@ -156,43 +154,26 @@ async function runBatch(
   requestId: string,
   logger: Logger,
 ): Promise<QueryResult[]> {
-  const results: QueryResult[] = new Array(checked.length)
-  let next = 0
-  const skipInvalid = () => {
-    while (next < checked.length && isWireError(checked[next]!)) {
-      results[next] = { error: checked[next] as WireError }
-      next++
+  if (checked.every(isWireError)) return checked.map((error) => ({ error }))
+  const session = await DbSession.start(knex, limits.statementTimeoutMs)
+  try {
+    const results: QueryResult[] = []
+    for (const query of checked) {
+      if (isWireError(query)) {
+        results.push({ error: query })
+        continue
+      }
+      try {
+        results.push({ data: await runRead(session, query, scope, limits) })
+      } catch (error) {
+        results.push({ error: toWireError(error, requestId, logger) })
+        await session.restart()
+      }
     }
+    return results
+  } finally {
+    await session.end()
   }
-  skipInvalid()
-  while (next < checked.length) {
-    try {
-      await knex.transaction(
-        async (trx) => {
-          await trx.raw('select set_config(?, ?, true)', ['statement_timeout', String(limits.statementTimeoutMs)])
-          for (; next < checked.length; next++) {
-            const query = checked[next]!
-            if (isWireError(query)) {
-              results[next] = { error: query }
-              continue
-            }
-            try {
-              results[next] = { data: await runRead(trx, query, scope, limits) }
-            } catch (error) {
-              results[next] = { error: toWireError(error, requestId, logger) }
-              next++
-              throw RESTART
-            }
-          }
-        },
-        { readOnly: true },
-      )
-    } catch (error) {
-      if (error !== RESTART) throw error
-    }
-    skipInvalid()
-  }
-  return results
 }
 
 function isWireError(value: CheckedRead | WireError): value is WireError {

@@ -1,82 +1,47 @@
 /**
  * Runs a checked read inside the request's transaction and shapes its result. Rows are
  * plain objects straight from pg (no model hydration), keyed by property name through
- * column aliases; int8 values become bigints (see `rowsOf`).
+ * column aliases.
  */
 import type { Knex } from 'knex'
+import type { DbSession, Row } from './db-session.js'
 import { applyOrder, assertNever, columnsAs, selectFrom } from './compile-query.js'
 import { ExecutorError } from './executor-error.js'
 import type { Limits } from './limits.js'
 import type { ReadScope } from './read-scope.js'
 import type { CheckedGraph, CheckedRead, CheckedSelection } from './validate-query.js'
 
-const INT8 = 20
-const INT8_ARRAY = 1016
-
-type Row = Record<string, unknown>
-
-interface PgResult {
-  readonly rows: Row[]
-  readonly fields: readonly { readonly name: string; readonly dataTypeID: number }[]
-}
-
-/**
- * Runs a builder and returns its rows with int8 columns as bigints. The conversion
- * reads the result's field types instead of installing pg type parsers, which would
- * change every other query of the application (and per-query parsers are not honoured
- * by every pg-compatible driver, PGlite's among them).
- */
-async function rowsOf(trx: Knex.Transaction, builder: Knex.QueryBuilder): Promise<Row[]> {
-  const result = (await trx.raw('?', [builder])) as PgResult
-  const int8 = result.fields.filter((f) => f.dataTypeID === INT8).map((f) => f.name)
-  const int8Arrays = result.fields.filter((f) => f.dataTypeID === INT8_ARRAY).map((f) => f.name)
-  if (int8.length === 0 && int8Arrays.length === 0) return result.rows
-  for (const row of result.rows) {
-    for (const name of int8) row[name] = toBigInt(row[name])
-    for (const name of int8Arrays) {
-      const value = row[name]
-      if (Array.isArray(value)) row[name] = value.map(toBigInt)
-    }
-  }
-  return result.rows
-}
-
-function toBigInt(value: unknown): unknown {
-  return typeof value === 'string' || typeof value === 'number' ? BigInt(value) : value
-}
-
-
 /** Result keys the executor adds for relation loading and strips before answering. */
 const KEY_PREFIX = '__ao_k'
 const PARENT_PREFIX = '__ao_p'
 const RANK = '__ao_rank'
 
-export async function runRead(trx: Knex.Transaction, read: CheckedRead, scope: ReadScope, limits: Limits): Promise<unknown> {
+export async function runRead(session: DbSession, read: CheckedRead, scope: ReadScope, limits: Limits): Promise<unknown> {
   switch (read.op) {
     case 'select':
-      return selectRows(trx, read, read.limit, scope, limits)
+      return selectRows(session, read, read.limit, scope, limits)
     case 'first':
-      return (await selectRows(trx, read, 1, scope, limits))[0]
+      return (await selectRows(session, read, 1, scope, limits))[0]
     case 'page': {
-      const results = await selectRows(trx, read, read.limit, scope, limits)
-      return { results, total: await countRows(trx, read, scope) }
+      const results = await selectRows(session, read, read.limit, scope, limits)
+      return { results, total: await countRows(session, read, scope) }
     }
     case 'count':
-      return countRows(trx, read, scope)
+      return countRows(session, read, scope)
     case 'exists': {
-      const { builder } = selectFrom(trx, read, scope)
-      const rows = await rowsOf(trx, builder.select(trx.raw('1')).limit(1))
+      const { builder } = selectFrom(session.knex, read, scope)
+      const rows = await session.rows(builder.select(session.knex.raw('1')).limit(1))
       return rows.length > 0
     }
     case 'aggregate':
-      return aggregateRows(trx, read, scope)
+      return aggregateRows(session, read, scope)
     default:
       return assertNever(read.op)
   }
 }
 
-async function selectRows(trx: Knex.Transaction, read: CheckedRead, limit: number, scope: ReadScope, limits: Limits) {
-  const { builder, alias } = selectFrom(trx, read, scope)
+async function selectRows(session: DbSession, read: CheckedRead, limit: number, scope: ReadScope, limits: Limits) {
+  const { builder, alias } = selectFrom(session.knex, read, scope)
   const keys = parentKeys(read, alias)
   const columns = columnsAs(read.select, alias)
   if (read.distinct) builder.distinct({ ...columns, ...keys.select })
@@ -84,21 +49,21 @@ async function selectRows(trx: Knex.Transaction, read: CheckedRead, limit: numbe
   applyOrder(builder, read.orderBy, alias)
   builder.limit(limit)
   if (read.offset > 0) builder.offset(read.offset)
-  const rows = await rowsOf(trx, builder)
-  await loadGraph(trx, read, rows, keys.names, scope, limits)
+  const rows = await session.rows(builder)
+  await loadGraph(session, read, rows, keys.names, scope, limits)
   return rows
 }
 
-async function countRows(trx: Knex.Transaction, read: CheckedRead, scope: ReadScope): Promise<number> {
-  const { builder, alias } = selectFrom(trx, read, scope)
+async function countRows(session: DbSession, read: CheckedRead, scope: ReadScope): Promise<number> {
+  const { builder, alias } = selectFrom(session.knex, read, scope)
   if (read.distinct) builder.distinct(columnsAs(read.select, alias))
-  else builder.select(trx.raw('1'))
-  const [row] = await rowsOf(trx, trx.count({ count: '*' }).from(builder.as('counted')))
+  else builder.select(session.knex.raw('1'))
+  const [row] = await session.rows(session.knex.count({ count: '*' }).from(builder.as('counted')))
   return Number(row!.count)
 }
 
-async function aggregateRows(trx: Knex.Transaction, read: CheckedRead, scope: ReadScope) {
-  const { builder, alias } = selectFrom(trx, read, scope)
+async function aggregateRows(session: DbSession, read: CheckedRead, scope: ReadScope) {
+  const { builder, alias } = selectFrom(session.knex, read, scope)
   if (read.groupBy.length > 0) builder.select(columnsAs(read.groupBy, alias))
   for (const aggregate of read.aggregates) {
     const target = aggregate.column === undefined ? '*' : `${alias}.${aggregate.column}`
@@ -132,7 +97,7 @@ async function aggregateRows(trx: Knex.Transaction, read: CheckedRead, scope: Re
   }
   builder.limit(read.limit)
   if (read.offset > 0) builder.offset(read.offset)
-  const rows = await rowsOf(trx, builder)
+  const rows = await session.rows(builder)
   const counts = read.aggregates.filter((a) => a.fn === 'count').map((a) => a.alias)
   for (const row of rows) for (const key of counts) row[key] = Number(row[key])
   return rows
@@ -158,7 +123,7 @@ function parentKeys(selection: CheckedSelection, alias: string) {
  * `row_number()`), then recurses. Objection's semantics: many → array, one → row or null.
  */
 async function loadGraph(
-  trx: Knex.Transaction,
+  session: DbSession,
   selection: CheckedSelection,
   parents: Row[],
   keyNames: ReadonlyMap<string, string>,
@@ -168,7 +133,7 @@ async function loadGraph(
   if (selection.graph.length === 0) return
   for (const node of selection.graph) {
     const ownerKeys = node.relation.ownerColumns.map((column) => keyNames.get(column)!)
-    const children = parents.length === 0 ? [] : await loadRelation(trx, node, parents, ownerKeys, scope, limits)
+    const children = parents.length === 0 ? [] : await loadRelation(session, node, parents, ownerKeys, scope, limits)
     const byParent = new Map<string, Row[]>()
     for (const child of children) {
       const key = tupleKey(child, node.relation.ownerColumns.map((_, i) => `${PARENT_PREFIX}${i}`))
@@ -186,7 +151,7 @@ async function loadGraph(
 }
 
 async function loadRelation(
-  trx: Knex.Transaction,
+  session: DbSession,
   node: CheckedGraph,
   parents: Row[],
   ownerKeys: string[],
@@ -196,7 +161,7 @@ async function loadRelation(
   const { relation } = node
   const tuples = distinctTuples(parents, ownerKeys)
   if (tuples.length === 0) return []
-  const { builder, alias } = selectFrom(trx, node, scope)
+  const { builder, alias } = selectFrom(session.knex, node, scope)
   const keys = parentKeys(node, alias)
   // The columns that say which parent a row belongs to.
   let parentColumns: string[]
@@ -222,14 +187,14 @@ async function loadRelation(
   if (node.limit === undefined && node.offset === 0) {
     builder.select(select)
     applyOrder(builder, node.orderBy, alias)
-    rows = await rowsOf(trx, builder.limit(cap))
+    rows = await session.rows(builder.limit(cap))
   } else {
     const order = node.orderBy.map((t) => `?? ${t.direction}${t.nulls ? ` nulls ${t.nulls}` : ''}`).join(', ')
     const window = `row_number() over (partition by ${parentColumns.map(() => '??').join(', ')}${order ? ` order by ${order}` : ''}) as ??`
-    builder.select(select, trx.raw(window, [...parentColumns, ...node.orderBy.map((t) => `${alias}.${t.column}`), RANK]))
-    const ranked = trx.from(builder.as('ranked')).select(Object.keys(select)).where(RANK, '>', node.offset)
+    builder.select(select, session.knex.raw(window, [...parentColumns, ...node.orderBy.map((t) => `${alias}.${t.column}`), RANK]))
+    const ranked = session.knex.from(builder.as('ranked')).select(Object.keys(select)).where(RANK, '>', node.offset)
     if (node.limit !== undefined) ranked.where(RANK, '<=', node.offset + node.limit)
-    rows = await rowsOf(trx, ranked.orderBy(RANK).limit(cap))
+    rows = await session.rows(ranked.orderBy(RANK).limit(cap))
   }
   if (rows.length === cap) {
     throw new ExecutorError(
@@ -237,7 +202,7 @@ async function loadRelation(
       `relation ${relation.name} matched more than ${limits.maxRelationRows} rows; give it a limit`,
     )
   }
-  await loadGraph(trx, node, rows, keys.names, scope, limits)
+  await loadGraph(session, node, rows, keys.names, scope, limits)
   return rows
 }
 
