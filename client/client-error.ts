@@ -17,12 +17,15 @@ export class AsyncOrmError extends Error {
   readonly status: number
   /** Set on `INTERNAL` errors: quote it to whoever reads the executor's logs. */
   readonly requestId?: string
+  /** In a failed transaction: the position of the query that failed. */
+  readonly queryIndex?: number
 
-  constructor(init: { code: ClientErrorCode; message: string; status?: number; requestId?: string; cause?: unknown }) {
+  constructor(init: { code: ClientErrorCode; message: string; status?: number; requestId?: string; queryIndex?: number; cause?: unknown }) {
     super(init.message, init.cause === undefined ? undefined : { cause: init.cause })
     this.code = init.code
     this.status = init.status ?? (init.code === 'NETWORK_ERROR' || init.code === 'ABORTED' ? 0 : ERROR_STATUS[init.code])
     if (init.requestId !== undefined) this.requestId = init.requestId
+    if (init.queryIndex !== undefined) this.queryIndex = init.queryIndex
   }
 
   /** True when the executor never answered: worth retrying later, nothing was run. */

@@ -1,12 +1,16 @@
 /**
- * `createClient<typeof api>({ url })`: one handle per exposed model, typed from the API
- * definition. The model names exist only in types, so handles are made on first use.
+ * `createClient<typeof api, typeof procedures>({ url })`: one handle per exposed model,
+ * typed from the API definition, plus `transaction()` and `call()`. Model names exist
+ * only in types, so handles are made on first use.
  */
+import type { CallQuery, Query } from '../shared/query-ast.js'
+import type { AsyncOrmError } from './client-error.js'
 import { DjangoQuerySet } from './django.js'
 import { QuerySet } from './queryset.js'
 import { initialState } from './query-state.js'
+import type { RunOptions } from './runnable.js'
 import { Transport, type ClientOptions } from './transport.js'
-import type { ModelName } from './types.js'
+import type { ModelName, Ref } from './types.js'
 
 export interface ModelHandle<Api, K extends ModelName<Api>> {
   /** A new, empty queryset over the model (objection's `Model.query()`). */
@@ -15,24 +19,128 @@ export interface ModelHandle<Api, K extends ModelName<Api>> {
   readonly objects: DjangoQuerySet<Api, K>
 }
 
-export type Client<Api> = { readonly [K in ModelName<Api>]: ModelHandle<Api, K> }
+/** Anything that can go in a transaction: a queryset, a write, a procedure call. */
+export interface Sendable<Out = unknown> {
+  toJSON(): Query
+  fetch(options?: RunOptions): Promise<Out>
+}
 
-export function createClient<Api>(options: ClientOptions): Client<Api> {
+type ProcedureInput<P> = P extends { readonly '~types'?: { readonly input: infer I } } ? I : never
+type ProcedureResult<P> = P extends { readonly '~types'?: { readonly result: infer R } } ? R : unknown
+
+/** A procedure call: run it like a queryset, or put it in a transaction. */
+export class Call<Out> implements Sendable<Out>, PromiseLike<Out> {
+  /** @internal */
+  constructor(
+    private readonly query: CallQuery,
+    private readonly run: ((query: Query, signal?: AbortSignal) => Promise<unknown>) | undefined,
+  ) {}
+
+  toJSON(): CallQuery {
+    return this.query
+  }
+
+  fetch(options: RunOptions = {}): Promise<Out> {
+    if (!this.run) return Promise.reject(new TypeError('a call made on a transaction runs with the transaction'))
+    return this.run(this.query, options.signal) as Promise<Out>
+  }
+
+  execute(callback: (error: AsyncOrmError | null, result?: Out) => void, options?: RunOptions): void {
+    this.fetch(options).then(
+      (result) => callback(null, result),
+      (error: AsyncOrmError) => callback(error),
+    )
+  }
+
+  then<A = Out, B = never>(
+    onFulfilled?: ((value: Out) => A | PromiseLike<A>) | null,
+    onRejected?: ((reason: AsyncOrmError) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return this.fetch().then(onFulfilled, onRejected)
+  }
+}
+
+type Models<Api> = { readonly [K in ModelName<Api>]: ModelHandle<Api, K> }
+
+/** What a transaction callback receives: the models, `ref` and `call`. */
+export type TransactionScope<Api, Procedures> = Models<Api> & {
+  /**
+   * The value of `column` in the result of query `index` of this transaction (its first
+   * row if it returned several), resolved by the executor. It may point only backwards.
+   */
+  ref(index: number, column: string): Ref
+  call<N extends keyof Procedures & string>(name: N, args: ProcedureInput<Procedures[N]>): Call<ProcedureResult<Procedures[N]>>
+}
+
+type Results<T extends readonly Sendable[]> = { -readonly [I in keyof T]: T[I] extends Sendable<infer O> ? O : never }
+
+export type Client<Api, Procedures = {}> = Models<Api> & {
+  /**
+   * Runs the querysets in one database transaction, in one request: all applied or
+   * none. Resolves to their results in order; rejects with the failing query's error
+   * (its position in `queryIndex`).
+   *
+   * @example
+   * const [user, post] = await db.transaction((t) => [
+   *   t.User.query().insert({ name: 'Ann' }),
+   *   t.Post.query().insert({ title: 'Hi', authorId: t.ref(0, 'id') }),
+   * ])
+   */
+  transaction<const T extends readonly Sendable[]>(
+    queries: T | ((t: TransactionScope<Api, Procedures>) => T),
+    options?: RunOptions,
+  ): Promise<Results<T>>
+  /** Calls a server procedure; its arguments are checked by the procedure's schema. */
+  call<N extends keyof Procedures & string>(name: N, args: ProcedureInput<Procedures[N]>): Call<ProcedureResult<Procedures[N]>>
+}
+
+/** Names a model may not have, because the client uses them. */
+const RESERVED = new Set(['transaction', 'call', 'then'])
+
+export function createClient<Api, Procedures = {}>(options: ClientOptions): Client<Api, Procedures> {
   if (typeof options?.url !== 'string' || options.url === '') throw new TypeError('createClient() needs a url')
   const transport = new Transport(options)
-  const run = (query: Parameters<Transport['send']>[0], signal?: AbortSignal) => transport.send(query, signal)
-  const handles = new Map<string, ModelHandle<Api, never>>()
-  return new Proxy({} as Client<Api>, {
+  const run = (query: Query, signal?: AbortSignal) => transport.send(query, signal)
+  const handles = models<Api>(run)
+  const call = (runner: typeof run | undefined) => (procedure: string, args: unknown) =>
+    new Call({ op: 'call', procedure, ...(args !== undefined && { args }) }, runner)
+  const transaction = async (queries: readonly Sendable[] | ((t: unknown) => readonly Sendable[]), runOptions: RunOptions = {}) => {
+    const list =
+      typeof queries === 'function'
+        ? queries(Object.assign(Object.create(models<Api>(undefined)), { ref, call: call(undefined) }))
+        : queries
+    if (!Array.isArray(list) || list.length === 0) throw new TypeError('transaction() needs a non-empty array of querysets')
+    return transport.sendAtomic(list.map((q) => q.toJSON()), runOptions.signal)
+  }
+  const extras: Record<string, unknown> = { transaction, call: call(run) }
+  return new Proxy({} as Client<Api, Procedures>, {
     get(_target, name) {
-      // Not a thenable, and no symbol or inherited key becomes a model name.
       if (typeof name !== 'string' || name === 'then' || name in Object.prototype) return undefined
-      let handle = handles.get(name)
-      if (!handle) {
-        const query = () => new QuerySet(initialState(name), run) as QuerySet<Api, never>
-        handle = { query, objects: new DjangoQuerySet(name as never, query()) }
-        handles.set(name, handle)
-      }
-      return handle
+      return Object.hasOwn(extras, name) ? extras[name] : handles(name)
     },
   })
+}
+
+/** Model handles made on first use; without a runner their querysets only describe queries. */
+function models<Api>(run: ((query: Query, signal?: AbortSignal) => Promise<unknown>) | undefined) {
+  const handles = new Map<string, ModelHandle<Api, never>>()
+  const get = (name: string) => {
+    let handle = handles.get(name)
+    if (!handle) {
+      const query = () => new QuerySet(initialState(name), run) as QuerySet<Api, never>
+      handle = { query, objects: new DjangoQuerySet(name as never, query()) }
+      handles.set(name, handle)
+    }
+    return handle
+  }
+  if (run) return get
+  return new Proxy({} as Record<string, unknown>, {
+    get: (_target, name) => (typeof name !== 'string' || RESERVED.has(name) || name in Object.prototype ? undefined : get(name)),
+  }) as never
+}
+
+/** A reference to a column of an earlier query's result in the same request. */
+export function ref(index: number, column: string): Ref {
+  if (!Number.isSafeInteger(index) || index < 0) throw new TypeError('ref() takes the index of an earlier query')
+  return { $ref: { query: index, column } }
 }

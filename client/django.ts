@@ -4,7 +4,8 @@
  */
 import type { Filter, Scalar } from '../shared/query-ast.js'
 import { AsyncOrmError } from './client-error.js'
-import type { QuerySet, RunOptions } from './queryset.js'
+import type { QuerySet } from './queryset.js'
+import type { RunOptions } from './runnable.js'
 import type { ColumnOf, RowOf, ValueOf } from './types.js'
 
 type TextLookup = 'iexact' | 'contains' | 'icontains' | 'startswith' | 'istartswith' | 'endswith' | 'iendswith'

@@ -2,7 +2,7 @@
  * The data a queryset holds, and how it becomes a wire `Query`. Querysets are immutable:
  * every method makes a new state, so a queryset can be shared and extended freely.
  */
-import type { Aggregate, Filter, GraphNode, OrderTerm, Query, ReadOp } from '../shared/query-ast.js'
+import type { Aggregate, Filter, GraphNode, InsertQuery, OrderTerm, Query, ReadOp, Returning, WriteRow } from '../shared/query-ast.js'
 
 /** One `where`/`orWhere` call, in order; SQL precedence (AND before OR) groups them. */
 export interface Term {
@@ -22,7 +22,20 @@ export interface QueryState {
   readonly graph: readonly GraphNode[]
   readonly groupBy?: readonly string[]
   readonly aggregates: readonly Aggregate[]
+  /** Set when the queryset writes instead of reading. */
+  readonly mutation?: Mutation
 }
+
+export type Mutation =
+  | {
+      readonly op: 'insert'
+      readonly rows: readonly WriteRow[]
+      readonly returning: 'rows' | 'first'
+      readonly graph?: boolean
+      readonly onConflict?: InsertQuery['onConflict']
+    }
+  | { readonly op: 'patch' | 'update'; readonly values: WriteRow; readonly returning: Returning }
+  | { readonly op: 'delete'; readonly returning: Returning }
 
 export function initialState(model: string): QueryState {
   return { model, op: 'select', terms: [], orderBy: [], graph: [], aggregates: [] }
@@ -42,6 +55,27 @@ export function termsToFilter(terms: readonly Term[]): Filter | undefined {
 
 export function toQuery(state: QueryState): Query {
   const where = termsToFilter(state.terms)
+  const { mutation } = state
+  if (mutation) {
+    const select = state.select && { select: state.select }
+    switch (mutation.op) {
+      case 'insert':
+        return {
+          model: state.model,
+          op: 'insert',
+          rows: mutation.rows,
+          returning: mutation.returning,
+          ...select,
+          ...(mutation.graph && { graph: true }),
+          ...(mutation.onConflict && { onConflict: mutation.onConflict }),
+        }
+      case 'patch':
+      case 'update':
+        return { model: state.model, op: mutation.op, values: mutation.values, ...(where && { where }), returning: mutation.returning, ...select }
+      case 'delete':
+        return { model: state.model, op: 'delete', ...(where && { where }), returning: mutation.returning, ...select }
+    }
+  }
   return {
     model: state.model,
     op: state.op,

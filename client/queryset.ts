@@ -2,12 +2,17 @@
  * Querysets: immutable, lazy, and run by awaiting them (as in objection), by `fetch()`,
  * or by the callback style `execute(cb)`.
  */
-import type { AggregateFunction, GraphNode, OrderTerm, Query, Scalar } from '../shared/query-ast.js'
-import type { AsyncOrmError } from './client-error.js'
-import { FilterBuilder } from './filter-builder.js'
+import type { AggregateFunction, GraphNode, Scalar, WriteRow } from '../shared/query-ast.js'
+import { Runnable, type Runner, type RunOptions } from './runnable.js'
 import { parseRelationExpression, type RelationTree } from './relation-expression.js'
-import { initialState, toGraphNode, toQuery, type QueryState } from './query-state.js'
+import { initialState, toGraphNode, type Mutation, type QueryState } from './query-state.js'
+import { MutationQuerySet } from './mutation.js'
 import type {
+  CanDelete,
+  InsertGraphOf,
+  InsertRowOf,
+  PatchOf,
+  UpdateOf,
   ColumnOf,
   IsMany,
   Page,
@@ -20,14 +25,6 @@ import type {
   ValueOf,
 } from './types.js'
 
-/** Sends one query and resolves with its data. */
-export type Runner = (query: Query, signal?: AbortSignal) => Promise<unknown>
-
-export interface RunOptions {
-  readonly signal?: AbortSignal
-}
-
-type Callback<T> = (error: AsyncOrmError | null, result?: T) => void
 
 /** What a relation in `withGraphFetched` may say: load it, load its relations, or shape it. */
 export type GraphSpec<Api, K extends keyof Api & string> = {
@@ -66,76 +63,6 @@ type AliasOf<S extends string, F extends string> = S extends `${string} as ${inf
 type ColumnIn<S extends string> = S extends `${infer C} as ${string}` ? C : S
 type AggregateRow<Api, K extends keyof Api & string, F extends AggregateFunction, S extends string> = {
   [A in AliasOf<S, F>]: AggregateValue<F, ColumnIn<S> extends ColumnOf<Api, K> ? ValueOf<Api, K, ColumnIn<S>> : number>
-}
-
-abstract class Runnable<Api, K extends keyof Api & string, Out> extends FilterBuilder<Api, K> {
-  /** @internal */
-  constructor(
-    state: QueryState,
-    /** @internal */
-    readonly runner: Runner | undefined,
-  ) {
-    super(state)
-  }
-
-  /** The wire form of this query: plain data, safe to log and compare. */
-  toJSON(): Query {
-    return toQuery(this.state)
-  }
-
-  /** Runs the query. */
-  fetch(options: RunOptions = {}): Promise<Out> {
-    if (!this.runner) {
-      return Promise.reject(new TypeError('this queryset describes a relation or a group; it cannot run on its own'))
-    }
-    return this.runner(this.toJSON(), options.signal) as Promise<Out>
-  }
-
-  /** Runs the query and calls `callback(error, result)` (django-async-orm's style). */
-  execute(callback: Callback<Out>, options: RunOptions = {}): void {
-    this.fetch(options).then(
-      (result) => callback(null, result),
-      (error: AsyncOrmError) => callback(error),
-    )
-  }
-
-  // A queryset is a thenable, so `await qs` runs it, as in objection.
-  then<A = Out, B = never>(
-    onFulfilled?: ((value: Out) => A | PromiseLike<A>) | null,
-    onRejected?: ((reason: AsyncOrmError) => B | PromiseLike<B>) | null,
-  ): Promise<A | B> {
-    return this.fetch().then(onFulfilled, onRejected)
-  }
-
-  catch<B = never>(onRejected?: ((reason: AsyncOrmError) => B | PromiseLike<B>) | null): Promise<Out | B> {
-    return this.fetch().catch(onRejected)
-  }
-
-  finally(onFinally?: (() => void) | null): Promise<Out> {
-    return this.fetch().finally(onFinally)
-  }
-
-  /** Orders by a column; call again for further keys. */
-  orderBy(column: ColumnOf<Api, K>, direction?: 'asc' | 'desc', nulls?: 'first' | 'last'): this
-  /** Orders by several columns: `[{ column: 'name' }, { column: 'id', order: 'desc' }]`. */
-  orderBy(terms: readonly { column: ColumnOf<Api, K>; order?: 'asc' | 'desc'; nulls?: 'first' | 'last' }[]): this
-  orderBy(
-    column: string | readonly { column: string; order?: 'asc' | 'desc'; nulls?: 'first' | 'last' }[],
-    direction: 'asc' | 'desc' = 'asc',
-    nulls?: 'first' | 'last',
-  ): this {
-    const terms = typeof column === 'string' ? [{ column, order: direction, nulls }] : column
-    const added = terms.map((t): OrderTerm => orderTerm(t.column, t.order ?? 'asc', t.nulls))
-    return this.with({ orderBy: [...this.state.orderBy, ...added] })
-  }
-
-  limit(count: number): this {
-    return this.with({ limit: count })
-  }
-
-  offset(count: number): this {
-    return this.with({ offset: count })
-  }
 }
 
 /**
@@ -247,6 +174,72 @@ export class QuerySet<Api, K extends keyof Api & string, S = RowOf<Api, K>, G = 
   private aggregate(fn: AggregateFunction, spec: string, distinct: boolean): AggregateQuerySet<Api, K, never> {
     return new AggregateQuerySet(withAggregate(this.state, fn, spec, distinct), this.runner)
   }
+
+  /**
+   * Inserts one row (resolving to it) or several (resolving to them), with the
+   * readable columns of each. Columns outside the insert grant are refused.
+   *
+   * @example
+   * await db.Post.query().insert({ title: 'Hi', authorId: 1n })
+   * // insert into posts (title, author_id) values ('Hi', 1) returning *
+   */
+  insert(row: InsertRowOf<Api, K>): MutationQuerySet<Api, K, RowOf<Api, K>>
+  insert(rows: readonly InsertRowOf<Api, K>[]): MutationQuerySet<Api, K, RowOf<Api, K>[]>
+  insert(rows: object | readonly object[]): unknown {
+    return this.write(rows, false)
+  }
+
+  /**
+   * Inserts rows with related rows under exposed relation keys, each under the related
+   * model's insert grant (objection's `insertGraph`; `#id`, `#ref` and `#dbRef` are refused).
+   */
+  insertGraph(graph: InsertGraphOf<Api, K>): MutationQuerySet<Api, K, RowOf<Api, K> & Record<string, unknown>>
+  insertGraph(graphs: readonly InsertGraphOf<Api, K>[]): MutationQuerySet<Api, K, (RowOf<Api, K> & Record<string, unknown>)[]>
+  insertGraph(graphs: object | readonly object[]): unknown {
+    return this.write(graphs, true)
+  }
+
+  /** Changes the given columns of the matching rows; resolves to the number changed. */
+  patch(values: PatchOf<Api, K>): MutationQuerySet<Api, K, number> {
+    return this.mutate({ op: 'patch', values: values as WriteRow, returning: 'count' })
+  }
+
+  /** Replaces every updatable column of the matching rows; resolves to the number changed. */
+  update(values: UpdateOf<Api, K>): MutationQuerySet<Api, K, number> {
+    return this.mutate({ op: 'update', values: values as WriteRow, returning: 'count' })
+  }
+
+  /** Deletes the matching rows; resolves to the number deleted. */
+  delete(...granted: CanDelete<Api, K> extends true ? [] : [never]): MutationQuerySet<Api, K, number> {
+    void granted
+    return this.mutate({ op: 'delete', returning: 'count' })
+  }
+
+  /** Patches the row with this id and resolves to it (`undefined` if there is none). */
+  patchAndFetchById(id: Scalar | readonly Scalar[], values: PatchOf<Api, K>): MutationQuerySet<Api, K, RowOf<Api, K> | undefined> {
+    return this.findByIds([id]).mutate({ op: 'patch', values: values as WriteRow, returning: 'first' })
+  }
+
+  /** Updates the row with this id and resolves to it (`undefined` if there is none). */
+  updateAndFetchById(id: Scalar | readonly Scalar[], values: UpdateOf<Api, K>): MutationQuerySet<Api, K, RowOf<Api, K> | undefined> {
+    return this.findByIds([id]).mutate({ op: 'update', values: values as WriteRow, returning: 'first' })
+  }
+
+  /** Deletes the row with this id; resolves to the number deleted (0 or 1). */
+  deleteById(id: Scalar | readonly Scalar[], ...granted: CanDelete<Api, K> extends true ? [] : [never]): MutationQuerySet<Api, K, number> {
+    void granted
+    return this.findByIds([id]).mutate({ op: 'delete', returning: 'count' })
+  }
+
+  private write(rows: object | readonly object[], graph: boolean): MutationQuerySet<Api, K, never> {
+    const many = Array.isArray(rows)
+    const list = (many ? rows : [rows]) as WriteRow[]
+    return this.mutate({ op: 'insert', rows: list, returning: many ? 'rows' : 'first', ...(graph && { graph: true }) })
+  }
+
+  private mutate(mutation: Mutation): MutationQuerySet<Api, K, never> {
+    return new MutationQuerySet({ ...this.state, mutation }, this.runner)
+  }
 }
 
 /** An aggregate read: resolves to rows of groupBy columns and aggregates (`R`). */
@@ -287,11 +280,6 @@ function withAggregate(state: QueryState, fn: AggregateFunction, spec: string, d
   return { ...state, op: 'aggregate', aggregates: [...state.aggregates, aggregate] }
 }
 
-function orderTerm(column: string, direction: string, nulls: 'first' | 'last' | undefined): OrderTerm {
-  const dir = direction.toLowerCase()
-  if (dir !== 'asc' && dir !== 'desc') throw new TypeError(`order direction must be "asc" or "desc", not "${direction}"`)
-  return { column, direction: dir, ...(nulls && { nulls }) }
-}
 
 /** Turns a relation tree (object form) into graph nodes. */
 function graphNodes(tree: RelationTree | object): GraphNode[] {

@@ -34,7 +34,15 @@ export interface ClientOptions {
   readonly retryDelay?: number
   /** Per-request timeout in ms (default none). */
   readonly timeout?: number
+  /**
+   * Retry requests that write too (default `true`). They carry an `Idempotency-Key`, so an
+   * executor with its idempotency store applies a retried write once; without the store,
+   * set this to `false`.
+   */
+  readonly retryMutations?: boolean
 }
+
+const MUTATIONS = new Set(['insert', 'patch', 'update', 'delete', 'call'])
 
 interface Pending {
   readonly query: Query
@@ -86,7 +94,7 @@ export class Transport {
     const onAbort = () => batch.every((p) => p.settled) && controller.abort()
     for (const p of batch) p.signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      const body = await this.post(batch.map((p) => p.query), controller.signal)
+      const body = await this.post(batch.map((p) => p.query), controller.signal, false)
       batch.forEach((p, i) => {
         const result = body.results[i]
         if (result === undefined) {
@@ -104,13 +112,43 @@ export class Transport {
     }
   }
 
-  private async post(queries: Query[], signal: AbortSignal): Promise<ResponseBody> {
+  /**
+   * Sends `queries` as one transaction, apart from any batch: all applied or none. Rejects
+   * with the failing query's error, its position in `queryIndex`.
+   */
+  async sendAtomic(queries: Query[], signal?: AbortSignal): Promise<unknown[]> {
+    if (signal?.aborted) throw aborted(signal)
+    const controller = new AbortController()
+    const onAbort = () => controller.abort()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      const { results } = await this.post(queries, controller.signal, true)
+      const failed = results.findIndex((result) => 'error' in result)
+      if (failed !== -1) {
+        const { error } = results[failed] as { error: WireError }
+        const wire = fromWire(error)
+        throw new AsyncOrmError({ code: wire.code, status: wire.status, message: `transaction query ${failed}: ${wire.message}`, queryIndex: failed, ...(wire.requestId !== undefined && { requestId: wire.requestId }) })
+      }
+      return results.map((result) => (result as { data: unknown }).data)
+    } catch (error) {
+      if (signal?.aborted) throw aborted(signal)
+      throw error
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  private async post(queries: Query[], signal: AbortSignal, atomic: boolean): Promise<ResponseBody> {
     const { url } = this.options
-    const body = encode({ v: PROTOCOL_VERSION, queries })
-    const retries = this.options.retry ?? 2
+    const body = encode(atomic ? { v: PROTOCOL_VERSION, queries, atomic } : { v: PROTOCOL_VERSION, queries })
+    const writes = queries.some((query) => MUTATIONS.has(query.op))
+    // One key per logical call, kept across retries, so the executor can apply it once.
+    const idempotencyKey = writes ? randomKey() : undefined
+    const retries = writes && this.options.retryMutations === false ? 0 : (this.options.retry ?? 2)
     for (let attempt = 0; ; attempt++) {
       const headers = new Headers(await resolveHeaders(this.options.headers))
       headers.set('content-type', 'application/json')
+      if (idempotencyKey) headers.set('idempotency-key', idempotencyKey)
       let response: Response
       try {
         response = await this.fetcher.raw(url, {
@@ -215,6 +253,16 @@ function afterThisTick(fn: () => void): void {
   const nextTick = (globalThis as { process?: { nextTick?: (fn: () => void) => void } }).process?.nextTick
   if (typeof nextTick === 'function') void Promise.resolve().then(() => nextTick(fn))
   else setTimeout(fn, 0)
+}
+
+/** A random v4 UUID; `crypto.randomUUID` exists only in secure contexts, `getRandomValues` everywhere. */
+function randomKey(): string {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID()
+  const bytes = crypto.getRandomValues(new Uint8Array(16))
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
 function settle(pending: Pending, action: () => void): void {

@@ -66,3 +66,35 @@ export type ResultOf<Row, M extends ReadMode> = M extends 'many'
 
 /** Flattens intersections in hovers. */
 export type Simplify<T> = { [K in keyof T]: T[K] } & {}
+
+/** A value from an earlier query of the same transaction (`t.ref(0, 'id')`). */
+export interface Ref {
+  readonly $ref: { readonly query: number; readonly column: string }
+}
+
+type Writable<T> = { [C in keyof T]: T[C] | Ref }
+
+/** Columns a client may insert (all optional: defaults and presets fill the rest). */
+export type InsertRowOf<Api, K extends keyof Api> = [TypesOf<Api, K>['insert']] extends [never]
+  ? never
+  : Partial<Writable<TypesOf<Api, K>['insert']>>
+
+/** Columns `patch` may change. */
+export type PatchOf<Api, K extends keyof Api> = [TypesOf<Api, K>['update']] extends [never]
+  ? never
+  : Partial<Writable<TypesOf<Api, K>['update']>>
+
+/** `update` replaces every updatable column. */
+export type UpdateOf<Api, K extends keyof Api> = [TypesOf<Api, K>['update']] extends [never]
+  ? never
+  : Writable<TypesOf<Api, K>['update']>
+
+/** Whether deleting is granted. */
+export type CanDelete<Api, K extends keyof Api> = TypesOf<Api, K>['delete'] extends true ? true : false
+
+/** A row with related rows to insert through exposed relations (objection's `insertGraph`). */
+export type InsertGraphOf<Api, K extends keyof Api & string> = InsertRowOf<Api, K> & {
+  readonly [R in RelationNameOf<Api, K>]?: IsMany<Api, K, R> extends true
+    ? InsertGraphOf<Api, TargetOf<Api, K, R>>[]
+    : InsertGraphOf<Api, TargetOf<Api, K, R>>
+}

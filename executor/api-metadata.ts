@@ -5,29 +5,68 @@
  * metadata). Nothing here runs per request.
  */
 import type { Knex } from 'knex'
-import type { Model } from 'objection'
+import { Model } from 'objection'
 import type { ApiShape } from '../shared/api-types.js'
 import type { Scalar } from '../shared/query-ast.js'
 import type { Exposure, ExposedModel } from './expose.js'
 import type { Limits } from './limits.js'
 
+/** A database column's type as introspected once at startup. */
+export interface ColumnType {
+  /** PostgreSQL's name for it (`integer`, `timestamp with time zone`, `jsonb`, …). */
+  readonly type: string
+  readonly nullable: boolean
+}
+
+type PolicyFilter = (ctx: unknown) => Readonly<Record<string, Scalar | readonly Scalar[]>>
+type Presets = (ctx: unknown) => Readonly<Record<string, unknown>>
+type Check = (row: Record<string, unknown>, ctx: unknown) => boolean | Promise<boolean>
+
+export interface WriteMeta {
+  /** Writable columns: property name → database column. */
+  readonly columns: ReadonlyMap<string, string>
+  readonly set?: Presets
+  readonly check?: Check
+}
+
+export interface UpdateMeta extends WriteMeta {
+  readonly where?: PolicyFilter
+  readonly allowUnfiltered: boolean
+}
+
+export interface DeleteMeta {
+  readonly where?: PolicyFilter
+  readonly allowUnfiltered: boolean
+}
+
 export interface ModelMeta {
   readonly name: string
   readonly table: string
+  /** Every column of the table: database column → type. */
+  readonly columnTypes: ReadonlyMap<string, ColumnType>
+  /** Every column of the table: database column → property name (for `check` rows). */
+  readonly allProps: ReadonlyMap<string, string>
+  readonly insert?: WriteMeta
+  readonly update?: UpdateMeta
+  readonly delete?: DeleteMeta
   /** Readable columns: property name → database column. */
   readonly columns: ReadonlyMap<string, string>
   /** Id properties (`findById`); each is readable. */
   readonly idProps: readonly string[]
   readonly relations: ReadonlyMap<string, RelationMeta>
-  readonly policy?: (ctx: unknown) => Readonly<Record<string, Scalar | readonly Scalar[]>>
+  readonly policy?: PolicyFilter
   /** Any property → database column, for policy keys (which may name unreadable columns). */
   readonly toColumn: (prop: string) => string
   readonly defaultLimit: number
   readonly maxLimit: number
 }
 
+export type RelationKind = 'belongsTo' | 'hasMany' | 'manyToMany'
+
 export interface RelationMeta {
   readonly name: string
+  /** Who holds the key: the owner (belongsTo), the related rows (hasMany, hasOne), a join table. */
+  readonly kind: RelationKind
   readonly many: boolean
   readonly target: ModelMeta
   /** Columns on the owner's table. */
@@ -99,6 +138,7 @@ export async function buildApiMetadata(api: ApiShape, knex: Knex, limits: Limits
           : undefined
       meta.relations.set(relationName, {
         name: relationName,
+        kind: join ? 'manyToMany' : relation instanceof Model.BelongsToOneRelation ? 'belongsTo' : 'hasMany',
         many: !relation.isOneToOne(),
         target: metas.get(targetName)!,
         ownerColumns: relation.ownerProp.cols,
@@ -120,24 +160,67 @@ async function buildModel(name: string, exposure: Exposure, knex: Knex, limits: 
   const modelClass = exposure.modelClass as typeof Model & ModelStatics
   const table = modelClass.getTableName()
   const toColumn = columnMapper(modelClass)
-  const read = exposure.read
-  const columns = new Map<string, string>()
-  if (read) {
-    const props = read.columns === '*' ? await allProps(modelClass, knex, table) : read.columns
-    const hidden = new Set(read.hidden ?? [])
-    for (const prop of props) if (!hidden.has(prop)) columns.set(prop, toColumn(prop))
-    if (read.columns !== '*') await assertColumnsExist(name, knex, table, [...columns.values()])
+  const toProp = propMapper(modelClass)
+  const info = (await knex(table).columnInfo()) as unknown as Record<string, { type: string; nullable: boolean }>
+  const columnTypes = new Map<string, ColumnType>()
+  const allProps = new Map<string, string>()
+  for (const column of Object.keys(info)) {
+    columnTypes.set(column, { type: info[column]!.type, nullable: info[column]!.nullable })
+    allProps.set(column, toProp(column))
   }
+  const columnsFor = (props: readonly string[], what: string) => {
+    const map = new Map<string, string>()
+    for (const prop of props) {
+      const column = toColumn(prop)
+      if (!columnTypes.has(column)) throw new TypeError(`${name}: ${what} column ${prop} is not a column of table ${table}`)
+      map.set(prop, column)
+    }
+    return map
+  }
+
+  const read = exposure.read
+  let columns = new Map<string, string>()
+  if (read) {
+    const hidden = new Set(read.hidden ?? [])
+    const props = read.columns === '*' ? [...allProps.values()] : read.columns
+    columns = columnsFor(props.filter((prop) => !hidden.has(prop)), 'read')
+  }
+  const { insert, update } = exposure
+  const deletion = exposure.delete === true ? {} : exposure.delete
   const idProps = modelClass.getIdPropertyArray()
   const defaultLimit = read?.defaultLimit ?? limits.defaultLimit
   const maxLimit = read?.maxLimit ?? limits.maxLimit
   return {
     name,
     table,
+    columnTypes,
+    allProps,
     columns,
     idProps: idProps.every((prop) => columns.has(prop)) ? idProps : [],
     relations: new Map<string, RelationMeta>(),
-    ...(read?.where && { policy: read.where as (ctx: unknown) => Record<string, Scalar | readonly Scalar[]> }),
+    ...(read?.where && { policy: read.where as PolicyFilter }),
+    ...(insert && {
+      insert: {
+        columns: columnsFor(insert.columns, 'insert'),
+        ...(insert.set && { set: insert.set as Presets }),
+        ...(insert.check && { check: insert.check as Check }),
+      },
+    }),
+    ...(update && {
+      update: {
+        columns: columnsFor(update.columns, 'update'),
+        ...(update.set && { set: update.set as Presets }),
+        ...(update.check && { check: update.check as Check }),
+        ...(update.where && { where: update.where as PolicyFilter }),
+        allowUnfiltered: update.allowUnfiltered === true,
+      },
+    }),
+    ...(deletion && {
+      delete: {
+        ...(deletion.where && { where: deletion.where as PolicyFilter }),
+        allowUnfiltered: deletion.allowUnfiltered === true,
+      },
+    }),
     toColumn,
     defaultLimit: Math.min(defaultLimit, maxLimit),
     maxLimit,
@@ -159,16 +242,8 @@ function columnMapper(modelClass: typeof Model): (prop: string) => string {
   }
 }
 
-async function allProps(modelClass: typeof Model, knex: Knex, table: string): Promise<string[]> {
-  const info = await knex(table).columnInfo()
-  const columns = Object.keys(info)
+function propMapper(modelClass: typeof Model): (column: string) => string {
   const mappers = (modelClass as { columnNameMappers?: { parse(json: object): object } }).columnNameMappers
-  if (!mappers) return columns
-  return columns.map((column) => Object.keys(mappers.parse({ [column]: null }))[0] ?? column)
-}
-
-async function assertColumnsExist(name: string, knex: Knex, table: string, columns: string[]): Promise<void> {
-  const info = await knex(table).columnInfo()
-  const missing = columns.filter((column) => !Object.hasOwn(info, column))
-  if (missing.length > 0) throw new TypeError(`${name}: table ${table} has no column ${missing.join(', ')}`)
+  if (!mappers) return (column) => column
+  return (column) => Object.keys(mappers.parse({ [column]: null }))[0] ?? column
 }

@@ -5,7 +5,7 @@
  */
 import type { Knex } from 'knex'
 import type { RelationMeta } from './api-metadata.js'
-import type { ReadScope } from './read-scope.js'
+import type { RequestScope } from './request-scope.js'
 import type { CheckedFilter, CheckedOrder, CheckedSelection, Column } from './validate-query.js'
 
 type Value = Knex.Value
@@ -14,7 +14,7 @@ type Value = Knex.Value
 export function selectFrom(
   knex: Knex,
   selection: Pick<CheckedSelection, 'model' | 'where'>,
-  scope: ReadScope,
+  scope: RequestScope,
 ): { builder: Knex.QueryBuilder; alias: string } {
   const alias = scope.alias()
   const builder = knex({ [alias]: selection.model.table })
@@ -33,24 +33,30 @@ export function applyOrder(builder: Knex.QueryBuilder, orderBy: readonly Checked
   for (const term of orderBy) builder.orderBy(`${alias}.${term.column}`, term.direction, term.nulls)
 }
 
+/** ANDs a checked filter into `builder` (whose table is aliased `alias`). */
+export function applyFilterTo(knex: Knex, builder: Knex.QueryBuilder, filter: CheckedFilter, alias: string, scope: RequestScope): void {
+  applyFilter(knex, builder, filter, alias, scope, false)
+}
+
 function applyFilter(
   knex: Knex,
   builder: Knex.QueryBuilder,
   filter: CheckedFilter,
   alias: string,
-  scope: ReadScope,
+  scope: RequestScope,
   or: boolean,
 ): void {
   switch (filter.kind) {
     case 'compare': {
       const column = `${alias}.${filter.column}`
-      if (or) builder.orWhere(column, filter.op, filter.value as Value)
-      else builder.where(column, filter.op, filter.value as Value)
+      const value = scope.resolve(filter.value) as Value
+      if (or) builder.orWhere(column, filter.op, value)
+      else builder.where(column, filter.op, value)
       return
     }
     case 'in': {
       const column = `${alias}.${filter.column}`
-      const values = filter.values as Value[]
+      const values = filter.values.map((v) => scope.resolve(v)) as Value[]
       if (filter.negated) (or ? builder.orWhereNotIn(column, values) : builder.whereNotIn(column, values))
       else or ? builder.orWhereIn(column, values) : builder.whereIn(column, values)
       return
@@ -63,7 +69,7 @@ function applyFilter(
     }
     case 'between': {
       const column = `${alias}.${filter.column}`
-      const range = [filter.low, filter.high] as unknown as readonly [Value, Value]
+      const range = [scope.resolve(filter.low), scope.resolve(filter.high)] as unknown as readonly [Value, Value]
       if (filter.negated) (or ? builder.orWhereNotBetween(column, range) : builder.whereNotBetween(column, range))
       else or ? builder.orWhereBetween(column, range) : builder.whereBetween(column, range)
       return
@@ -107,7 +113,7 @@ function relatedRows(
   relation: RelationMeta,
   ownerAlias: string,
   where: CheckedFilter | undefined,
-  scope: ReadScope,
+  scope: RequestScope,
 ): Knex.QueryBuilder {
   const { builder, alias } = selectFrom(knex, { model: relation.target, ...(where && { where }) }, scope)
   builder.select(knex.raw('1'))

@@ -7,12 +7,15 @@ import type { ApiShape } from '../shared/api-types.js'
 import { ERROR_STATUS, type WireError } from '../shared/error-codes.js'
 import { decodeRequestText, encode, PROTOCOL_VERSION, type QueryResult } from '../shared/wire.js'
 import { buildApiMetadata } from './api-metadata.js'
-import { ExecutorError, toWireError, type Logger } from './executor-error.js'
+import { columnNames, ExecutorError, toWireError, type ColumnNames, type Logger } from './executor-error.js'
 import { resolveLimits, type Limits } from './limits.js'
 import { DbSession } from './db-session.js'
-import { ReadScope } from './read-scope.js'
+import { RequestScope } from './request-scope.js'
 import { runRead } from './run-read.js'
-import { QueryValidator, type CheckedRead } from './validate-query.js'
+import { RequestValidator, type CheckedQuery } from './validate-write.js'
+import { runCall, runDelete, runInsert, runUpdate } from './run-write.js'
+import { assertNever } from './compile-query.js'
+import { buildProcedures, type Procedure } from './procedures.js'
 
 export interface ExecutorOptions<Ctx> {
   /** The knex instance queries run on (pg client). */
@@ -26,6 +29,8 @@ export interface ExecutorOptions<Ctx> {
    */
   readonly auth?: (request: Request) => Ctx | null | Promise<Ctx | null>
   readonly limits?: Partial<Limits>
+  /** Server procedures clients call with `db.call(name, args)`. */
+  readonly procedures?: Readonly<Record<string, Procedure<any, any, Ctx>>>
   /** Receives unexpected errors (SQL included); defaults to `console`. */
   readonly logger?: Logger
 }
@@ -47,8 +52,13 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
   const { knex, api, auth } = options
   const limits = resolveLimits(options.limits)
   const logger = options.logger ?? console
-  let compiled: Promise<QueryValidator> | undefined
-  const validator = () => (compiled ??= buildApiMetadata(api, knex, limits).then((meta) => new QueryValidator(meta, limits)))
+  const procedures = buildProcedures(options.procedures as Readonly<Record<string, Procedure>> | undefined)
+  let compiled: Promise<{ validator: RequestValidator; names: ColumnNames }> | undefined
+  const compile = () =>
+    (compiled ??= buildApiMetadata(api, knex, limits).then((meta) => ({
+      validator: new RequestValidator(meta, limits, procedures),
+      names: columnNames(meta),
+    })))
 
   async function handle(request: Request): Promise<Response> {
     const requestId = crypto.randomUUID()
@@ -60,17 +70,18 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
       }
       const text = await readBody(request, limits.maxBodyBytes)
       const body = decodeRequestText(text, { maxDepth: limits.maxAstDepth, maxNodes: limits.maxAstNodes })
-      const queries = checkEnvelope(body, limits)
+      const { queries, atomic } = checkEnvelope(body, limits)
       const ctx = await authenticate(request)
-      const check = await validator()
-      const checked = queries.map((query): CheckedRead | WireError => {
+      const { validator, names } = await compile()
+      const report = (error: unknown) => toWireError(error, requestId, logger, names)
+      const checked = queries.map((query, index): CheckedQuery | WireError => {
         try {
-          return check.read(query)
+          return validator.query(query, index)
         } catch (error) {
-          return toWireError(error, requestId, logger)
+          return report(error)
         }
       })
-      const results = await runBatch(knex, checked, new ReadScope(ctx), limits, requestId, logger)
+      const results = await runBatch(knex, checked, atomic, new RequestScope(ctx), limits, report)
       return new Response(encode({ results }), { status: 200, headers: RESPONSE_HEADERS })
     } catch (error) {
       const wire = toWireError(error, requestId, logger)
@@ -88,14 +99,14 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
     }
   }
 
-  return Object.assign(handle, { ready: async () => void (await validator()), limits })
+  return Object.assign(handle, { ready: async () => void (await compile()), limits })
 }
 
-function checkEnvelope(body: unknown, limits: Limits): readonly unknown[] {
+function checkEnvelope(body: unknown, limits: Limits): { queries: readonly unknown[]; atomic: boolean } {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new ExecutorError('BAD_REQUEST', 'request must be { v, queries }')
   }
-  const { v, queries, ...rest } = body as Record<string, unknown>
+  const { v, queries, atomic, ...rest } = body as Record<string, unknown>
   if (v !== PROTOCOL_VERSION) {
     throw new ExecutorError('UNSUPPORTED_VERSION', `protocol version ${String(v)} is not supported; this executor speaks ${PROTOCOL_VERSION}`)
   }
@@ -107,7 +118,8 @@ function checkEnvelope(body: unknown, limits: Limits): readonly unknown[] {
   if (queries.length > limits.maxBatch) {
     throw new ExecutorError('LIMIT_EXCEEDED', `a request may carry at most ${limits.maxBatch} queries`)
   }
-  return queries
+  if (atomic !== undefined && typeof atomic !== 'boolean') throw new ExecutorError('BAD_REQUEST', 'atomic must be a boolean')
+  return { queries, atomic: atomic === true }
 }
 
 /** Reads the body, refusing it as soon as it passes `max` bytes (whatever Content-Length says). */
@@ -142,40 +154,80 @@ async function readBody(request: Request, max: number): Promise<string> {
 }
 
 /**
- * Runs the valid queries in request order on one connection, inside a read-only
- * transaction with a `statement_timeout`. A failed query aborts the transaction, so the
- * queries after it continue in a fresh one: one failure does not fail its siblings.
+ * Runs the valid queries in request order in one transaction with a
+ * `statement_timeout`. Atomic requests stop at the first failure and roll back. Otherwise
+ * a failure undoes only its own query: reads restart their read-only transaction, and
+ * in a request that writes each query runs under a savepoint.
  */
 async function runBatch(
   knex: Knex,
-  checked: readonly (CheckedRead | WireError)[],
-  scope: ReadScope,
+  checked: readonly (CheckedQuery | WireError)[],
+  atomic: boolean,
+  scope: RequestScope,
   limits: Limits,
-  requestId: string,
-  logger: Logger,
+  report: (error: unknown) => WireError,
 ): Promise<QueryResult[]> {
-  if (checked.every(isWireError)) return checked.map((error) => ({ error }))
-  const session = await DbSession.start(knex, limits.statementTimeoutMs)
+  const invalid = checked.findIndex(isWireError)
+  if (atomic && invalid !== -1) return rolledBack(checked.length, invalid, checked[invalid] as WireError)
+  if (invalid !== -1 && checked.every(isWireError)) return checked.map((error) => ({ error: error as WireError }))
+  const writes = checked.some((query) => !isWireError(query) && query.kind !== 'read')
+  const session = await DbSession.start(knex, { readOnly: !writes, statementTimeoutMs: limits.statementTimeoutMs })
+  let commit = true
   try {
     const results: QueryResult[] = []
-    for (const query of checked) {
+    for (const [index, query] of checked.entries()) {
       if (isWireError(query)) {
         results.push({ error: query })
         continue
       }
+      const run = () => runQuery(session, query, scope, limits)
       try {
-        results.push({ data: await runRead(session, query, scope, limits) })
+        const data = atomic || !writes ? await run() : await session.isolated(run)
+        scope.results[index] = data
+        results.push({ data })
       } catch (error) {
-        results.push({ error: toWireError(error, requestId, logger) })
-        await session.restart()
+        const wire = report(error)
+        if (atomic) {
+          commit = false
+          return rolledBack(checked.length, index, wire)
+        }
+        results.push({ error: wire })
+        if (!writes) await session.restart()
       }
     }
     return results
+  } catch (error) {
+    commit = false
+    throw error
   } finally {
-    await session.end()
+    await session.end(commit)
   }
 }
 
-function isWireError(value: CheckedRead | WireError): value is WireError {
+function runQuery(session: DbSession, query: CheckedQuery, scope: RequestScope, limits: Limits): Promise<unknown> {
+  switch (query.kind) {
+    case 'read':
+      return runRead(session, query, scope, limits)
+    case 'insert':
+      return runInsert(session, query, scope)
+    case 'update':
+      return runUpdate(session, query, scope)
+    case 'delete':
+      return runDelete(session, query, scope)
+    case 'call':
+      return runCall(session, query, scope)
+    default:
+      return assertNever(query)
+  }
+}
+
+/** An atomic request's answer when query `failed` failed: it says why, the others that nothing was applied. */
+function rolledBack(count: number, failed: number, error: WireError): QueryResult[] {
+  return Array.from({ length: count }, (_, i) =>
+    i === failed ? { error } : { error: { code: error.code, message: `not applied: query ${failed} of the transaction failed` } },
+  )
+}
+
+function isWireError(value: CheckedQuery | WireError): value is WireError {
   return 'code' in value
 }

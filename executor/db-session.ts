@@ -1,10 +1,13 @@
 /**
- * One database connection held for the length of a request: a read-only transaction
- * whose `statement_timeout` is set with `SET LOCAL` in the same round trip as `BEGIN`.
- * Results come back as pg results, so int8 columns can become bigints by their field
- * type instead of by global pg type parsers (which would change every other query of
- * the application; per-query parsers are not honoured by every pg-compatible driver,
- * PGlite's among them).
+ * One database transaction for the length of a request, with `statement_timeout` set by
+ * `SET LOCAL` inside it. Read-only requests hold a pooled connection and send `BEGIN`
+ * and `SET LOCAL` in one round trip; requests that write or call procedures use a knex
+ * transaction, which procedures receive as `trx`.
+ *
+ * Rows come back with int8 columns as bigints, decided by each result's field types
+ * rather than by global pg type parsers (which would change every other query of the
+ * application; per-query parsers are not honoured by every pg-compatible driver, PGlite's
+ * among them).
  */
 import type { Knex } from 'knex'
 
@@ -24,38 +27,25 @@ interface PoolClient {
 const INT8 = 20
 const INT8_ARRAY = 1016
 
-export class DbSession {
-  private open = false
+export abstract class DbSession {
+  /** Builds queries that run in this session's transaction (via `rows`/`run`). */
+  abstract readonly knex: Knex
+  /** Runs a builder in the transaction and returns knex's answer for it. */
+  abstract run<T>(query: Knex.QueryBuilder | Knex.Raw): Promise<T>
+  /** After a failed statement: roll back and begin a new transaction (read-only sessions). */
+  abstract restart(): Promise<void>
+  /** Ends the transaction (`commit` or roll back) and gives the connection back. */
+  abstract end(commit: boolean): Promise<void>
 
-  private constructor(
-    readonly knex: Knex,
-    private readonly connection: unknown,
-    private readonly begin: string,
-  ) {}
-
-  /** Takes a connection from the pool and begins the request's transaction. */
-  static async start(knex: Knex, statementTimeoutMs: number): Promise<DbSession> {
-    const pool = knex.client as unknown as PoolClient
-    const connection = await pool.acquireConnection()
+  static async start(knex: Knex, options: { readOnly: boolean; statementTimeoutMs: number }): Promise<DbSession> {
     // The timeout comes from validated configuration (a positive integer), never a client.
-    const session = new DbSession(knex, connection, `begin transaction read only; set local statement_timeout = ${Math.trunc(statementTimeoutMs)}`)
-    try {
-      await session.beginTransaction()
-    } catch (error) {
-      await pool.releaseConnection(connection)
-      throw error
-    }
-    return session
+    const timeout = Math.trunc(options.statementTimeoutMs)
+    return options.readOnly ? ReadOnlySession.open(knex, timeout) : WriteSession.open(knex, timeout)
   }
 
-  private async beginTransaction(): Promise<void> {
-    await this.knex.raw(this.begin).connection(this.connection)
-    this.open = true
-  }
-
-  /** Runs a builder and returns its rows, int8 columns as bigints. */
+  /** Runs a select and returns its rows, int8 columns as bigints. */
   async rows(builder: Knex.QueryBuilder): Promise<Row[]> {
-    const result = (await this.knex.raw('?', [builder]).connection(this.connection)) as PgResult
+    const result = await this.run<PgResult>(this.knex.raw('?', [builder]))
     const int8 = result.fields.filter((f) => f.dataTypeID === INT8).map((f) => f.name)
     const int8Arrays = result.fields.filter((f) => f.dataTypeID === INT8_ARRAY).map((f) => f.name)
     if (int8.length === 0 && int8Arrays.length === 0) return result.rows
@@ -69,28 +59,97 @@ export class DbSession {
     return result.rows
   }
 
-  /** After a failed statement the transaction is aborted: roll back and begin a new one. */
+  /** Runs `work` so that a failure undoes only what it did (a savepoint). */
+  async isolated<T>(work: () => Promise<T>): Promise<T> {
+    await this.run(this.knex.raw('savepoint async_orm_query'))
+    try {
+      const result = await work()
+      await this.run(this.knex.raw('release savepoint async_orm_query'))
+      return result
+    } catch (error) {
+      await this.run(this.knex.raw('rollback to savepoint async_orm_query'))
+      throw error
+    }
+  }
+}
+
+class ReadOnlySession extends DbSession {
+  private open = false
+
+  private constructor(
+    readonly knex: Knex,
+    private readonly connection: unknown,
+    private readonly begin: string,
+  ) {
+    super()
+  }
+
+  static async open(knex: Knex, timeout: number): Promise<DbSession> {
+    const pool = knex.client as unknown as PoolClient
+    const connection = await pool.acquireConnection()
+    const session = new ReadOnlySession(knex, connection, `begin transaction read only; set local statement_timeout = ${timeout}`)
+    try {
+      await session.beginTransaction()
+    } catch (error) {
+      await pool.releaseConnection(connection)
+      throw error
+    }
+    return session
+  }
+
+  private async beginTransaction(): Promise<void> {
+    await this.run(this.knex.raw(this.begin))
+    this.open = true
+  }
+
+  run<T>(query: Knex.QueryBuilder | Knex.Raw): Promise<T> {
+    return query.connection(this.connection) as unknown as Promise<T>
+  }
+
   async restart(): Promise<void> {
-    await this.rollback()
+    this.open = false
+    await this.run(this.knex.raw('rollback'))
     await this.beginTransaction()
   }
 
-  /** Ends the transaction and returns the connection to the pool. */
-  async end(): Promise<void> {
+  async end(commit: boolean): Promise<void> {
     try {
-      if (this.open) await this.knex.raw('commit').connection(this.connection)
-      this.open = false
-    } catch (error) {
-      await this.rollback().catch(() => undefined)
-      throw error
+      if (this.open) await this.run(this.knex.raw(commit ? 'commit' : 'rollback'))
     } finally {
+      this.open = false
       await (this.knex.client as unknown as PoolClient).releaseConnection(this.connection)
     }
   }
+}
 
-  private async rollback(): Promise<void> {
-    this.open = false
-    await this.knex.raw('rollback').connection(this.connection)
+class WriteSession extends DbSession {
+  private constructor(readonly knex: Knex.Transaction) {
+    super()
+  }
+
+  static async open(knex: Knex, timeout: number): Promise<DbSession> {
+    const trx = await knex.transaction()
+    try {
+      await trx.raw(`set local statement_timeout = ${timeout}`)
+    } catch (error) {
+      await trx.rollback().catch(() => undefined)
+      throw error
+    }
+    return new WriteSession(trx)
+  }
+
+  run<T>(query: Knex.QueryBuilder | Knex.Raw): Promise<T> {
+    return query as unknown as Promise<T>
+  }
+
+  async restart(): Promise<void> {
+    throw new TypeError('a write session isolates each query with a savepoint instead')
+  }
+
+  async end(commit: boolean): Promise<void> {
+    if (this.knex.isCompleted()) return
+    if (commit) await this.knex.commit()
+    else await this.knex.rollback()
   }
 }
 

@@ -36,11 +36,21 @@ const DATA_EXCEPTION: Record<string, string> = {
   '22025': 'a like pattern ends with an escape character',
 }
 
-export function toWireError(error: unknown, requestId: string, logger: Logger): WireError {
+/** Names a database column as clients know it (its property name), given its table. */
+export type ColumnNames = (table: string | undefined, column: string) => string
+
+export function columnNames(api: ReadonlyMap<string, { readonly table: string; readonly allProps: ReadonlyMap<string, string> }>): ColumnNames {
+  const byTable = new Map([...api.values()].map((model) => [model.table, model.allProps]))
+  return (table, column) => (table === undefined ? undefined : byTable.get(table)?.get(column)) ?? column
+}
+
+export function toWireError(error: unknown, requestId: string, logger: Logger, names: ColumnNames = (_t, c) => c): WireError {
   if (error instanceof ExecutorError || error instanceof WireFormatError) {
     return { code: error.code, message: error.message }
   }
   const sqlState = sqlStateOf(error)
+  const constraint = constraintError(error, sqlState, names)
+  if (constraint) return constraint
   if (sqlState === '57014') return { code: 'TIMEOUT', message: 'the query was cancelled: statement timeout' }
   if (sqlState !== undefined && Object.hasOwn(DATA_EXCEPTION, sqlState)) {
     return { code: 'BAD_REQUEST', message: DATA_EXCEPTION[sqlState]! }
@@ -50,6 +60,36 @@ export function toWireError(error: unknown, requestId: string, logger: Logger): 
   }
   logger.error('async-orm executor: unexpected error', { requestId, error })
   return { code: 'INTERNAL', message: 'internal error', requestId }
+}
+
+/**
+ * Constraint violations name the columns involved (read from the error's `Key (…)=`
+ * detail), never the values, the constraint's SQL or another table's rows.
+ */
+function constraintError(error: unknown, sqlState: string | undefined, names: ColumnNames): WireError | undefined {
+  const pg = error as { table?: string; column?: string; detail?: string }
+  const keyColumns = () => {
+    const match = /^Key \(([^)]*)\)=/.exec(pg.detail ?? '')
+    return match ? match[1]!.split(',').map((c) => names(pg.table, c.trim().replace(/^"|"$/g, ''))).join(', ') : 'a key'
+  }
+  switch (sqlState) {
+    case '23505':
+      return { code: 'CONFLICT', message: `a row with the same ${keyColumns()} already exists` }
+    case '23503':
+      return /still referenced/.test(pg.detail ?? '')
+        ? { code: 'CONFLICT', message: `the row is still referred to by other rows (${keyColumns()})` }
+        : { code: 'CONFLICT', message: `${keyColumns()} does not refer to an existing row` }
+    case '23502':
+      return { code: 'BAD_REQUEST', message: `column "${pg.column ? names(pg.table, pg.column) : '?'}" cannot be null` }
+    case '23514':
+    case '23P01':
+      return { code: 'BAD_REQUEST', message: 'a value breaks a constraint of the table' }
+    case '40001':
+    case '40P01':
+      return { code: 'CONFLICT', message: 'the transaction conflicted with a concurrent one; retry it' }
+    default:
+      return undefined
+  }
 }
 
 function sqlStateOf(error: unknown): string | undefined {

@@ -56,9 +56,55 @@ export interface ReadPolicy<I, Ctx, C extends ColumnKey<I>, H extends ColumnKey<
   readonly maxLimit?: number
 }
 
-export interface ExposeOptions<I, Ctx, C extends ColumnKey<I>, H extends ColumnKey<I>, R extends RelationKey<I>> {
+/** Column values the server sets on written rows, overriding what the client sent. */
+export type Presets<I> = { readonly [K in ColumnKey<I>]?: unknown }
+
+export interface InsertPolicy<I, Ctx, IC extends ColumnKey<I>> {
+  /** Columns a client may give values for; any other key is refused. */
+  readonly columns: readonly IC[]
+  /** Values set from the context on every inserted row (e.g. `{ ownerId: ctx.userId }`). */
+  readonly set?: (ctx: Ctx) => Presets<I>
+  /** Checked on each inserted row (every column); `false` rolls the write back (`FORBIDDEN`). */
+  readonly check?: (row: Record<string, unknown>, ctx: Ctx) => boolean | Promise<boolean>
+}
+
+export interface UpdatePolicy<I, Ctx, UC extends ColumnKey<I>> {
+  /** Columns a client may change. `update` must give all of them, `patch` any of them. */
+  readonly columns: readonly UC[]
+  /** Rows this caller may change, ANDed with the read policy's `where`. */
+  readonly where?: (ctx: Ctx) => RowFilter<I>
+  /** Values set from the context on every updated row. */
+  readonly set?: (ctx: Ctx) => Presets<I>
+  /** Checked on each updated row (every column); `false` rolls the write back (`FORBIDDEN`). */
+  readonly check?: (row: Record<string, unknown>, ctx: Ctx) => boolean | Promise<boolean>
+  /** Allow updates with no filter at all (default: refused). */
+  readonly allowUnfiltered?: boolean
+}
+
+export interface DeletePolicy<I, Ctx> {
+  /** Rows this caller may delete, ANDed with the read policy's `where`. */
+  readonly where?: (ctx: Ctx) => RowFilter<I>
+  /** Allow deletes with no filter at all (default: refused). */
+  readonly allowUnfiltered?: boolean
+}
+
+export interface ExposeOptions<
+  I,
+  Ctx,
+  C extends ColumnKey<I>,
+  H extends ColumnKey<I>,
+  R extends RelationKey<I>,
+  IC extends ColumnKey<I> = never,
+  UC extends ColumnKey<I> = never,
+> {
   /** Reading is denied unless granted. */
   readonly read?: ReadPolicy<I, Ctx, C, H>
+  /** Inserting is denied unless granted. */
+  readonly insert?: InsertPolicy<I, Ctx, IC>
+  /** Updating and patching are denied unless granted. */
+  readonly update?: UpdatePolicy<I, Ctx, UC>
+  /** Deleting is denied unless granted; `true` grants it with no extra row filter. */
+  readonly delete?: DeletePolicy<I, Ctx> | true
   /** Relations clients may load and filter through; the related model must be exposed too. */
   readonly relations?: readonly R[]
 }
@@ -82,6 +128,24 @@ export interface Exposure {
     readonly defaultLimit?: number
     readonly maxLimit?: number
   }
+  readonly insert?: {
+    readonly columns: readonly string[]
+    readonly set?: (ctx: never) => Readonly<Record<string, unknown>>
+    readonly check?: (row: Record<string, unknown>, ctx: never) => boolean | Promise<boolean>
+  }
+  readonly update?: {
+    readonly columns: readonly string[]
+    readonly where?: (ctx: never) => Readonly<Record<string, Scalar | readonly Scalar[]>>
+    readonly set?: (ctx: never) => Readonly<Record<string, unknown>>
+    readonly check?: (row: Record<string, unknown>, ctx: never) => boolean | Promise<boolean>
+    readonly allowUnfiltered?: boolean
+  }
+  readonly delete?:
+    | true
+    | {
+        readonly where?: (ctx: never) => Readonly<Record<string, Scalar | readonly Scalar[]>>
+        readonly allowUnfiltered?: boolean
+      }
   readonly relations?: readonly string[]
 }
 
@@ -104,14 +168,20 @@ export function expose<
   const C extends ColumnKey<InstanceOf<M>> = never,
   const H extends ColumnKey<InstanceOf<M>> = never,
   const R extends RelationKey<InstanceOf<M>> = never,
+  const IC extends ColumnKey<InstanceOf<M>> = never,
+  const UC extends ColumnKey<InstanceOf<M>> = never,
+  const D extends DeletePolicy<InstanceOf<M>, Ctx> | true | undefined = undefined,
 >(
   model: M,
-  options: ExposeOptions<InstanceOf<M>, Ctx, C, H, R>,
+  options: ExposeOptions<InstanceOf<M>, Ctx, C, H, R, IC, UC> & { readonly delete?: D },
 ): ExposedModel<
   ModelTypes<
     InstanceOf<M>,
     RowOf<InstanceOf<M>, C, H>,
-    RelationsOf<InstanceOf<M>, R>
+    RelationsOf<InstanceOf<M>, R>,
+    [IC] extends [never] ? never : Pick<InstanceOf<M>, IC>,
+    [UC] extends [never] ? never : Pick<InstanceOf<M>, UC>,
+    [D] extends [undefined] ? false : true
   >
 > {
   return { exposure: { modelClass: model, ...(options as Omit<Exposure, 'modelClass'>) } }

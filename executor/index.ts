@@ -5,9 +5,21 @@ export {
   type ExposedModel,
   type ExposeOptions,
   type ReadPolicy,
+  type InsertPolicy,
+  type UpdatePolicy,
+  type DeletePolicy,
   type RelationKey,
   type RowFilter,
 } from './expose.js'
 export { ExecutorError, type Logger } from './executor-error.js'
 export { DEFAULT_LIMITS, type Limits } from './limits.js'
 export { ERROR_STATUS, type ErrorCode, type WireError } from '../shared/error-codes.js'
+export {
+  procedure,
+  type Procedure,
+  type ProcedureContext,
+  type StandardSchemaV1,
+  type InferInput,
+  type InferOutput,
+} from './procedures.js'
+export { jwtAuth, type JwtAuthOptions } from './jwt-auth.js'

@@ -8,7 +8,7 @@ import type { DbSession, Row } from './db-session.js'
 import { applyOrder, assertNever, columnsAs, selectFrom } from './compile-query.js'
 import { ExecutorError } from './executor-error.js'
 import type { Limits } from './limits.js'
-import type { ReadScope } from './read-scope.js'
+import type { RequestScope } from './request-scope.js'
 import type { CheckedGraph, CheckedRead, CheckedSelection } from './validate-query.js'
 
 /** Result keys the executor adds for relation loading and strips before answering. */
@@ -16,7 +16,7 @@ const KEY_PREFIX = '__ao_k'
 const PARENT_PREFIX = '__ao_p'
 const RANK = '__ao_rank'
 
-export async function runRead(session: DbSession, read: CheckedRead, scope: ReadScope, limits: Limits): Promise<unknown> {
+export async function runRead(session: DbSession, read: CheckedRead, scope: RequestScope, limits: Limits): Promise<unknown> {
   switch (read.op) {
     case 'select':
       return selectRows(session, read, read.limit, scope, limits)
@@ -40,7 +40,7 @@ export async function runRead(session: DbSession, read: CheckedRead, scope: Read
   }
 }
 
-async function selectRows(session: DbSession, read: CheckedRead, limit: number, scope: ReadScope, limits: Limits) {
+async function selectRows(session: DbSession, read: CheckedRead, limit: number, scope: RequestScope, limits: Limits) {
   const { builder, alias } = selectFrom(session.knex, read, scope)
   const keys = parentKeys(read, alias)
   const columns = columnsAs(read.select, alias)
@@ -54,7 +54,7 @@ async function selectRows(session: DbSession, read: CheckedRead, limit: number, 
   return rows
 }
 
-async function countRows(session: DbSession, read: CheckedRead, scope: ReadScope): Promise<number> {
+async function countRows(session: DbSession, read: CheckedRead, scope: RequestScope): Promise<number> {
   const { builder, alias } = selectFrom(session.knex, read, scope)
   if (read.distinct) builder.distinct(columnsAs(read.select, alias))
   else builder.select(session.knex.raw('1'))
@@ -62,7 +62,7 @@ async function countRows(session: DbSession, read: CheckedRead, scope: ReadScope
   return Number(row!.count)
 }
 
-async function aggregateRows(session: DbSession, read: CheckedRead, scope: ReadScope) {
+async function aggregateRows(session: DbSession, read: CheckedRead, scope: RequestScope) {
   const { builder, alias } = selectFrom(session.knex, read, scope)
   if (read.groupBy.length > 0) builder.select(columnsAs(read.groupBy, alias))
   for (const aggregate of read.aggregates) {
@@ -127,7 +127,7 @@ async function loadGraph(
   selection: CheckedSelection,
   parents: Row[],
   keyNames: ReadonlyMap<string, string>,
-  scope: ReadScope,
+  scope: RequestScope,
   limits: Limits,
 ): Promise<void> {
   if (selection.graph.length === 0) return
@@ -155,7 +155,7 @@ async function loadRelation(
   node: CheckedGraph,
   parents: Row[],
   ownerKeys: string[],
-  scope: ReadScope,
+  scope: RequestScope,
   limits: Limits,
 ): Promise<Row[]> {
   const { relation } = node

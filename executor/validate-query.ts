@@ -18,12 +18,24 @@ import {
 import type { ApiMetadata, ModelMeta, RelationMeta } from './api-metadata.js'
 import { ExecutorError } from './executor-error.js'
 import type { Limits } from './limits.js'
+import {
+  array,
+  bad,
+  checkKeys,
+  clip,
+  keys,
+  optionalBoolean,
+  record,
+  string,
+  ValueRules,
+  type CheckedValue,
+} from './validate-values.js'
 
 export type CheckedFilter =
-  | { readonly kind: 'compare'; readonly column: string; readonly op: ComparisonOperator; readonly value: Scalar }
-  | { readonly kind: 'in'; readonly column: string; readonly values: readonly Scalar[]; readonly negated: boolean }
+  | { readonly kind: 'compare'; readonly column: string; readonly op: ComparisonOperator; readonly value: CheckedValue }
+  | { readonly kind: 'in'; readonly column: string; readonly values: readonly CheckedValue[]; readonly negated: boolean }
   | { readonly kind: 'null'; readonly column: string; readonly negated: boolean }
-  | { readonly kind: 'between'; readonly column: string; readonly low: Scalar; readonly high: Scalar; readonly negated: boolean }
+  | { readonly kind: 'between'; readonly column: string; readonly low: CheckedValue; readonly high: CheckedValue; readonly negated: boolean }
   | { readonly kind: 'and' | 'or'; readonly filters: readonly CheckedFilter[] }
   | { readonly kind: 'not'; readonly filter: CheckedFilter }
   | { readonly kind: 'exists'; readonly relation: RelationMeta; readonly where?: CheckedFilter; readonly negated: boolean }
@@ -63,6 +75,7 @@ export interface CheckedAggregate {
 }
 
 export interface CheckedRead extends CheckedSelection {
+  readonly kind: 'read'
   readonly op: ReadOp
   readonly distinct: boolean
   readonly limit: number
@@ -90,15 +103,18 @@ const LIKE_OPERATORS = new Set<string>(['like', 'ilike', 'not like', 'not ilike'
 const OPS = new Set<string>(READ_OPS)
 const FUNCTIONS = new Set<string>(AGGREGATE_FUNCTIONS)
 
-function keys(...names: string[]): ReadonlySet<string> {
-  return new Set(names)
-}
-
 export class QueryValidator {
+  /** @internal */
+  readonly values: ValueRules
+  /** Position of the query being checked in its request (refs may point only before it). */
+  protected index = 0
+
   constructor(
-    private readonly api: ApiMetadata,
-    private readonly limits: Limits,
-  ) {}
+    protected readonly api: ApiMetadata,
+    protected readonly limits: Limits,
+  ) {
+    this.values = new ValueRules(limits)
+  }
 
   /** Validates one query of a request; throws `ExecutorError` naming the offending piece. */
   read(input: unknown): CheckedRead {
@@ -135,7 +151,7 @@ export class QueryValidator {
     }
     const distinct = optionalBoolean(query.distinct, 'query.distinct')
     const limit = selection.limit ?? model.defaultLimit
-    return { ...selection, op: op as ReadOp, distinct, limit, groupBy, aggregates }
+    return { kind: 'read', ...selection, op: op as ReadOp, distinct, limit, groupBy, aggregates }
   }
 
   private selection(model: ModelMeta, query: Record<string, unknown>, depth: number, path: string): CheckedSelection {
@@ -145,8 +161,8 @@ export class QueryValidator {
         : this.columns(model, query.select, `${path} select`)
     const where = query.where === undefined ? undefined : this.filter(model, query.where, depth, 0)
     const orderBy = query.orderBy === undefined ? [] : this.orderBy(model, query.orderBy, path, query.aggregates !== undefined)
-    const limit = query.limit === undefined ? undefined : this.count(query.limit, `${path} limit`, model.maxLimit)
-    const offset = query.offset === undefined ? 0 : this.count(query.offset, `${path} offset`, Number.MAX_SAFE_INTEGER)
+    const limit = query.limit === undefined ? undefined : this.values.count(query.limit, `${path} limit`, model.maxLimit)
+    const offset = query.offset === undefined ? 0 : this.values.count(query.offset, `${path} offset`, Number.MAX_SAFE_INTEGER)
     const graph = query.graph === undefined ? [] : this.graph(model, query.graph, depth, path)
     return { model, select, ...(where && { where }), orderBy, ...(limit !== undefined && { limit }), offset, graph }
   }
@@ -167,7 +183,7 @@ export class QueryValidator {
     })
   }
 
-  private relation(model: ModelMeta, input: unknown): RelationMeta {
+  protected relation(model: ModelMeta, input: unknown): RelationMeta {
     const name = string(input, 'relation')
     const relation = model.relations.get(name)
     if (!relation) throw bad(`unknown relation "${clip(name)}" on ${model.name}`)
@@ -177,14 +193,14 @@ export class QueryValidator {
     return relation
   }
 
-  private column(model: ModelMeta, input: unknown, what: string): Column {
+  protected column(model: ModelMeta, input: unknown, what: string): Column {
     const prop = string(input, what)
     const column = model.columns.get(prop)
     if (column === undefined) throw bad(`unknown column "${clip(prop)}" on ${model.name}`)
     return { prop, column }
   }
 
-  private columns(model: ModelMeta, input: unknown, what: string): Column[] {
+  protected columns(model: ModelMeta, input: unknown, what: string): Column[] {
     const list = array(input, what)
     if (list.length === 0) throw bad(`${what} is empty`)
     const seen = new Set<string>()
@@ -233,7 +249,7 @@ export class QueryValidator {
     })
   }
 
-  private filter(model: ModelMeta, input: unknown, graphDepth: number, nesting: number): CheckedFilter {
+  protected filter(model: ModelMeta, input: unknown, graphDepth: number, nesting: number): CheckedFilter {
     if (nesting > this.limits.maxAstDepth) throw new ExecutorError('LIMIT_EXCEEDED', 'filters nest too deeply')
     const node = record(input, 'filter')
     const kind = string(node.kind, 'filter kind')
@@ -243,7 +259,7 @@ export class QueryValidator {
         const column = this.column(model, node.column, 'filter').column
         const op = string(node.op, 'operator')
         if (!OPERATORS.has(op)) throw bad(`unknown operator "${clip(op)}"`)
-        const value = LIKE_OPERATORS.has(op) ? this.string(node.value, `${op} pattern`) : this.scalar(node.value)
+        const value = LIKE_OPERATORS.has(op) ? this.values.string(node.value, `${op} pattern`) : this.values.value(node.value, this.index)
         if (value === null) throw bad(`compare with null using whereNull, not "${op}"`)
         return { kind, column, op: op as ComparisonOperator, value }
       }
@@ -254,7 +270,7 @@ export class QueryValidator {
         if (list.length > this.limits.maxInList) {
           throw new ExecutorError('LIMIT_EXCEEDED', `an IN list has more than ${this.limits.maxInList} values`)
         }
-        return { kind, column, values: list.map((v) => this.scalar(v)), negated: optionalBoolean(node.negated, 'negated') }
+        return { kind, column, values: list.map((v) => this.values.value(v, this.index)), negated: optionalBoolean(node.negated, 'negated') }
       }
       case 'null': {
         checkKeys(node, FILTER_KEYS.null, 'null filter')
@@ -264,8 +280,8 @@ export class QueryValidator {
       case 'between': {
         checkKeys(node, FILTER_KEYS.between, 'between filter')
         const column = this.column(model, node.column, 'filter').column
-        const low = this.scalar(node.low)
-        const high = this.scalar(node.high)
+        const low = this.values.value(node.low, this.index)
+        const high = this.values.value(node.high, this.index)
         if (low === null || high === null) throw bad('between bounds cannot be null')
         return { kind, column, low, high, negated: optionalBoolean(node.negated, 'negated') }
       }
@@ -320,86 +336,11 @@ export class QueryValidator {
   }
 
   private idPart(input: unknown): Scalar {
-    const value = this.scalar(input)
+    const value = this.values.scalar(input)
     if (value === null) throw bad('an id cannot be null')
     return value
   }
 
-  private scalar(input: unknown): Scalar {
-    switch (typeof input) {
-      case 'string':
-        return this.string(input, 'value')
-      case 'number':
-        if (!Number.isFinite(input)) throw bad('numbers must be finite')
-        return input
-      case 'boolean':
-      case 'bigint':
-        return input
-      case 'object':
-        if (input === null) return null
-        if (input instanceof Date) {
-          if (Number.isNaN(input.getTime())) throw bad('Invalid Date')
-          return input
-        }
-        throw bad('values must be strings, numbers, booleans, null, Dates or bigints')
-      default:
-        throw bad('values must be strings, numbers, booleans, null, Dates or bigints')
-    }
-  }
 
-  private string(input: unknown, what: string): string {
-    const value = string(input, what)
-    if (value.length > this.limits.maxStringLength) {
-      throw new ExecutorError('LIMIT_EXCEEDED', `a string is longer than ${this.limits.maxStringLength} characters`)
-    }
-    if (value.includes('\u0000')) throw bad('strings cannot contain NUL characters')
-    return value
-  }
-
-  private count(input: unknown, what: string, max: number): number {
-    if (typeof input !== 'number' || !Number.isSafeInteger(input) || input < 0) {
-      throw bad(`${what} must be a non-negative integer`)
-    }
-    if (input > max) throw new ExecutorError('LIMIT_EXCEEDED', `${what} is above the maximum of ${max}`)
-    return input
-  }
 }
 
-function record(input: unknown, what: string): Record<string, unknown> {
-  if (input === null || typeof input !== 'object' || Array.isArray(input) || input instanceof Date) {
-    throw bad(`${what} must be an object`)
-  }
-  return input as Record<string, unknown>
-}
-
-function array(input: unknown, what: string): readonly unknown[] {
-  if (!Array.isArray(input)) throw bad(`${what} must be an array`)
-  return input
-}
-
-function string(input: unknown, what: string): string {
-  if (typeof input !== 'string') throw bad(`${what} must be a string`)
-  return input
-}
-
-function optionalBoolean(input: unknown, what: string): boolean {
-  if (input === undefined) return false
-  if (typeof input !== 'boolean') throw bad(`${what} must be a boolean`)
-  return input
-}
-
-function checkKeys(node: Record<string, unknown>, allowed: ReadonlySet<string>, what: string): void {
-  for (const key of Object.keys(node)) {
-    if (!allowed.has(key)) throw bad(`unknown field "${clip(key)}" in ${what}`)
-  }
-}
-
-function bad(message: string): ExecutorError {
-  return new ExecutorError('BAD_REQUEST', message)
-}
-
-function clip(text: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are what it removes
-  const safe = text.replace(/[\u0000-\u001f]/g, '?')
-  return safe.length > 40 ? `${safe.slice(0, 40)}…` : safe
-}

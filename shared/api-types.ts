@@ -10,13 +10,19 @@ export interface RelationType<Target = unknown, Many extends boolean = boolean> 
   readonly many: Many
 }
 
-export interface ModelTypes<Instance = unknown, Row = unknown, Relations = unknown> {
+export interface ModelTypes<Instance = unknown, Row = unknown, Relations = unknown, Insert = unknown, Update = unknown, Delete = unknown> {
   /** The objection model instance type, used to find a relation's exposed model. */
   readonly instance: Instance
   /** The readable columns, as returned to clients. */
   readonly row: Row
   /** Exposed relations by name. */
   readonly relations: Relations
+  /** The columns a client may insert (`never` when inserting is not granted). */
+  readonly insert: Insert
+  /** The columns a client may update or patch (`never` when not granted). */
+  readonly update: Update
+  /** `true` when deleting is granted. */
+  readonly delete: Delete
 }
 
 /** What every exposed model carries for the type checker (a phantom: never set at run time). */

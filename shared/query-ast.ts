@@ -8,6 +8,21 @@
 /** Values a filter may compare with. Dates and bigints survive the wire intact. */
 export type Scalar = string | number | boolean | null | Date | bigint
 
+/**
+ * A value taken from the result of an earlier query in the same request, resolved by the
+ * executor (`t.ref(0, 'id')` in a transaction). It may point only backwards.
+ */
+export interface RefValue {
+  readonly $ref: { readonly query: number; readonly column: string }
+}
+
+/** What a filter compares with: a scalar, or a reference to an earlier result. */
+export type FilterValue = Scalar | RefValue
+
+/** A column value in a write: a scalar, a reference, or JSON for json/jsonb columns. */
+export type WriteValue = Scalar | RefValue | JsonValue
+export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue }
+
 export const COMPARISON_OPERATORS = [
   '=',
   '!=',
@@ -38,12 +53,12 @@ export interface CompareFilter {
   readonly kind: 'compare'
   readonly column: string
   readonly op: ComparisonOperator
-  readonly value: Scalar
+  readonly value: FilterValue
 }
 export interface InFilter {
   readonly kind: 'in'
   readonly column: string
-  readonly values: readonly Scalar[]
+  readonly values: readonly FilterValue[]
   readonly negated?: boolean
 }
 export interface NullFilter {
@@ -54,8 +69,8 @@ export interface NullFilter {
 export interface BetweenFilter {
   readonly kind: 'between'
   readonly column: string
-  readonly low: Scalar
-  readonly high: Scalar
+  readonly low: FilterValue
+  readonly high: FilterValue
   readonly negated?: boolean
 }
 export interface AndFilter {
@@ -145,7 +160,68 @@ export interface ReadQuery {
   readonly aggregates?: readonly Aggregate[]
 }
 
-export type Query = ReadQuery
+/** Column values of one row to write, by property name. */
+export type WriteRow = { readonly [column: string]: WriteValue | readonly WriteRow[] | WriteRow }
+
+export const WRITE_OPS = ['insert', 'patch', 'update', 'delete'] as const
+export type WriteOp = (typeof WRITE_OPS)[number]
+
+/**
+ * What a write returns: `count` (rows affected), `rows` (the written rows' readable
+ * columns) or `first` (the first of them, or `undefined`).
+ */
+export const RETURNING = ['count', 'rows', 'first'] as const
+export type Returning = (typeof RETURNING)[number]
+
+/**
+ * Inserts rows. With `graph`, keys naming exposed relations hold related rows to insert
+ * too (objection's `insertGraph`). `onConflict` makes it an upsert.
+ */
+export interface InsertQuery {
+  readonly model: string
+  readonly op: 'insert'
+  readonly rows: readonly WriteRow[]
+  readonly returning: 'rows' | 'first'
+  readonly select?: readonly string[]
+  readonly graph?: boolean
+  readonly onConflict?: {
+    readonly columns: readonly string[]
+    /** `ignore` skips conflicting rows; `merge` updates `merge` columns (all given ones if absent). */
+    readonly action: 'ignore' | 'merge'
+    readonly merge?: readonly string[]
+  }
+}
+
+/** `patch` changes the given columns; `update` must give every updatable column. */
+export interface UpdateQuery {
+  readonly model: string
+  readonly op: 'patch' | 'update'
+  readonly values: WriteRow
+  readonly where?: Filter
+  readonly returning: Returning
+  readonly select?: readonly string[]
+}
+
+export interface DeleteQuery {
+  readonly model: string
+  readonly op: 'delete'
+  readonly where?: Filter
+  readonly returning: Returning
+  readonly select?: readonly string[]
+}
+
+/** Calls a server procedure (`db.call(name, args)`); its args are checked by its schema. */
+export interface CallQuery {
+  readonly op: 'call'
+  readonly procedure: string
+  readonly args?: unknown
+}
+
+export type WriteQuery = InsertQuery | UpdateQuery | DeleteQuery
+export type Query = ReadQuery | WriteQuery | CallQuery
+
+/** Keys objection gives meaning to in graphs; clients may not send them (they link rows). */
+export const GRAPH_SPECIAL_KEYS = ['#id', '#ref', '#dbRef'] as const
 
 /** Result keys an aggregate alias may take: a plain identifier PostgreSQL need not fold. */
 export const ALIAS_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/

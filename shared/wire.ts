@@ -17,6 +17,8 @@ export const PROTOCOL_VERSION = 1
 export interface RequestBody {
   readonly v: number
   readonly queries: readonly Query[]
+  /** All queries in one transaction: all applied, or none. */
+  readonly atomic?: boolean
 }
 
 export type QueryResult = { readonly data: unknown } | { readonly error: WireError }

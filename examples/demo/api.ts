@@ -1,17 +1,34 @@
 /**
  * What the demo exposes. Emails and draft notes never leave the database; unpublished
- * posts are invisible, including through relations.
+ * posts are invisible, including through relations. Signed-in authors (a JWT whose `sub`
+ * is their id) write their own posts, comments and profile; anyone may read.
  */
-import { expose } from '../../executor/index.js'
+import type { Knex } from 'knex'
+import * as v from 'valibot'
+import { ExecutorError, expose, procedure } from '../../executor/index.js'
 import { Author, Comment, Post, Profile, Tag } from './models.js'
+
+/** The policy context: who is calling (`null` when anonymous). */
+export interface DemoCtx {
+  readonly authorId: bigint
+}
+
+/** The caller's author id; anonymous callers are refused (the executor answers FORBIDDEN). */
+const me = (ctx: DemoCtx | null): bigint => {
+  if (!ctx) throw new Error('signed-in authors only')
+  return ctx.authorId
+}
 
 export const api = {
   Author: expose(Author, {
     read: { columns: '*', hidden: ['email'] },
+    update: { columns: ['bio'], where: (ctx: DemoCtx | null) => ({ id: me(ctx) }) },
     relations: ['profile', 'posts', 'comments'],
   }),
   Profile: expose(Profile, {
     read: { columns: ['id', 'authorId', 'website', 'location'] },
+    insert: { columns: ['website', 'location'], set: (ctx: DemoCtx | null) => ({ authorId: me(ctx) }) },
+    update: { columns: ['website', 'location'], where: (ctx: DemoCtx | null) => ({ authorId: me(ctx) }) },
     relations: ['author'],
   }),
   Post: expose(Post, {
@@ -19,16 +36,52 @@ export const api = {
       columns: ['id', 'authorId', 'title', 'body', 'published', 'views', 'createdAt'],
       where: () => ({ published: true }),
     },
+    insert: {
+      columns: ['title', 'body', 'published'],
+      set: (ctx: DemoCtx | null) => ({ authorId: me(ctx), views: 0, createdAt: new Date() }),
+      check: (row) => String(row.title).trim().length > 0,
+    },
+    update: {
+      columns: ['title', 'body', 'published'],
+      where: (ctx: DemoCtx | null) => ({ authorId: me(ctx) }),
+      check: (row) => String(row.title).trim().length > 0,
+    },
+    delete: { where: (ctx: DemoCtx | null) => ({ authorId: me(ctx) }) },
     relations: ['author', 'comments', 'tags'],
   }),
   Comment: expose(Comment, {
     read: { columns: ['id', 'postId', 'authorId', 'body', 'createdAt'] },
+    insert: {
+      columns: ['postId', 'body'],
+      set: (ctx: DemoCtx | null) => ({ authorId: ctx?.authorId ?? null, createdAt: new Date() }),
+      check: (row) => String(row.body).trim().length > 0,
+    },
+    delete: { where: (ctx: DemoCtx | null) => ({ authorId: me(ctx) }) },
     relations: ['post', 'author'],
   }),
   Tag: expose(Tag, {
     read: { columns: ['id', 'name'] },
+    insert: { columns: ['name'] },
     relations: ['posts'],
   }),
 }
 
 export type DemoApi = typeof api
+
+export const procedures = {
+  /** Moves `views` from one of the caller's posts to another, in the request's transaction. */
+  moveViews: procedure({
+    args: v.object({ from: v.number(), to: v.number(), views: v.pipe(v.number(), v.integer(), v.minValue(1)) }),
+    run: async ({ trx, ctx, args }: { trx: Knex.Transaction; ctx: DemoCtx | null; args: { from: number; to: number; views: number } }) => {
+      if (!ctx) throw new ExecutorError('FORBIDDEN', 'sign in to move views')
+      const authorId = ctx.authorId
+      const taken = await trx('posts').where({ id: args.from, author_id: authorId }).where('views', '>=', args.views).decrement('views', args.views)
+      if (taken !== 1) throw new ExecutorError('CONFLICT', 'not enough views on a post of yours')
+      const given = await trx('posts').where({ id: args.to, author_id: authorId }).increment('views', args.views)
+      if (given !== 1) throw new ExecutorError('FORBIDDEN', 'the target post is not yours')
+      return { moved: args.views }
+    },
+  }),
+}
+
+export type DemoProcedures = typeof procedures

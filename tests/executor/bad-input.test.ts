@@ -18,7 +18,8 @@ const deepGraph = (depth: number): unknown[] =>
 const QUERY_CASES: [name: string, query: unknown, code: string][] = [
   ['an unknown model', { model: 'Nope', op: 'select' }, 'BAD_REQUEST'],
   ['a model named like an Object.prototype key', { model: 'toString', op: 'select' }, 'BAD_REQUEST'],
-  ['an unknown operation', { model: 'Author', op: 'delete' }, 'BAD_REQUEST'],
+  ['an unknown operation', { model: 'Author', op: 'drop' }, 'BAD_REQUEST'],
+  ['a write that is not granted', { model: 'Author', op: 'delete', where: { kind: 'id', ids: [1] }, returning: 'count' }, 'FORBIDDEN'],
   ['a missing model', { op: 'select' }, 'BAD_REQUEST'],
   ['an unknown field on a query', author({ raw: 'select 1' }), 'BAD_REQUEST'],
   ['an unknown column in select', author({ select: ['nope'] }), 'BAD_REQUEST'],

@@ -4,7 +4,10 @@
  */
 import type { Knex } from 'knex'
 import { createExecutor, type Executor, type ExecutorOptions } from '../../executor/index.js'
-import { api, type DemoApi } from '../../examples/demo/api.js'
+import { api, procedures, type DemoApi, type DemoCtx, type DemoProcedures } from '../../examples/demo/api.js'
+import { jwtAuth } from '../../executor/index.js'
+import { SignJWT } from 'jose'
+import { createClient, type Client } from '../../client/index.js'
 import { migrate, seed, type SeedSize } from '../../examples/demo/schema.js'
 import { encode, decode, type ResponseBody } from '../../shared/wire.js'
 import { openDatabase, type DatabaseKind, type TestDatabase } from './databases.js'
@@ -18,7 +21,9 @@ export interface Demo {
   /** SQL statements run since the last `sql.length = 0`. */
   readonly sql: string[]
   /** Posts a request body (any value, encoded with superjson) to the executor in-process. */
-  post(body: unknown): Promise<{ status: number; body: unknown }>
+  post(body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: unknown }>
+  /** A typed client on this executor (in-process fetch), signed in as `authorId` if given. */
+  client(authorId?: bigint): Client<DemoApi, DemoProcedures> & { requests: number }
   /** Runs queries (wire form) and returns their results. */
   run(...queries: unknown[]): Promise<ResponseBody['results']>
   close(): Promise<void>
@@ -33,13 +38,13 @@ export async function openDemo(
   await seed(db.knex, TEST_SIZE)
   const sql: string[] = []
   db.knex.on('query', (query: { sql: string }) => sql.push(query.sql))
-  const executor = createExecutor({ knex: db.knex, api, logger: { error() {} }, ...options } as ExecutorOptions<unknown>)
+  const executor = createExecutor({ knex: db.knex, api, procedures, auth: testAuth, logger: { error() {} }, ...options } as ExecutorOptions<unknown>)
   await executor.ready()
-  const post = async (body: unknown) => {
+  const post = async (body: unknown, headers: Record<string, string> = {}) => {
     const response = await executor(
       new Request('http://test.local/orm', {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...headers },
         body: typeof body === 'string' ? body : encode(body),
       }),
     )
@@ -51,6 +56,18 @@ export async function openDemo(
     executor,
     sql,
     post,
+    client(authorId) {
+      const counter = { requests: 0 }
+      const db = createClient<DemoApi, DemoProcedures>({
+        url: 'http://test.local/orm',
+        ...(authorId !== undefined && { headers: async () => ({ authorization: `Bearer ${await tokenFor(authorId)}` }) }),
+        fetch: async (input, init) => {
+          counter.requests++
+          return executor(new Request(input as string, init))
+        },
+      })
+      return new Proxy(db, { get: (target, name) => (name === 'requests' ? counter.requests : (target as never)[name]) }) as never
+    },
     async run(...queries) {
       const { status, body } = await post({ v: 1, queries })
       if (status !== 200) throw new Error(`executor answered ${status}: ${JSON.stringify(body)}`)
@@ -58,4 +75,23 @@ export async function openDemo(
     },
     close: () => db.close(),
   }
+}
+
+export const TEST_SECRET = 'async-orm test secret, at least 32 bytes long'
+
+const testAuth = jwtAuth<DemoCtx>({
+  secret: TEST_SECRET,
+  algorithms: ['HS256'],
+  audience: 'async-orm-tests',
+  context: (payload) => ({ authorId: BigInt(payload.sub!) }),
+})
+
+export function tokenFor(authorId: bigint, options: { expiresIn?: string; audience?: string; secret?: string } = {}): Promise<string> {
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(String(authorId))
+    .setAudience(options.audience ?? 'async-orm-tests')
+    .setIssuedAt()
+    .setExpirationTime(options.expiresIn ?? '5m')
+    .sign(new TextEncoder().encode(options.secret ?? TEST_SECRET))
 }

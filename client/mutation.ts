@@ -1,0 +1,64 @@
+/**
+ * Writes, with objection's names: `insert`, `insertGraph`, `patch`, `update`, `delete`
+ * and their `…ById` forms, plus `onConflict(…).merge()/.ignore()` and `returning(…)`.
+ * A write is a queryset too: immutable, lazy, run by `await`, `fetch()` or `execute()`.
+ */
+import { Runnable } from './runnable.js'
+import type { ColumnOf, RowOf } from './types.js'
+
+/** A pending write of model `K` resolving to `Out`. */
+export class MutationQuerySet<Api, K extends keyof Api & string, Out> extends Runnable<Api, K, Out> {
+  /**
+   * Rows instead of a count (patch, update, delete), or only these columns of the written
+   * rows (insert). Readable columns only; with no argument, all of them.
+   */
+  returning<C extends ColumnOf<Api, K>>(
+    ...columns: C[]
+  ): MutationQuerySet<Api, K, Out extends number ? Pick<RowOf<Api, K>, C>[] : Out extends unknown[] ? Pick<RowOf<Api, K>, C>[] : Pick<RowOf<Api, K>, C> | undefined> {
+    const mutation = this.state.mutation!
+    const returning = mutation.op === 'insert' ? mutation.returning : mutation.returning === 'count' ? 'rows' : mutation.returning
+    return this.with({
+      mutation: { ...mutation, returning } as typeof mutation,
+      ...(columns.length > 0 && { select: columns }),
+    }) as never
+  }
+
+  /**
+   * Makes an insert an upsert on these conflict columns; finish with `.merge()` or `.ignore()`.
+   *
+   * @example
+   * db.Tag.query().insert({ name: 'edge' }).onConflict('name').ignore()
+   * // insert into tags (name) values ('edge') on conflict (name) do nothing returning *
+   */
+  onConflict(...columns: ColumnOf<Api, K>[]): OnConflict<Api, K, Out> {
+    return new OnConflict(this, columns)
+  }
+}
+
+export class OnConflict<Api, K extends keyof Api & string, Out> {
+  /** @internal */
+  constructor(
+    private readonly insert: MutationQuerySet<Api, K, Out>,
+    private readonly columns: readonly string[],
+  ) {}
+
+  /** Updates the conflicting row with these columns (default: every inserted updatable one). */
+  merge(...columns: ColumnOf<Api, K>[]): MutationQuerySet<Api, K, Out> {
+    return this.finish('merge', columns)
+  }
+
+  /** Skips conflicting rows; they are missing from the result. */
+  ignore(): MutationQuerySet<Api, K, Out> {
+    return this.finish('ignore', [])
+  }
+
+  private finish(action: 'merge' | 'ignore', merge: readonly string[]): MutationQuerySet<Api, K, Out> {
+    const mutation = this.insert.state.mutation!
+    if (mutation.op !== 'insert') throw new TypeError('onConflict() applies to inserts')
+    const onConflict = { columns: this.columns, action, ...(merge.length > 0 && { merge }) }
+    return new MutationQuerySet(
+      { ...this.insert.state, mutation: { ...mutation, onConflict } },
+      this.insert.runner,
+    )
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * What every runnable queryset shares: running it (`await`, `fetch()`, `execute(cb)`),
+ * its wire form (`toJSON()`), ordering and limits.
+ */
+import type { OrderTerm, Query } from '../shared/query-ast.js'
+import type { AsyncOrmError } from './client-error.js'
+import { FilterBuilder } from './filter-builder.js'
+import { toQuery, type QueryState } from './query-state.js'
+import type { ColumnOf } from './types.js'
+
+/** Sends one query and resolves with its data. */
+export type Runner = (query: Query, signal?: AbortSignal) => Promise<unknown>
+
+export interface RunOptions {
+  readonly signal?: AbortSignal
+}
+
+type Callback<T> = (error: AsyncOrmError | null, result?: T) => void
+
+export abstract class Runnable<Api, K extends keyof Api & string, Out> extends FilterBuilder<Api, K> {
+  /** @internal */
+  constructor(
+    state: QueryState,
+    /** @internal */
+    readonly runner: Runner | undefined,
+  ) {
+    super(state)
+  }
+
+  /** The wire form of this query: plain data, safe to log and compare. */
+  toJSON(): Query {
+    return toQuery(this.state)
+  }
+
+  /** Runs the query. */
+  fetch(options: RunOptions = {}): Promise<Out> {
+    if (!this.runner) {
+      return Promise.reject(new TypeError('this queryset describes a relation or a group; it cannot run on its own'))
+    }
+    return this.runner(this.toJSON(), options.signal) as Promise<Out>
+  }
+
+  /** Runs the query and calls `callback(error, result)` (django-async-orm's style). */
+  execute(callback: Callback<Out>, options: RunOptions = {}): void {
+    this.fetch(options).then(
+      (result) => callback(null, result),
+      (error: AsyncOrmError) => callback(error),
+    )
+  }
+
+  // A queryset is a thenable, so `await qs` runs it, as in objection.
+  then<A = Out, B = never>(
+    onFulfilled?: ((value: Out) => A | PromiseLike<A>) | null,
+    onRejected?: ((reason: AsyncOrmError) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return this.fetch().then(onFulfilled, onRejected)
+  }
+
+  catch<B = never>(onRejected?: ((reason: AsyncOrmError) => B | PromiseLike<B>) | null): Promise<Out | B> {
+    return this.fetch().catch(onRejected)
+  }
+
+  finally(onFinally?: (() => void) | null): Promise<Out> {
+    return this.fetch().finally(onFinally)
+  }
+
+  /** Orders by a column; call again for further keys. */
+  orderBy(column: ColumnOf<Api, K>, direction?: 'asc' | 'desc', nulls?: 'first' | 'last'): this
+  /** Orders by several columns: `[{ column: 'name' }, { column: 'id', order: 'desc' }]`. */
+  orderBy(terms: readonly { column: ColumnOf<Api, K>; order?: 'asc' | 'desc'; nulls?: 'first' | 'last' }[]): this
+  orderBy(
+    column: string | readonly { column: string; order?: 'asc' | 'desc'; nulls?: 'first' | 'last' }[],
+    direction: 'asc' | 'desc' = 'asc',
+    nulls?: 'first' | 'last',
+  ): this {
+    const terms = typeof column === 'string' ? [{ column, order: direction, nulls }] : column
+    const added = terms.map((t): OrderTerm => orderTerm(t.column, t.order ?? 'asc', t.nulls))
+    return this.with({ orderBy: [...this.state.orderBy, ...added] })
+  }
+
+  limit(count: number): this {
+    return this.with({ limit: count })
+  }
+
+  offset(count: number): this {
+    return this.with({ offset: count })
+  }
+}
+
+function orderTerm(column: string, direction: string, nulls: 'first' | 'last' | undefined): OrderTerm {
+  const dir = direction.toLowerCase()
+  if (dir !== 'asc' && dir !== 'desc') throw new TypeError(`order direction must be "asc" or "desc", not "${direction}"`)
+  return { column, direction: dir, ...(nulls && { nulls }) }
+}
