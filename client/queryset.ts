@@ -3,7 +3,7 @@
  * or by the callback style `execute(cb)`.
  */
 import type { AggregateFunction, GraphNode, Scalar, WriteRow } from '../shared/query-ast.js'
-import { Runnable, type Runner, type RunOptions } from './runnable.js'
+import { Runnable } from './runnable.js'
 import { parseRelationExpression, type RelationTree } from './relation-expression.js'
 import { initialState, toGraphNode, type Mutation, type QueryState } from './query-state.js'
 import { MutationQuerySet } from './mutation.js'
