@@ -122,9 +122,9 @@ export class Transport {
     const onAbort = () => controller.abort()
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      const { results } = await this.post(queries, controller.signal, true)
-      const failed = results.findIndex((result) => 'error' in result)
-      if (failed !== -1) {
+      const { results, failed: reported } = await this.post(queries, controller.signal, true)
+      const failed = typeof reported === 'number' ? reported : results.findIndex((result) => 'error' in result)
+      if (failed !== -1 && results[failed] && 'error' in results[failed]) {
         const { error } = results[failed] as { error: WireError }
         const wire = fromWire(error)
         throw new AsyncOrmError({ code: wire.code, status: wire.status, message: `transaction query ${failed}: ${wire.message}`, queryIndex: failed, ...(wire.requestId !== undefined && { requestId: wire.requestId }) })

@@ -5,7 +5,7 @@
 import type { Knex } from 'knex'
 import type { ApiShape } from '../shared/api-types.js'
 import { ERROR_STATUS, type WireError } from '../shared/error-codes.js'
-import { decodeRequestText, encode, PROTOCOL_VERSION, type QueryResult } from '../shared/wire.js'
+import { decodeRequestText, encode, PROTOCOL_VERSION, type QueryResult, type ResponseBody } from '../shared/wire.js'
 import { buildApiMetadata } from './api-metadata.js'
 import { columnNames, ExecutorError, toWireError, type ColumnNames, type Logger } from './executor-error.js'
 import { resolveLimits, type Limits } from './limits.js'
@@ -81,8 +81,8 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
           return report(error)
         }
       })
-      const results = await runBatch(knex, checked, atomic, new RequestScope(ctx), limits, report)
-      return new Response(encode({ results }), { status: 200, headers: RESPONSE_HEADERS })
+      const answer = await runBatch(knex, checked, atomic, new RequestScope(ctx), limits, report)
+      return new Response(encode(answer), { status: 200, headers: RESPONSE_HEADERS })
     } catch (error) {
       const wire = toWireError(error, requestId, logger)
       return new Response(encode({ error: wire }), { status: ERROR_STATUS[wire.code], headers: RESPONSE_HEADERS })
@@ -166,10 +166,10 @@ async function runBatch(
   scope: RequestScope,
   limits: Limits,
   report: (error: unknown) => WireError,
-): Promise<QueryResult[]> {
+): Promise<ResponseBody> {
   const invalid = checked.findIndex(isWireError)
   if (atomic && invalid !== -1) return rolledBack(checked.length, invalid, checked[invalid] as WireError)
-  if (invalid !== -1 && checked.every(isWireError)) return checked.map((error) => ({ error: error as WireError }))
+  if (invalid !== -1 && checked.every(isWireError)) return { results: checked.map((error) => ({ error: error as WireError })) }
   const writes = checked.some((query) => !isWireError(query) && query.kind !== 'read')
   const session = await DbSession.start(knex, { readOnly: !writes, statementTimeoutMs: limits.statementTimeoutMs })
   let commit = true
@@ -195,7 +195,7 @@ async function runBatch(
         if (!writes) await session.restart()
       }
     }
-    return results
+    return { results }
   } catch (error) {
     commit = false
     throw error
@@ -222,10 +222,11 @@ function runQuery(session: DbSession, query: CheckedQuery, scope: RequestScope, 
 }
 
 /** An atomic request's answer when query `failed` failed: it says why, the others that nothing was applied. */
-function rolledBack(count: number, failed: number, error: WireError): QueryResult[] {
-  return Array.from({ length: count }, (_, i) =>
+function rolledBack(count: number, failed: number, error: WireError): ResponseBody {
+  const results = Array.from({ length: count }, (_, i): QueryResult =>
     i === failed ? { error } : { error: { code: error.code, message: `not applied: query ${failed} of the transaction failed` } },
   )
+  return { results, failed }
 }
 
 function isWireError(value: CheckedQuery | WireError): value is WireError {

@@ -157,7 +157,13 @@ function toDbValues(
 /** The policy's `set(ctx)`, as database columns; JSON columns are serialized. */
 function presets(model: ModelMeta, set: ((ctx: unknown) => Readonly<Record<string, unknown>>) | undefined, scope: RequestScope) {
   if (!set) return {}
-  const values = set(scope.ctx)
+  let values: Readonly<Record<string, unknown>>
+  try {
+    values = set(scope.ctx)
+  } catch (error) {
+    // A preset that cannot be computed (say, for an anonymous caller) denies the write.
+    throw new ExecutorError('FORBIDDEN', `writing ${model.name} is not allowed`, { cause: error })
+  }
   const out: Record<string, unknown> = {}
   for (const prop of Object.keys(values)) {
     const value = values[prop]
@@ -185,7 +191,13 @@ function parseRows(model: ModelMeta, rows: Row[]): Row[] {
 async function checkRows(model: ModelMeta, rows: readonly Row[], check: Check, scope: RequestScope): Promise<void> {
   if (!check) return
   for (const row of rows) {
-    if ((await check({ ...row }, scope.ctx)) !== true) {
+    let passed: boolean
+    try {
+      passed = (await check({ ...row }, scope.ctx)) === true
+    } catch (error) {
+      throw new ExecutorError('FORBIDDEN', `a written ${model.name} row does not pass the policy check`, { cause: error })
+    }
+    if (!passed) {
       throw new ExecutorError('FORBIDDEN', `a written ${model.name} row does not pass the policy check`)
     }
   }

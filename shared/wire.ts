@@ -25,6 +25,8 @@ export type QueryResult = { readonly data: unknown } | { readonly error: WireErr
 
 export interface ResponseBody {
   readonly results: readonly QueryResult[]
+  /** In an atomic request that was rolled back: the position of the query that failed. */
+  readonly failed?: number
 }
 
 /** A whole-request failure: the HTTP status comes from `ERROR_STATUS`. */
