@@ -10,6 +10,7 @@ import { buildApiMetadata } from './api-metadata.js'
 import { columnNames, ExecutorError, toWireError, type ColumnNames, type Logger } from './executor-error.js'
 import { resolveLimits, type Limits } from './limits.js'
 import { DbSession } from './db-session.js'
+import { IdempotencyStore, scopeOf, sha256, type IdempotencyOptions, type StoredAnswer } from './idempotency.js'
 import { RequestScope } from './request-scope.js'
 import { runRead } from './run-read.js'
 import { RequestValidator, type CheckedQuery } from './validate-write.js'
@@ -29,6 +30,11 @@ export interface ExecutorOptions<Ctx> {
    */
   readonly auth?: (request: Request) => Ctx | null | Promise<Ctx | null>
   readonly limits?: Partial<Limits>
+  /**
+   * Apply each write request carrying an `Idempotency-Key` once, replaying its answer to
+   * retries (answers are kept in a table it creates). Off by default.
+   */
+  readonly idempotency?: boolean | IdempotencyOptions
   /** Server procedures clients call with `db.call(name, args)`. */
   readonly procedures?: Readonly<Record<string, Procedure<any, any, Ctx>>>
   /** Receives unexpected errors (SQL included); defaults to `console`. */
@@ -53,12 +59,16 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
   const limits = resolveLimits(options.limits)
   const logger = options.logger ?? console
   const procedures = buildProcedures(options.procedures as Readonly<Record<string, Procedure>> | undefined)
+  const store = options.idempotency
+    ? new IdempotencyStore(knex, options.idempotency === true ? {} : options.idempotency)
+    : undefined
   let compiled: Promise<{ validator: RequestValidator; names: ColumnNames }> | undefined
   const compile = () =>
-    (compiled ??= buildApiMetadata(api, knex, limits).then((meta) => ({
-      validator: new RequestValidator(meta, limits, procedures),
-      names: columnNames(meta),
-    })))
+    (compiled ??= (async () => {
+      const meta = await buildApiMetadata(api, knex, limits)
+      await store?.ensureTable()
+      return { validator: new RequestValidator(meta, limits, procedures), names: columnNames(meta) }
+    })())
 
   async function handle(request: Request): Promise<Response> {
     const requestId = crypto.randomUUID()
@@ -81,12 +91,52 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
           return report(error)
         }
       })
-      const answer = await runBatch(knex, checked, atomic, new RequestScope(ctx), limits, report)
-      return new Response(encode(answer), { status: 200, headers: RESPONSE_HEADERS })
+      const run = (beforeCommit?: BeforeCommit) =>
+        runBatch(knex, checked, atomic, new RequestScope(ctx), limits, report, beforeCommit)
+      const key = request.headers.get('idempotency-key')
+      const writes = checked.some((query) => !isWireError(query) && query.kind !== 'read')
+      if (!store || key === null || !writes) return answer(encode(await run()))
+      return await once(store, IdempotencyStore.key(key), await sha256(scopeOf(ctx)), await sha256(text), run)
     } catch (error) {
       const wire = toWireError(error, requestId, logger)
       return new Response(encode({ error: wire }), { status: ERROR_STATUS[wire.code], headers: RESPONSE_HEADERS })
     }
+  }
+
+  /** Runs a write request once per key: replays a saved answer, or saves this one as it commits. */
+  async function once(
+    store: IdempotencyStore,
+    key: string,
+    scope: string,
+    requestHash: string,
+    run: (beforeCommit?: BeforeCommit) => Promise<ResponseBody>,
+  ): Promise<Response> {
+    const replay = (saved: StoredAnswer) => {
+      if (saved.requestHash !== requestHash) {
+        throw new ExecutorError('CONFLICT', 'this Idempotency-Key was used for a different request')
+      }
+      return answer(saved.response, true)
+    }
+    const saved = await store.lookup(key, scope)
+    if (saved) return replay(saved)
+    let text = ''
+    try {
+      await run(async (body, session) => {
+        text = encode(body)
+        await store.save(session, key, scope, requestHash, text)
+      })
+      return answer(text)
+    } catch (error) {
+      if (!store.isDuplicate(error)) throw error
+      // A concurrent request with this key committed first: answer as it did.
+      const winner = await store.lookup(key, scope)
+      if (!winner) throw error
+      return replay(winner)
+    }
+  }
+
+  function answer(text: string, replayed = false): Response {
+    return new Response(text, { status: 200, headers: replayed ? { ...RESPONSE_HEADERS, 'idempotent-replayed': 'true' } : RESPONSE_HEADERS })
   }
 
   async function authenticate(request: Request): Promise<Ctx | null> {
@@ -166,6 +216,7 @@ async function runBatch(
   scope: RequestScope,
   limits: Limits,
   report: (error: unknown) => WireError,
+  beforeCommit?: BeforeCommit,
 ): Promise<ResponseBody> {
   const invalid = checked.findIndex(isWireError)
   if (atomic && invalid !== -1) return rolledBack(checked.length, invalid, checked[invalid] as WireError)
@@ -195,6 +246,7 @@ async function runBatch(
         if (!writes) await session.restart()
       }
     }
+    await beforeCommit?.({ results }, session)
     return { results }
   } catch (error) {
     commit = false
@@ -220,6 +272,9 @@ function runQuery(session: DbSession, query: CheckedQuery, scope: RequestScope, 
       return assertNever(query)
   }
 }
+
+/** Called with the answer just before a write request's transaction commits. */
+type BeforeCommit = (answer: ResponseBody, session: DbSession) => Promise<void>
 
 /** An atomic request's answer when query `failed` failed: it says why, the others that nothing was applied. */
 function rolledBack(count: number, failed: number, error: WireError): ResponseBody {

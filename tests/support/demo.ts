@@ -79,7 +79,7 @@ export async function openDemo(
 
 export const TEST_SECRET = 'async-orm test secret, at least 32 bytes long'
 
-const testAuth = jwtAuth<DemoCtx>({
+export const testAuth = jwtAuth<DemoCtx>({
   secret: TEST_SECRET,
   algorithms: ['HS256'],
   audience: 'async-orm-tests',
