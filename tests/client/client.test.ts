@@ -6,7 +6,7 @@ import { http, HttpResponse } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { AsyncOrmError, createClient } from '../../client/index.js'
-import type { DemoApi } from '../../examples/demo/api.js'
+import type { DemoApi, DemoProcedures } from '../../examples/demo/api.js'
 import type { Query } from '../../shared/query-ast.js'
 import { decode, encode, type RequestBody } from '../../shared/wire.js'
 
@@ -37,7 +37,7 @@ afterEach(() => {
 })
 afterAll(() => server.close())
 
-const db = createClient<DemoApi>({ url: URL, retryDelay: 1 })
+const db = createClient<DemoApi, DemoProcedures>({ url: URL, retryDelay: 1 })
 
 describe('the AST a queryset builds', () => {
   const cases: [string, { toJSON(): Query }, Query][] = [
@@ -104,6 +104,26 @@ describe('the AST a queryset builds', () => {
     }],
     ['a Django lookup through a relation', db.Author.objects.filter({ posts__tags__name: 'edge' }), { model: 'Author', op: 'select', where: { kind: 'exists', relation: 'posts', where: { kind: 'exists', relation: 'tags', where: { kind: 'compare', column: 'name', op: '=', value: 'edge' } } } }],
   ]
+
+  const writeCases: [string, { toJSON(): Query }, Query][] = [
+    ['insert one', db.Tag.query().insert({ name: 'x' }), { model: 'Tag', op: 'insert', rows: [{ name: 'x' }], returning: 'first' }],
+    ['insert many', db.Tag.query().insert([{ name: 'x' }, { name: 'y' }]), { model: 'Tag', op: 'insert', rows: [{ name: 'x' }, { name: 'y' }], returning: 'rows' }],
+    ['insert returning columns', db.Tag.query().insert({ name: 'x' }).returning('id'), { model: 'Tag', op: 'insert', rows: [{ name: 'x' }], returning: 'first', select: ['id'] }],
+    ['upsert ignore', db.Tag.query().insert({ name: 'x' }).onConflict('name').ignore(), { model: 'Tag', op: 'insert', rows: [{ name: 'x' }], returning: 'first', onConflict: { columns: ['name'], action: 'ignore' } }],
+    ['upsert merge', db.Profile.query().insert({ website: 'w' }).onConflict('authorId').merge('website'), { model: 'Profile', op: 'insert', rows: [{ website: 'w' }], returning: 'first', onConflict: { columns: ['authorId'], action: 'merge', merge: ['website'] } }],
+    ['insertGraph', db.Post.query().insertGraph({ title: 't', tags: [{ name: 'n' }] }), { model: 'Post', op: 'insert', rows: [{ title: 't', tags: [{ name: 'n' }] }], returning: 'first', graph: true }],
+    ['patch with a filter', db.Post.query().where('id', 1).patch({ title: 't' }), { model: 'Post', op: 'patch', values: { title: 't' }, where: { kind: 'compare', column: 'id', op: '=', value: 1 }, returning: 'count' }],
+    ['patch returning rows', db.Post.query().where('id', 1).patch({ title: 't' }).returning(), { model: 'Post', op: 'patch', values: { title: 't' }, where: { kind: 'compare', column: 'id', op: '=', value: 1 }, returning: 'rows' }],
+    ['patchAndFetchById', db.Post.query().patchAndFetchById(3, { title: 't' }), { model: 'Post', op: 'patch', values: { title: 't' }, where: { kind: 'id', ids: [3] }, returning: 'first' }],
+    ['update', db.Post.query().where('id', 1).update({ title: 't', body: 'b', published: true }), { model: 'Post', op: 'update', values: { title: 't', body: 'b', published: true }, where: { kind: 'compare', column: 'id', op: '=', value: 1 }, returning: 'count' }],
+    ['delete', db.Comment.query().where('postId', 1).delete(), { model: 'Comment', op: 'delete', where: { kind: 'compare', column: 'postId', op: '=', value: 1 }, returning: 'count' }],
+    ['deleteById', db.Comment.query().deleteById(5), { model: 'Comment', op: 'delete', where: { kind: 'id', ids: [5] }, returning: 'count' }],
+    ['a procedure call', db.call('moveViews', { from: 1, to: 2, views: 3 }), { op: 'call', procedure: 'moveViews', args: { from: 1, to: 2, views: 3 } }],
+  ]
+
+  it.each(writeCases)('%s', (_name, qs, expected) => {
+    expect(qs.toJSON()).toEqual(expected)
+  })
 
   it.each(cases)('%s', (_name, qs, expected) => {
     expect(qs.toJSON()).toEqual(expected)
@@ -258,6 +278,51 @@ describe('running querysets', () => {
   it('is not itself a thenable, and unknown keys are not models', async () => {
     expect(await Promise.resolve(db)).toBe(db)
     expect((db as unknown as Record<string, unknown>).toString).toBeUndefined()
+  })
+
+  it('sends a transaction alone, atomic, with refs, and one Idempotency-Key for its retries', async () => {
+    let calls = 0
+    const keys: (string | null)[] = []
+    server.use(
+      http.post(URL, async ({ request }) => {
+        keys.push(request.headers.get('idempotency-key'))
+        if (++calls === 1) return new HttpResponse(null, { status: 503 })
+        const body = decode<RequestBody>(await request.text())
+        sent.push(body)
+        return new HttpResponse(encode({ results: body.queries.map((_q, i) => ({ data: { id: i + 10 } })) }))
+      }),
+    )
+    const results = await db.transaction((t) => [
+      t.Post.query().insert({ title: 'Hi' }),
+      t.Comment.query().insert({ postId: t.ref(0, 'id'), body: 'x' }),
+    ])
+    expect(results).toEqual([{ id: 10 }, { id: 11 }])
+    expect(sent[0]).toMatchObject({ v: 1, atomic: true })
+    expect(sent[0]!.queries[1]).toMatchObject({ rows: [{ postId: { $ref: { query: 0, column: 'id' } }, body: 'x' }] })
+    expect(keys).toHaveLength(2)
+    expect(keys[0]).toMatch(/^[0-9a-f-]{36}$/)
+    expect(keys[1]).toBe(keys[0])
+  })
+
+  it('rejects a failed transaction with the failing query and its position', async () => {
+    server.use(
+      http.post(URL, () =>
+        new HttpResponse(encode({ failed: 1, results: [{ error: { code: 'CONFLICT', message: 'not applied: query 1 of the transaction failed' } }, { error: { code: 'CONFLICT', message: 'a row with the same name already exists' } }] })),
+      ),
+    )
+    const error = await db.transaction([db.Tag.query().insert({ name: 'a' }), db.Tag.query().insert({ name: 'b' })]).catch((e: unknown) => e)
+    expect(error).toMatchObject({ code: 'CONFLICT', queryIndex: 1, message: 'transaction query 1: a row with the same name already exists' })
+  })
+
+  it('sends no Idempotency-Key with reads, and does not retry writes when told not to', async () => {
+    respondWith(() => [])
+    await db.Tag.query()
+    expect(headersSeen[0]!.get('idempotency-key')).toBeNull()
+    let calls = 0
+    server.use(http.post(URL, () => (calls++, new HttpResponse(null, { status: 503 }))))
+    const careful = createClient<DemoApi>({ url: URL, retryDelay: 1, retryMutations: false })
+    await expect(careful.Tag.query().insert({ name: 'x' })).rejects.toMatchObject({ code: 'UNAVAILABLE', status: 503 })
+    expect(calls).toBe(1)
   })
 
   it('Django get() asks for two rows and names the model when none match', async () => {

@@ -4,9 +4,9 @@
  */
 import { describe, expectTypeOf, it } from 'vitest'
 import { createClient, type Page } from '../../client/index.js'
-import type { DemoApi } from '../../examples/demo/api.js'
+import type { DemoApi, DemoProcedures } from '../../examples/demo/api.js'
 
-const db = createClient<DemoApi>({ url: 'http://types.test/orm', fetch: async () => new Response() })
+const db = createClient<DemoApi, DemoProcedures>({ url: 'http://types.test/orm', fetch: async () => new Response() })
 
 type AuthorRow = { id: bigint; name: string; bio: string | null; rating: string | null; meta: { languages: string[]; verified: boolean } | null; createdAt: Date }
 type TagRow = { id: number; name: string }
@@ -80,5 +80,38 @@ describe('types from the API definition', () => {
     db.Post.objects.filter({ title__isnull: 'yes' })
     // @ts-expect-error order fields are readable columns
     db.Post.objects.orderBy('-draftNotes')
+  })
+
+  it('types writes by the grants of each model', () => {
+    type PostRow = Awaited<ReturnType<typeof db.Post.query>>[number]
+    expectTypeOf(db.Post.query().insert({ title: 't', body: 'b', published: true })).resolves.toEqualTypeOf<PostRow>()
+    expectTypeOf(db.Tag.query().insert([{ name: 'a' }])).resolves.toEqualTypeOf<TagRow[]>()
+    expectTypeOf(db.Post.query().where('id', 1).patch({ title: 't' })).resolves.toEqualTypeOf<number>()
+    expectTypeOf(db.Post.query().patchAndFetchById(1, { title: 't' })).resolves.toEqualTypeOf<PostRow | undefined>()
+    expectTypeOf(db.Comment.query().deleteById(1)).resolves.toEqualTypeOf<number>()
+    expectTypeOf(db.Post.query().where('id', 1).patch({ title: 't' }).returning('id')).resolves.toEqualTypeOf<{ id: number }[]>()
+    // @ts-expect-error authorId is set by the policy, not by clients
+    db.Post.query().insert({ title: 't', authorId: 1n })
+    // @ts-expect-error views is not updatable
+    db.Post.query().where('id', 1).patch({ views: 1 })
+    // @ts-expect-error update must give every updatable column
+    db.Post.query().where('id', 1).update({ title: 't' })
+    // @ts-expect-error Authors cannot be inserted
+    db.Author.query().insert({ name: 'x' })
+    // @ts-expect-error Tags cannot be deleted
+    db.Tag.query().where('id', 1).delete()
+    // @ts-expect-error a string is not an integer column value
+    db.Comment.query().insert({ postId: '1', body: 'x' })
+  })
+
+  it('types transactions, refs and procedure calls', () => {
+    const tx = () =>
+      db.transaction((t) => [t.Tag.query().insert({ name: 'a' }), t.Comment.query().insert({ postId: t.ref(0, 'id'), body: 'b' }), t.Tag.query().count()])
+    expectTypeOf(tx).returns.resolves.toEqualTypeOf<[TagRow, Awaited<ReturnType<typeof db.Comment.query>>[number], number]>()
+    expectTypeOf(db.call('moveViews', { from: 1, to: 2, views: 3 })).resolves.toEqualTypeOf<{ moved: number }>()
+    // @ts-expect-error procedure arguments are typed from the schema
+    db.call('moveViews', { from: 1 })
+    // @ts-expect-error unknown procedure
+    db.call('dropEverything', {})
   })
 })
