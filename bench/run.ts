@@ -6,9 +6,11 @@
  */
 import { performance } from 'node:perf_hooks'
 import knexFactory, { type Knex } from 'knex'
+import { createClient } from '../client/index.js'
 import { createExecutor } from '../executor/index.js'
+import { serve } from '../executor/node-adapter.js'
 import { createEmbeddedDatabase } from '../executor/pglite.js'
-import { api } from '../examples/demo/api.js'
+import { api, type DemoApi } from '../examples/demo/api.js'
 import { migrate, seed } from '../examples/demo/schema.js'
 import { encode } from '../shared/wire.js'
 import { measureClientBundle } from './bundle-size.js'
@@ -75,6 +77,34 @@ for (const workload of WORKLOADS) {
   const ourRate = await time(ours)
   console.log(`${workload.name} | ${floorRate.toFixed(0)} | ${ourRate.toFixed(0)} | ${(ourRate / floorRate).toFixed(2)}×`)
 }
+// End to end through the client over loopback HTTP: what batching and transactions save.
+const server = await serve(createExecutor({ knex: database.knex, api, auth: async () => ({ authorId: 1n }) }), { port: 0 })
+const db = createClient<DemoApi>({ url: server.url })
+const e2eRounds = quick ? 30 : 150
+async function perSecond(run: () => Promise<unknown>): Promise<number> {
+  for (let i = 0; i < 5; i++) await run()
+  const start = performance.now()
+  for (let i = 0; i < e2eRounds; i++) await run()
+  return e2eRounds / ((performance.now() - start) / 1000)
+}
+const ids = Array.from({ length: 20 }, (_, i) => BigInt(i + 1))
+const batched = await perSecond(() => Promise.all(ids.map((id) => db.Author.query().findById(id))))
+const sequential = await perSecond(async () => {
+  for (const id of ids) await db.Author.query().findById(id)
+})
+let n = 0
+const transaction = await perSecond(() => db.transaction(Array.from({ length: 10 }, () => db.Tag.query().insert({ name: `bench-${n++}` }))))
+const separate = await perSecond(async () => {
+  for (let i = 0; i < 10; i++) await db.Tag.query().insert({ name: `bench-${n++}` })
+})
+console.log('\nend to end, client over HTTP | per second | ratio')
+console.log('--- | --- | ---')
+console.log(`20 point reads, batched in one request | ${batched.toFixed(0)} | ${(batched / sequential).toFixed(1)}× the sequential requests`)
+console.log(`20 point reads, 20 sequential requests | ${sequential.toFixed(0)} | 1.0×`)
+console.log(`10 inserts in one transaction | ${transaction.toFixed(0)} | ${(transaction / separate).toFixed(1)}× the separate requests`)
+console.log(`10 inserts, 10 separate requests | ${separate.toFixed(0)} | 1.0×`)
+await server.close()
+
 const bundle = await measureClientBundle()
 console.log(`\nclient bundle: ${(bundle.gzipped / 1024).toFixed(1)} KB minified + gzipped`)
 await database.close()

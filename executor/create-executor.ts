@@ -12,8 +12,9 @@ import { resolveLimits, type Limits } from './limits.js'
 import { DbSession } from './db-session.js'
 import { IdempotencyStore, scopeOf, sha256, type IdempotencyOptions, type StoredAnswer } from './idempotency.js'
 import { RequestScope } from './request-scope.js'
-import { runRead } from './run-read.js'
+import { pointReadKey, runPointReads, runRead } from './run-read.js'
 import { RequestValidator, type CheckedQuery } from './validate-write.js'
+import type { CheckedRead } from './validate-query.js'
 import { runCall, runDelete, runInsert, runUpdate } from './run-write.js'
 import { assertNever } from './compile-query.js'
 import { buildProcedures, type Procedure } from './procedures.js'
@@ -226,9 +227,15 @@ async function runBatch(
   let commit = true
   try {
     const results: QueryResult[] = []
+    const coalesced = writes ? new Map<number, unknown>() : await coalescePointReads(session, checked, scope, report)
     for (const [index, query] of checked.entries()) {
       if (isWireError(query)) {
         results.push({ error: query })
+        continue
+      }
+      if (coalesced.has(index)) {
+        const outcome = coalesced.get(index)
+        results.push(outcome instanceof PointReadFailure ? { error: outcome.error } : { data: outcome })
         continue
       }
       const run = () => runQuery(session, query, scope, limits)
@@ -254,6 +261,47 @@ async function runBatch(
   } finally {
     await session.end(commit)
   }
+}
+
+/** A coalesced point read's failure, shared by every read in its group. */
+class PointReadFailure {
+  constructor(readonly error: WireError) {}
+}
+
+/**
+ * In a read-only request, point reads of the same model and columns run as one
+ * `where id in (…)` query (DataLoader-style), so twenty `findById`s cost one statement.
+ */
+async function coalescePointReads(
+  session: DbSession,
+  checked: readonly (CheckedQuery | WireError)[],
+  scope: RequestScope,
+  report: (error: unknown) => WireError,
+): Promise<Map<number, unknown>> {
+  const groups = new Map<string, { indices: number[]; ids: unknown[] }>()
+  checked.forEach((query, index) => {
+    if (isWireError(query) || query.kind !== 'read') return
+    const key = pointReadKey(query)
+    if (!key) return
+    const group = groups.get(key.group) ?? { indices: [], ids: [] }
+    group.indices.push(index)
+    group.ids.push(key.id)
+    groups.set(key.group, group)
+  })
+  const outcomes = new Map<number, unknown>()
+  for (const { indices, ids } of groups.values()) {
+    if (indices.length < 2) continue
+    try {
+      const rows = await runPointReads(session, indices.map((i) => checked[i] as CheckedRead), ids, scope)
+      indices.forEach((index, k) => outcomes.set(index, rows[k]))
+    } catch (error) {
+      const failure = new PointReadFailure(report(error))
+      for (const index of indices) outcomes.set(index, failure)
+      await session.restart()
+    }
+  }
+  for (const [index, outcome] of outcomes) if (!(outcome instanceof PointReadFailure)) scope.results[index] = outcome
+  return outcomes
 }
 
 function runQuery(session: DbSession, query: CheckedQuery, scope: RequestScope, limits: Limits): Promise<unknown> {

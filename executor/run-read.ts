@@ -231,3 +231,37 @@ function keyPart(value: unknown): string {
   if (typeof value === 'bigint') return `n:${value}`
   return `${typeof value === 'number' ? 'n' : typeof value}:${String(value)}`
 }
+
+/**
+ * The id a read looks up when it is a plain point read (`findById` with one id on a
+ * single-column key, no order, offset or relations), or `undefined`. Point reads of one
+ * model in one request can share a single `where id in (…)` query.
+ */
+export function pointReadKey(read: CheckedRead): { group: string; id: unknown } | undefined {
+  const { where, model } = read
+  if (read.op !== 'first' || read.graph.length > 0 || read.orderBy.length > 0 || read.offset > 0 || read.distinct) return undefined
+  if (model.idProps.length !== 1 || where?.kind !== 'in' || where.negated || where.values.length !== 1) return undefined
+  const idColumn = model.columns.get(model.idProps[0]!)
+  const id = where.values[0]
+  if (where.column !== idColumn || id === null || typeof id === 'object') return undefined
+  return { group: `${model.name}\u0000${read.select.map((c) => c.prop).join(',')}`, id }
+}
+
+/** Runs point reads of one model (same columns) as one query; each gets its row or `undefined`. */
+export async function runPointReads(session: DbSession, reads: readonly CheckedRead[], ids: readonly unknown[], scope: RequestScope): Promise<unknown[]> {
+  const { model, select } = reads[0]!
+  const idColumn = model.columns.get(model.idProps[0]!)!
+  const { builder, alias } = selectFrom(session.knex, { model }, scope)
+  builder.whereIn(`${alias}.${idColumn}`, [...new Set(ids)] as Knex.Value[])
+  builder.select({ ...columnsAs(select, alias), [`${KEY_PREFIX}id`]: `${alias}.${idColumn}` })
+  const rows = await session.rows(builder)
+  const byId = new Map<string, Row>()
+  for (const row of rows) {
+    byId.set(keyPart(row[`${KEY_PREFIX}id`]), row)
+    delete row[`${KEY_PREFIX}id`]
+  }
+  return ids.map((id) => {
+    const row = byId.get(keyPart(id))
+    return row === undefined ? undefined : { ...row }
+  })
+}

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { measureClientBundle } from '../../bench/bundle-size.js'
 
 /** Minified + gzipped bytes; the README states the measured figure (`npm run size`). */
-const BUDGET = 14 * 1024
+const BUDGET = 15 * 1024
 
 describe('the client bundle', () => {
   it.each(['browser', 'neutral'] as const)('builds for the %s platform without server code', async (platform) => {

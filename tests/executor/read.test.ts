@@ -298,6 +298,18 @@ describe.each(DATABASE_KINDS)('reads on %s', (kind) => {
     expect(d).toMatchObject({ code: 'BAD_REQUEST', message: 'unknown column "nope" on Author' })
   })
 
+  it('answers point reads of one model in a batch with one statement, each under the policy', async () => {
+    const draft = await Post.query(demo.knex).where('published', false).first()
+    const ids = [1, 2, draft!.id, 999_999, 2]
+    demo.sql.length = 0
+    const results = await demo.run(...ids.map((id) => ({ model: 'Post', op: 'first', where: { kind: 'id', ids: [id] } })))
+    const selects = demo.sql.filter((sql) => /select/i.test(sql))
+    expect(selects).toHaveLength(1)
+    const expected = await Promise.all(ids.map((id) => published().findById(id)))
+    expect(results.map((r) => plain('data' in r ? r.data : r))).toEqual(expected.map((row) => (row ? expose(row, { columns: POST }) : undefined)))
+    expect('data' in results[2]! && results[2].data).toBeUndefined()
+  })
+
   it('runs a failing query without failing the queries after it', async () => {
     const results = await demo.run(
       { model: 'Post', op: 'count', where: { kind: 'compare', column: 'views', op: '=', value: 'not a number' } },
