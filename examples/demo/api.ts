@@ -53,7 +53,7 @@ export const api = {
     read: { columns: ['id', 'postId', 'authorId', 'body', 'createdAt'] },
     insert: {
       columns: ['postId', 'body'],
-      set: (ctx: DemoCtx | null) => ({ authorId: ctx?.authorId ?? null, createdAt: new Date() }),
+      set: (ctx: DemoCtx | null) => ({ authorId: me(ctx), createdAt: new Date() }),
       check: (row) => String(row.body).trim().length > 0,
     },
     delete: { where: (ctx: DemoCtx | null) => ({ authorId: me(ctx) }) },
@@ -61,7 +61,7 @@ export const api = {
   }),
   Tag: expose(Tag, {
     read: { columns: ['id', 'name'] },
-    insert: { columns: ['name'] },
+    insert: { columns: ['name'], check: (_row, ctx: DemoCtx | null) => ctx !== null },
     relations: ['posts'],
   }),
 }
