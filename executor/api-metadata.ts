@@ -8,7 +8,7 @@ import type { Knex } from 'knex'
 import { Model } from 'objection'
 import type { ApiShape } from '../shared/api-types.js'
 import type { Scalar } from '../shared/query-ast.js'
-import type { Exposure, ExposedModel } from './expose.js'
+import type { Allow, Exposure, ExposedModel } from './expose.js'
 import type { Limits } from './limits.js'
 
 /** A database column's type as introspected once at startup. */
@@ -22,7 +22,11 @@ type PolicyFilter = (ctx: unknown) => Readonly<Record<string, Scalar | readonly 
 type Presets = (ctx: unknown) => Readonly<Record<string, unknown>>
 type Check = (row: Record<string, unknown>, ctx: unknown) => boolean | Promise<boolean>
 
+/** Whether a caller (context and roles) may use a grant. */
+export type Allowed = (ctx: unknown, roles: readonly string[]) => boolean
+
 export interface WriteMeta {
+  readonly allowed: Allowed
   /** Writable columns: property name → database column. */
   readonly columns: ReadonlyMap<string, string>
   readonly set?: Presets
@@ -35,6 +39,7 @@ export interface UpdateMeta extends WriteMeta {
 }
 
 export interface DeleteMeta {
+  readonly allowed: Allowed
   readonly where?: PolicyFilter
   readonly allowUnfiltered: boolean
 }
@@ -51,6 +56,9 @@ export interface ModelMeta {
   readonly delete?: DeleteMeta
   /** Readable columns: property name → database column. */
   readonly columns: ReadonlyMap<string, string>
+  /** Who may read, and who may aggregate. */
+  readonly readAllowed: Allowed
+  readonly aggregateAllowed: Allowed
   /** Id properties (`findById`); each is readable. */
   readonly idProps: readonly string[]
   readonly relations: ReadonlyMap<string, RelationMeta>
@@ -186,6 +194,7 @@ async function buildModel(name: string, exposure: Exposure, knex: Knex, limits: 
     columns = columnsFor(props.filter((prop) => !hidden.has(prop)), 'read')
   }
   const { insert, update } = exposure
+  const readAllowed = allowed(read?.allow)
   const deletion = exposure.delete === true ? {} : exposure.delete
   const idProps = modelClass.getIdPropertyArray()
   const defaultLimit = read?.defaultLimit ?? limits.defaultLimit
@@ -196,11 +205,14 @@ async function buildModel(name: string, exposure: Exposure, knex: Knex, limits: 
     columnTypes,
     allProps,
     columns,
+    readAllowed,
+    aggregateAllowed: read?.aggregate === undefined ? readAllowed : allowed(read.aggregate),
     idProps: idProps.every((prop) => columns.has(prop)) ? idProps : [],
     relations: new Map<string, RelationMeta>(),
     ...(read?.where && { policy: read.where as PolicyFilter }),
     ...(insert && {
       insert: {
+        allowed: allowed(insert.allow),
         columns: columnsFor(insert.columns, 'insert'),
         ...(insert.set && { set: insert.set as Presets }),
         ...(insert.check && { check: insert.check as Check }),
@@ -208,6 +220,7 @@ async function buildModel(name: string, exposure: Exposure, knex: Knex, limits: 
     }),
     ...(update && {
       update: {
+        allowed: allowed(update.allow),
         columns: columnsFor(update.columns, 'update'),
         ...(update.set && { set: update.set as Presets }),
         ...(update.check && { check: update.check as Check }),
@@ -217,6 +230,7 @@ async function buildModel(name: string, exposure: Exposure, knex: Knex, limits: 
     }),
     ...(deletion && {
       delete: {
+        allowed: allowed((deletion as { allow?: Allow<never> }).allow),
         ...(deletion.where && { where: deletion.where as PolicyFilter }),
         allowUnfiltered: deletion.allowUnfiltered === true,
       },
@@ -225,6 +239,30 @@ async function buildModel(name: string, exposure: Exposure, knex: Knex, limits: 
     defaultLimit: Math.min(defaultLimit, maxLimit),
     maxLimit,
   }
+}
+
+/**
+ * `allow` as a function. Absent: authenticated callers only. A function that throws
+ * denies; so does anything but `true` from it.
+ */
+export function allowed(allow: Allow<never> | undefined): Allowed {
+  if (allow === undefined) return (ctx) => ctx !== null && ctx !== undefined
+  if (allow === true) return () => true
+  if (Array.isArray(allow)) {
+    const granted = new Set(allow as readonly string[])
+    return (_ctx, roles) => roles.some((role) => granted.has(role))
+  }
+  if (typeof allow === 'function') {
+    const check = allow as (ctx: unknown) => boolean
+    return (ctx) => {
+      try {
+        return check(ctx) === true
+      } catch {
+        return false
+      }
+    }
+  }
+  throw new TypeError('allow must be true, a list of roles or a function of the context')
 }
 
 /** objection's `columnNameMappers` (e.g. `snakeCaseMappers()`) decide a property's column. */

@@ -9,6 +9,7 @@ import { decodeRequestText, encode, PROTOCOL_VERSION, type QueryResult, type Res
 import { buildApiMetadata } from './api-metadata.js'
 import { columnNames, ExecutorError, toWireError, type ColumnNames, type Logger } from './executor-error.js'
 import { resolveLimits, type Limits } from './limits.js'
+import { authorize, defaultRoles, type RolesOf } from './authorize.js'
 import { DbSession } from './db-session.js'
 import { IdempotencyStore, scopeOf, sha256, type IdempotencyOptions, type StoredAnswer } from './idempotency.js'
 import { RequestScope } from './request-scope.js'
@@ -38,6 +39,8 @@ export interface ExecutorOptions<Ctx> {
   readonly idempotency?: boolean | IdempotencyOptions
   /** Server procedures clients call with `db.call(name, args)`. */
   readonly procedures?: Readonly<Record<string, Procedure<any, any, Ctx>>>
+  /** The roles `allow: ['admin', …]` grants compare with; default `ctx.roles` or `[ctx.role]`. */
+  readonly roles?: (ctx: Ctx) => readonly string[]
   /** Receives unexpected errors (SQL included); defaults to `console`. */
   readonly logger?: Logger
 }
@@ -59,6 +62,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
   const { knex, api, auth } = options
   const limits = resolveLimits(options.limits)
   const logger = options.logger ?? console
+  const rolesOf = (options.roles as RolesOf | undefined) ?? defaultRoles
   const procedures = buildProcedures(options.procedures as Readonly<Record<string, Procedure>> | undefined)
   const store = options.idempotency
     ? new IdempotencyStore(knex, options.idempotency === true ? {} : options.idempotency)
@@ -85,9 +89,12 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
       const ctx = await authenticate(request)
       const { validator, names } = await compile()
       const report = (error: unknown) => toWireError(error, requestId, logger, names)
+      const roles = ctx === null ? [] : rolesOf(ctx)
       const checked = queries.map((query, index): CheckedQuery | WireError => {
         try {
-          return validator.query(query, index)
+          const valid = validator.query(query, index)
+          authorize(valid, ctx, roles)
+          return valid
         } catch (error) {
           return report(error)
         }

@@ -40,7 +40,18 @@ export type RelationKey<I> = { [K in DataKey<I>]: IsRelation<I[K]> extends true 
  */
 export type RowFilter<I> = { readonly [K in ColumnKey<I>]?: Scalar | readonly Scalar[] }
 
+/**
+ * Who may use a grant: `true` (everyone, anonymous callers included), a list of roles
+ * (see the executor's `roles` option), or a function of the context. Without `allow`, a
+ * grant is for authenticated callers only: an anonymous caller may do nothing unless
+ * `allow: true` says so.
+ */
+export type Allow<Ctx> = true | readonly string[] | ((ctx: Ctx) => boolean)
+
 export interface ReadPolicy<I, Ctx, C extends ColumnKey<I>, H extends ColumnKey<I>> {
+  readonly allow?: Allow<Ctx>
+  /** Who may aggregate (`count('…')`, `sum`, `groupBy`…); default: whoever may read. */
+  readonly aggregate?: Allow<Ctx>
   /**
    * Columns that may be returned, filtered on, ordered by, grouped and aggregated.
    * `'*'` means every column of the table except `hidden`.
@@ -60,6 +71,7 @@ export interface ReadPolicy<I, Ctx, C extends ColumnKey<I>, H extends ColumnKey<
 export type Presets<I> = { readonly [K in ColumnKey<I>]?: unknown }
 
 export interface InsertPolicy<I, Ctx, IC extends ColumnKey<I>> {
+  readonly allow?: Allow<Ctx>
   /** Columns a client may give values for; any other key is refused. */
   readonly columns: readonly IC[]
   /** Values set from the context on every inserted row (e.g. `{ ownerId: ctx.userId }`). */
@@ -69,6 +81,7 @@ export interface InsertPolicy<I, Ctx, IC extends ColumnKey<I>> {
 }
 
 export interface UpdatePolicy<I, Ctx, UC extends ColumnKey<I>> {
+  readonly allow?: Allow<Ctx>
   /** Columns a client may change. `update` must give all of them, `patch` any of them. */
   readonly columns: readonly UC[]
   /** Rows this caller may change, ANDed with the read policy's `where`. */
@@ -82,6 +95,7 @@ export interface UpdatePolicy<I, Ctx, UC extends ColumnKey<I>> {
 }
 
 export interface DeletePolicy<I, Ctx> {
+  readonly allow?: Allow<Ctx>
   /** Rows this caller may delete, ANDed with the read policy's `where`. */
   readonly where?: (ctx: Ctx) => RowFilter<I>
   /** Allow deletes with no filter at all (default: refused). */
@@ -103,7 +117,7 @@ export interface ExposeOptions<
   readonly insert?: InsertPolicy<I, Ctx, IC>
   /** Updating and patching are denied unless granted. */
   readonly update?: UpdatePolicy<I, Ctx, UC>
-  /** Deleting is denied unless granted; `true` grants it with no extra row filter. */
+  /** Deleting is denied unless granted; `true` grants it (to authenticated callers) with no extra row filter. */
   readonly delete?: DeletePolicy<I, Ctx> | true
   /** Relations clients may load and filter through; the related model must be exposed too. */
   readonly relations?: readonly R[]
@@ -122,6 +136,8 @@ type RelationsOf<I, R extends RelationKey<I>> = {
 export interface Exposure {
   readonly modelClass: typeof Model
   readonly read?: {
+    readonly allow?: Allow<never>
+    readonly aggregate?: Allow<never>
     readonly columns: readonly string[] | '*'
     readonly hidden?: readonly string[]
     readonly where?: (ctx: never) => Readonly<Record<string, Scalar | readonly Scalar[]>>
@@ -129,11 +145,13 @@ export interface Exposure {
     readonly maxLimit?: number
   }
   readonly insert?: {
+    readonly allow?: Allow<never>
     readonly columns: readonly string[]
     readonly set?: (ctx: never) => Readonly<Record<string, unknown>>
     readonly check?: (row: Record<string, unknown>, ctx: never) => boolean | Promise<boolean>
   }
   readonly update?: {
+    readonly allow?: Allow<never>
     readonly columns: readonly string[]
     readonly where?: (ctx: never) => Readonly<Record<string, Scalar | readonly Scalar[]>>
     readonly set?: (ctx: never) => Readonly<Record<string, unknown>>
@@ -143,6 +161,7 @@ export interface Exposure {
   readonly delete?:
     | true
     | {
+        readonly allow?: Allow<never>
         readonly where?: (ctx: never) => Readonly<Record<string, Scalar | readonly Scalar[]>>
         readonly allowUnfiltered?: boolean
       }

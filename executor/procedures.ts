@@ -5,7 +5,9 @@
  * transaction, so a procedure in `db.transaction(…)` commits or rolls back with the rest.
  */
 import type { Knex } from 'knex'
+import { allowed, type Allowed } from './api-metadata.js'
 import { ExecutorError } from './executor-error.js'
+import type { Allow } from './expose.js'
 
 /** The Standard Schema interface (standardschema.dev), as valibot, zod and arktype implement it. */
 export interface StandardSchemaV1<Input = unknown, Output = Input> {
@@ -34,6 +36,8 @@ export interface ProcedureContext<Ctx, Args> {
 }
 
 export interface Procedure<S extends StandardSchemaV1 = StandardSchemaV1, Result = unknown, Ctx = any> {
+  /** Who may call it (see `Allow`); default: authenticated callers. */
+  readonly allow?: Allow<Ctx>
   readonly args: S
   readonly run: (input: ProcedureContext<Ctx, InferOutput<S>>) => Result | Promise<Result>
   /** Phantom types for the client. */
@@ -50,6 +54,7 @@ export interface Procedure<S extends StandardSchemaV1 = StandardSchemaV1, Result
  * })
  */
 export function procedure<S extends StandardSchemaV1, Result, Ctx = any>(definition: {
+  readonly allow?: Allow<Ctx>
   readonly args: S
   readonly run: (input: ProcedureContext<Ctx, InferOutput<S>>) => Result | Promise<Result>
 }): Procedure<S, Result, Ctx> {
@@ -59,6 +64,7 @@ export function procedure<S extends StandardSchemaV1, Result, Ctx = any>(definit
 export interface ProcedureMeta {
   readonly name: string
   readonly procedure: Procedure
+  readonly allowed: Allowed
 }
 
 export function buildProcedures(procedures: Readonly<Record<string, Procedure>> | undefined): Map<string, ProcedureMeta> {
@@ -68,7 +74,7 @@ export function buildProcedures(procedures: Readonly<Record<string, Procedure>> 
     if (typeof definition?.run !== 'function' || typeof definition.args?.['~standard']?.validate !== 'function') {
       throw new TypeError(`procedure ${name} needs args (a Standard Schema) and run()`)
     }
-    map.set(name, { name, procedure: definition })
+    map.set(name, { name, procedure: definition, allowed: allowed(definition.allow as Allow<never> | undefined) })
   }
   return map
 }

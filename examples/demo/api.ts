@@ -1,7 +1,8 @@
 /**
- * What the demo exposes. Emails and draft notes never leave the database; unpublished
- * posts are invisible, including through relations. Signed-in authors (a JWT whose `sub`
- * is their id) write their own posts, comments and profile; anyone may read.
+ * What the demo exposes. Anyone may read; emails and draft notes never leave the
+ * database, and unpublished posts are invisible (except to admins), including through
+ * relations. Signed-in authors (a JWT whose `sub` is their id) write their own posts,
+ * comments and profile; admins may also delete anyone's posts, comments and tags.
  */
 import type { Knex } from 'knex'
 import * as v from 'valibot'
@@ -11,6 +12,7 @@ import { Author, Comment, Post, Profile, Tag } from './models.js'
 /** The policy context: who is calling (`null` when anonymous). */
 export interface DemoCtx {
   readonly authorId: bigint
+  readonly role?: 'admin'
 }
 
 /** The caller's author id; anonymous callers are refused (the executor answers FORBIDDEN). */
@@ -19,22 +21,26 @@ const me = (ctx: DemoCtx | null): bigint => {
   return ctx.authorId
 }
 
+/** Admins reach every row; authors their own. */
+const mine = (ctx: DemoCtx | null) => (ctx?.role === 'admin' ? {} : { authorId: me(ctx) })
+
 export const api = {
   Author: expose(Author, {
-    read: { columns: '*', hidden: ['email'] },
+    read: { allow: true, columns: '*', hidden: ['email'] },
     update: { columns: ['bio'], where: (ctx: DemoCtx | null) => ({ id: me(ctx) }) },
     relations: ['profile', 'posts', 'comments'],
   }),
   Profile: expose(Profile, {
-    read: { columns: ['id', 'authorId', 'website', 'location'] },
+    read: { allow: true, columns: ['id', 'authorId', 'website', 'location'] },
     insert: { columns: ['website', 'location'], set: (ctx: DemoCtx | null) => ({ authorId: me(ctx) }) },
     update: { columns: ['website', 'location'], where: (ctx: DemoCtx | null) => ({ authorId: me(ctx) }) },
     relations: ['author'],
   }),
   Post: expose(Post, {
     read: {
+      allow: true,
       columns: ['id', 'authorId', 'title', 'body', 'published', 'views', 'createdAt'],
-      where: () => ({ published: true }),
+      where: (ctx: DemoCtx | null) => (ctx?.role === 'admin' ? {} : { published: true }),
     },
     insert: {
       columns: ['title', 'body', 'published'],
@@ -46,22 +52,23 @@ export const api = {
       where: (ctx: DemoCtx | null) => ({ authorId: me(ctx) }),
       check: (row) => String(row.title).trim().length > 0,
     },
-    delete: { where: (ctx: DemoCtx | null) => ({ authorId: me(ctx) }) },
+    delete: { where: mine },
     relations: ['author', 'comments', 'tags'],
   }),
   Comment: expose(Comment, {
-    read: { columns: ['id', 'postId', 'authorId', 'body', 'createdAt'] },
+    read: { allow: true, columns: ['id', 'postId', 'authorId', 'body', 'createdAt'] },
     insert: {
       columns: ['postId', 'body'],
       set: (ctx: DemoCtx | null) => ({ authorId: me(ctx), createdAt: new Date() }),
       check: (row) => String(row.body).trim().length > 0,
     },
-    delete: { where: (ctx: DemoCtx | null) => ({ authorId: me(ctx) }) },
+    delete: { where: mine },
     relations: ['post', 'author'],
   }),
   Tag: expose(Tag, {
-    read: { columns: ['id', 'name'] },
-    insert: { columns: ['name'], check: (_row, ctx: DemoCtx | null) => ctx !== null },
+    read: { allow: true, columns: ['id', 'name'] },
+    insert: { columns: ['name'] },
+    delete: { allow: ['admin'] },
     relations: ['posts'],
   }),
 }

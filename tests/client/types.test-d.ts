@@ -98,8 +98,8 @@ describe('types from the API definition', () => {
     db.Post.query().where('id', 1).update({ title: 't' })
     // @ts-expect-error Authors cannot be inserted
     db.Author.query().insert({ name: 'x' })
-    // @ts-expect-error Tags cannot be deleted
-    db.Tag.query().where('id', 1).delete()
+    // @ts-expect-error Authors cannot be deleted
+    db.Author.query().where('id', 1n).delete()
     // @ts-expect-error a string is not an integer column value
     db.Comment.query().insert({ postId: '1', body: 'x' })
   })

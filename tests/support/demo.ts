@@ -23,7 +23,7 @@ export interface Demo {
   /** Posts a request body (any value, encoded with superjson) to the executor in-process. */
   post(body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: unknown }>
   /** A typed client on this executor (in-process fetch), signed in as `authorId` if given. */
-  client(authorId?: bigint): Client<DemoApi, DemoProcedures> & { requests: number }
+  client(authorId?: bigint, role?: 'admin'): Client<DemoApi, DemoProcedures> & { requests: number }
   /** Runs queries (wire form) and returns their results. */
   run(...queries: unknown[]): Promise<ResponseBody['results']>
   close(): Promise<void>
@@ -56,11 +56,11 @@ export async function openDemo(
     executor,
     sql,
     post,
-    client(authorId) {
+    client(authorId, role) {
       const counter = { requests: 0 }
       const db = createClient<DemoApi, DemoProcedures>({
         url: 'http://test.local/orm',
-        ...(authorId !== undefined && { headers: async () => ({ authorization: `Bearer ${await tokenFor(authorId)}` }) }),
+        ...(authorId !== undefined && { headers: async () => ({ authorization: `Bearer ${await tokenFor(authorId, role ? { role } : {})}` }) }),
         fetch: async (input, init) => {
           counter.requests++
           return executor(new Request(input as string, init))
@@ -83,11 +83,11 @@ export const testAuth = jwtAuth<DemoCtx>({
   secret: TEST_SECRET,
   algorithms: ['HS256'],
   audience: 'async-orm-tests',
-  context: (payload) => ({ authorId: BigInt(payload.sub!) }),
+  context: (payload) => ({ authorId: BigInt(payload.sub!), ...(payload.role === 'admin' && { role: 'admin' as const }) }),
 })
 
-export function tokenFor(authorId: bigint, options: { expiresIn?: string; audience?: string; secret?: string } = {}): Promise<string> {
-  return new SignJWT({})
+export function tokenFor(authorId: bigint, options: { expiresIn?: string; audience?: string; secret?: string; role?: 'admin' } = {}): Promise<string> {
+  return new SignJWT(options.role ? { role: options.role } : {})
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(String(authorId))
     .setAudience(options.audience ?? 'async-orm-tests')

@@ -1,0 +1,70 @@
+/**
+ * Grants: whether this caller may run a checked query at all — every model it reads,
+ * through relations and relation filters too, and every model it writes, graph nodes
+ * included. Runs after validation and before any SQL; row policies then narrow what an
+ * allowed query reaches.
+ */
+import type { ModelMeta } from './api-metadata.js'
+import { ExecutorError } from './executor-error.js'
+import type { CheckedFilter, CheckedSelection } from './validate-query.js'
+import type { CheckedInsertRow, CheckedQuery } from './validate-write.js'
+
+/** Roles of a context: `ctx.roles` (strings) or `ctx.role`, unless the executor says otherwise. */
+export type RolesOf = (ctx: unknown) => readonly string[]
+
+export const defaultRoles: RolesOf = (ctx) => {
+  if (ctx === null || typeof ctx !== 'object') return []
+  const { roles, role } = ctx as { roles?: unknown; role?: unknown }
+  if (Array.isArray(roles)) return roles.filter((r): r is string => typeof r === 'string')
+  return typeof role === 'string' ? [role] : []
+}
+
+export function authorize(query: CheckedQuery, ctx: unknown, roles: readonly string[]): void {
+  const deny = (what: string, model: ModelMeta) => {
+    throw new ExecutorError('FORBIDDEN', `${what} ${model.name} is not allowed`)
+  }
+  const reads = (selection: CheckedSelection) => {
+    if (!selection.model.readAllowed(ctx, roles)) deny('reading', selection.model)
+    if (selection.where) filterReads(selection.where)
+    for (const node of selection.graph) reads(node)
+  }
+  const filterReads = (filter: CheckedFilter): void => {
+    switch (filter.kind) {
+      case 'and':
+      case 'or':
+        return filter.filters.forEach(filterReads)
+      case 'not':
+        return filterReads(filter.filter)
+      case 'exists':
+        if (!filter.relation.target.readAllowed(ctx, roles)) deny('reading', filter.relation.target)
+        if (filter.where) filterReads(filter.where)
+        return
+      default:
+        return
+    }
+  }
+  const inserts = (model: ModelMeta, rows: readonly CheckedInsertRow[]) => {
+    if (!model.insert?.allowed(ctx, roles)) deny('inserting', model)
+    for (const row of rows) for (const child of row.children) inserts(child.relation.target, child.rows)
+  }
+  switch (query.kind) {
+    case 'read':
+      if (query.op === 'aggregate' && !query.model.aggregateAllowed(ctx, roles)) deny('aggregating', query.model)
+      return reads(query)
+    case 'insert':
+      inserts(query.model, query.rows)
+      if (query.onConflict?.action === 'merge' && !query.model.update?.allowed(ctx, roles)) deny('updating', query.model)
+      return
+    case 'update':
+      if (!query.model.update?.allowed(ctx, roles)) deny('updating', query.model)
+      if (query.where) filterReads(query.where)
+      return
+    case 'delete':
+      if (!query.model.delete?.allowed(ctx, roles)) deny('deleting', query.model)
+      if (query.where) filterReads(query.where)
+      return
+    case 'call':
+      if (!query.procedure.allowed(ctx, roles)) throw new ExecutorError('FORBIDDEN', `calling ${query.procedure.name} is not allowed`)
+      return
+  }
+}
