@@ -170,6 +170,7 @@ async function buildModel(name: string, exposure: Exposure, knex: Knex, limits: 
   const toColumn = columnMapper(modelClass)
   const toProp = propMapper(modelClass)
   const info = (await knex(table).columnInfo()) as unknown as Record<string, { type: string; nullable: boolean }>
+  if (Object.keys(info).length === 0) throw new TypeError(`${name}: table ${table} does not exist (or is not on the search path)`)
   const columnTypes = new Map<string, ColumnType>()
   const allProps = new Map<string, string>()
   for (const column of Object.keys(info)) {

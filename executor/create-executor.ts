@@ -39,10 +39,24 @@ export interface ExecutorOptions<Ctx> {
   readonly idempotency?: boolean | IdempotencyOptions
   /** Server procedures clients call with `db.call(name, args)`. */
   readonly procedures?: Readonly<Record<string, Procedure<any, any, Ctx>>>
+  /**
+   * Origins other than the executor's own that browsers may call it from. Requests from
+   * any other origin are refused (`FORBIDDEN`) before their body is read; default: none.
+   */
+  readonly cors?: CorsOptions
   /** The roles `allow: ['admin', …]` grants compare with; default `ctx.roles` or `[ctx.role]`. */
   readonly roles?: (ctx: Ctx) => readonly string[]
   /** Receives unexpected errors (SQL included); defaults to `console`. */
   readonly logger?: Logger
+}
+
+export interface CorsOptions {
+  /** Exact origins, e.g. `['https://app.example.com']`. */
+  readonly origins: readonly string[]
+  /** Let browsers send cookies (`Access-Control-Allow-Credentials`). Default false. */
+  readonly credentials?: boolean
+  /** How long browsers may cache a preflight, in seconds. Default 600. */
+  readonly maxAge?: number
 }
 
 export interface Executor {
@@ -75,9 +89,55 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
       return { validator: new RequestValidator(meta, limits, procedures), names: columnNames(meta) }
     })())
 
+  const corsOrigins = new Set(options.cors?.origins ?? [])
+
   async function handle(request: Request): Promise<Response> {
+    const cross = crossOrigin(request)
+    if (cross === false) return failure(new ExecutorError('FORBIDDEN', 'requests from this origin are not allowed'), crypto.randomUUID())
+    const response = await respond(request, cross)
+    if (cross) {
+      response.headers.set('access-control-allow-origin', cross)
+      response.headers.append('vary', 'Origin')
+      if (options.cors?.credentials) response.headers.set('access-control-allow-credentials', 'true')
+    }
+    return response
+  }
+
+  /**
+   * `undefined` for a same-origin or non-browser request, the origin for an allowed
+   * cross-origin one, `false` for any other: the CSRF and CORS gate.
+   */
+  function crossOrigin(request: Request): string | false | undefined {
+    const origin = request.headers.get('origin')
+    if (origin === null) return undefined
+    let own: string | undefined
+    try {
+      own = new URL(request.url).origin
+    } catch {
+      own = undefined
+    }
+    if (origin === own) return undefined
+    return corsOrigins.has(origin) ? origin : false
+  }
+
+  function failure(error: unknown, requestId: string): Response {
+    const wire = toWireError(error, requestId, logger)
+    return new Response(encode({ error: wire }), { status: ERROR_STATUS[wire.code], headers: RESPONSE_HEADERS })
+  }
+
+  async function respond(request: Request, cross: string | undefined): Promise<Response> {
     const requestId = crypto.randomUUID()
     try {
+      if (request.method === 'OPTIONS' && cross) {
+        return new Response(null, {
+          status: 204,
+          headers: {
+            'access-control-allow-methods': 'POST',
+            'access-control-allow-headers': 'content-type, authorization, idempotency-key',
+            'access-control-max-age': String(options.cors?.maxAge ?? 600),
+          },
+        })
+      }
       if (request.method !== 'POST') throw new ExecutorError('BAD_REQUEST', 'use POST')
       const contentType = request.headers.get('content-type') ?? ''
       if (!/^application\/json\s*(;|$)/i.test(contentType)) {
@@ -106,8 +166,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
       if (!store || key === null || !writes) return answer(encode(await run()))
       return await once(store, IdempotencyStore.key(key), await sha256(scopeOf(ctx)), await sha256(text), run)
     } catch (error) {
-      const wire = toWireError(error, requestId, logger)
-      return new Response(encode({ error: wire }), { status: ERROR_STATUS[wire.code], headers: RESPONSE_HEADERS })
+      return failure(error, requestId)
     }
   }
 
@@ -146,6 +205,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
   function answer(text: string, replayed = false): Response {
     return new Response(text, { status: 200, headers: replayed ? { ...RESPONSE_HEADERS, 'idempotent-replayed': 'true' } : RESPONSE_HEADERS })
   }
+
 
   async function authenticate(request: Request): Promise<Ctx | null> {
     if (!auth) return null
@@ -230,7 +290,7 @@ async function runBatch(
   if (atomic && invalid !== -1) return rolledBack(checked.length, invalid, checked[invalid] as WireError)
   if (invalid !== -1 && checked.every(isWireError)) return { results: checked.map((error) => ({ error: error as WireError })) }
   const writes = checked.some((query) => !isWireError(query) && query.kind !== 'read')
-  const session = await DbSession.start(knex, { readOnly: !writes, statementTimeoutMs: limits.statementTimeoutMs })
+  const session = await DbSession.start(knex, { readOnly: !writes, statementTimeoutMs: limits.statementTimeoutMs, acquireTimeoutMs: limits.acquireTimeoutMs })
   let commit = true
   try {
     const results: QueryResult[] = []

@@ -10,6 +10,7 @@
  * among them).
  */
 import type { Knex } from 'knex'
+import { ExecutorError } from './executor-error.js'
 
 export type Row = Record<string, unknown>
 
@@ -37,10 +38,14 @@ export abstract class DbSession {
   /** Ends the transaction (`commit` or roll back) and gives the connection back. */
   abstract end(commit: boolean): Promise<void>
 
-  static async start(knex: Knex, options: { readOnly: boolean; statementTimeoutMs: number }): Promise<DbSession> {
+  static async start(
+    knex: Knex,
+    options: { readOnly: boolean; statementTimeoutMs: number; acquireTimeoutMs: number },
+  ): Promise<DbSession> {
     // The timeout comes from validated configuration (a positive integer), never a client.
     const timeout = Math.trunc(options.statementTimeoutMs)
-    return options.readOnly ? ReadOnlySession.open(knex, timeout) : WriteSession.open(knex, timeout)
+    const opening = options.readOnly ? ReadOnlySession.open(knex, timeout) : WriteSession.open(knex, timeout)
+    return withinTime(opening, options.acquireTimeoutMs)
   }
 
   /** Runs a select and returns its rows, int8 columns as bigints. */
@@ -151,6 +156,31 @@ class WriteSession extends DbSession {
     if (commit) await this.knex.commit()
     else await this.knex.rollback()
   }
+}
+
+/**
+ * The session, or `UNAVAILABLE` once `ms` have passed: a full pool answers 503 instead of
+ * hanging. A session that opens too late is closed at once.
+ */
+function withinTime(opening: Promise<DbSession>, ms: number): Promise<DbSession> {
+  return new Promise((resolve, reject) => {
+    let late = false
+    const timer = setTimeout(() => {
+      late = true
+      reject(new ExecutorError('UNAVAILABLE', 'no database connection became free in time'))
+    }, ms)
+    opening.then(
+      (session) => {
+        clearTimeout(timer)
+        if (late) void session.end(false).catch(() => undefined)
+        else resolve(session)
+      },
+      (error: unknown) => {
+        clearTimeout(timer)
+        if (!late) reject(error)
+      },
+    )
+  })
 }
 
 function toBigInt(value: unknown): unknown {

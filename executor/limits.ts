@@ -22,6 +22,8 @@ export interface Limits {
   readonly maxStringLength: number
   /** `statement_timeout` set with `SET LOCAL` in each request's transaction. */
   readonly statementTimeoutMs: number
+  /** Longest wait for a pooled connection before answering `UNAVAILABLE` (503). */
+  readonly acquireTimeoutMs: number
 }
 
 export const DEFAULT_LIMITS: Limits = Object.freeze({
@@ -36,6 +38,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxAstDepth: 40,
   maxStringLength: 10_000,
   statementTimeoutMs: 5000,
+  acquireTimeoutMs: 5000,
 })
 
 export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
