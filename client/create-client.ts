@@ -58,6 +58,14 @@ export class Call<Out> implements Sendable<Out>, PromiseLike<Out> {
   ): Promise<A | B> {
     return this.fetch().then(onFulfilled, onRejected)
   }
+
+  catch<B = never>(onRejected?: ((reason: AsyncOrmError) => B | PromiseLike<B>) | null): Promise<Out | B> {
+    return this.fetch().catch(onRejected)
+  }
+
+  finally(onFinally?: (() => void) | null): Promise<Out> {
+    return this.fetch().finally(onFinally)
+  }
 }
 
 type Models<Api> = { readonly [K in ModelName<Api>]: ModelHandle<Api, K> }

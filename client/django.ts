@@ -120,6 +120,14 @@ export class DjangoQuerySet<Api, K extends keyof Api & string> implements Promis
   ): Promise<A | B> {
     return this.fetch().then(onFulfilled, onRejected)
   }
+
+  catch<B = never>(onRejected?: ((reason: AsyncOrmError) => B | PromiseLike<B>) | null): Promise<RowOf<Api, K>[] | B> {
+    return this.fetch().catch(onRejected)
+  }
+
+  finally(onFinally?: (() => void) | null): Promise<RowOf<Api, K>[]> {
+    return this.fetch().finally(onFinally)
+  }
 }
 
 function conjunction(lookups: object): Filter {
