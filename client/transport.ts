@@ -7,7 +7,7 @@
 import { ofetch, type $Fetch } from 'ofetch'
 import { ERROR_STATUS, isErrorCode, type ErrorCode, type WireError } from '../shared/error-codes.js'
 import type { Query } from '../shared/query-ast.js'
-import { decode, encode, PROTOCOL_VERSION, type ErrorBody, type ResponseBody } from '../shared/wire.js'
+import { decode, encodeRequest, PROTOCOL_VERSION, type ErrorBody, type ResponseBody } from '../shared/wire.js'
 import { AsyncOrmError } from './client-error.js'
 
 export type HeadersOption = HeadersInit | (() => HeadersInit | Promise<HeadersInit>)
@@ -140,7 +140,7 @@ export class Transport {
 
   private async post(queries: Query[], signal: AbortSignal, atomic: boolean): Promise<ResponseBody> {
     const { url } = this.options
-    const body = encode(atomic ? { v: PROTOCOL_VERSION, queries, atomic } : { v: PROTOCOL_VERSION, queries })
+    const body = encodeRequest(atomic ? { v: PROTOCOL_VERSION, queries, atomic } : { v: PROTOCOL_VERSION, queries })
     const writes = queries.some((query) => MUTATIONS.has(query.op))
     // One key per logical call, kept across retries, so the executor can apply it once.
     const idempotencyKey = writes ? randomKey() : undefined

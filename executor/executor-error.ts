@@ -55,6 +55,8 @@ export function toWireError(error: unknown, requestId: string, logger: Logger, n
   if (sqlState !== undefined && Object.hasOwn(DATA_EXCEPTION, sqlState)) {
     return { code: 'BAD_REQUEST', message: DATA_EXCEPTION[sqlState]! }
   }
+  // Any other data exception (class 22) comes from a value the client sent.
+  if (sqlState?.startsWith('22')) return { code: 'BAD_REQUEST', message: 'a value is not valid for its column' }
   if (isPoolTimeout(error)) {
     return { code: 'UNAVAILABLE', message: 'no database connection became free in time' }
   }

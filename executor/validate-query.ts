@@ -101,6 +101,15 @@ const FILTER_KEYS = {
 const OPERATORS = new Set<string>(COMPARISON_OPERATORS)
 const LIKE_OPERATORS = new Set<string>(['like', 'ilike', 'not like', 'not ilike'])
 const OPS = new Set<string>(READ_OPS)
+const TEXT_TYPES = new Set(['text', 'character varying', 'character', 'citext', 'name'])
+const NUMERIC_TYPES = new Set(['smallint', 'integer', 'bigint', 'numeric', 'real', 'double precision', 'interval', 'money'])
+const MIN_MAX_TYPES = new Set([...NUMERIC_TYPES, 'date', 'timestamp with time zone', 'timestamp without time zone', 'time with time zone', 'time without time zone'])
+/** Types PostgreSQL can order (and so min/max/between): all but json, boolean-free aggregates aside. */
+const ORDERED = (type: string) => type !== 'json' && type !== 'xml' && type !== 'point'
+
+function typeOf(model: ModelMeta, column: string): string {
+  return model.columnTypes.get(column)?.type ?? ''
+}
 const FUNCTIONS = new Set<string>(AGGREGATE_FUNCTIONS)
 
 export class QueryValidator {
@@ -150,6 +159,11 @@ export class QueryValidator {
       }
     }
     const distinct = optionalBoolean(query.distinct, 'query.distinct')
+    if (distinct) {
+      // PostgreSQL orders a distinct result only by what it selects.
+      const selected = new Set(selection.select.map((c) => c.column))
+      if (selection.orderBy.some((o) => !selected.has(o.column))) throw bad('a distinct query can order only by the columns it selects')
+    }
     const limit = selection.limit ?? model.defaultLimit
     return { kind: 'read', ...selection, op: op as ReadOp, distinct, limit, groupBy, aggregates }
   }
@@ -223,6 +237,7 @@ export class QueryValidator {
       const name = string(term.column, 'orderBy column')
       // In an aggregate query an order term may name an aggregate alias; read() checks which.
       const column = aggregate && !model.columns.has(name) && ALIAS_PATTERN.test(name) ? name : this.column(model, name, 'orderBy').column
+      if (model.columns.has(name) && !ORDERED(typeOf(model, column))) throw bad(`cannot order by "${clip(name)}"`)
       return { column, direction, ...(nulls && { nulls }) }
     })
   }
@@ -245,6 +260,9 @@ export class QueryValidator {
         return { fn: 'count', alias, distinct }
       }
       const column = this.column(model, node.column, 'aggregate').column
+      const type = typeOf(model, column)
+      if ((fn === 'sum' || fn === 'avg') && !NUMERIC_TYPES.has(type)) throw bad(`${fn} applies to numeric columns; "${clip(String(node.column))}" is not one`)
+      if ((fn === 'min' || fn === 'max') && !MIN_MAX_TYPES.has(type) && !TEXT_TYPES.has(type)) throw bad(`${fn} does not apply to "${clip(String(node.column))}"`)
       return { fn: fn as AggregateFunction, column, alias, distinct }
     })
   }
@@ -259,13 +277,17 @@ export class QueryValidator {
         const column = this.column(model, node.column, 'filter').column
         const op = string(node.op, 'operator')
         if (!OPERATORS.has(op)) throw bad(`unknown operator "${clip(op)}"`)
-        const value = LIKE_OPERATORS.has(op) ? this.values.string(node.value, `${op} pattern`) : this.values.value(node.value, this.index)
+        const like = LIKE_OPERATORS.has(op)
+        if (like && !TEXT_TYPES.has(typeOf(model, column))) throw bad(`"${op}" applies to text columns; "${clip(String(node.column))}" is not one`)
+        if (!like) this.comparable(model, column, String(node.column))
+        const value = like ? this.values.string(node.value, `${op} pattern`) : this.values.value(node.value, this.index)
         if (value === null) throw bad(`compare with null using whereNull, not "${op}"`)
         return { kind, column, op: op as ComparisonOperator, value }
       }
       case 'in': {
         checkKeys(node, FILTER_KEYS.in, 'in filter')
         const column = this.column(model, node.column, 'filter').column
+        this.comparable(model, column, String(node.column))
         const list = array(node.values, 'in values')
         if (list.length > this.limits.maxInList) {
           throw new ExecutorError('LIMIT_EXCEEDED', `an IN list has more than ${this.limits.maxInList} values`)
@@ -280,6 +302,7 @@ export class QueryValidator {
       case 'between': {
         checkKeys(node, FILTER_KEYS.between, 'between filter')
         const column = this.column(model, node.column, 'filter').column
+        if (!ORDERED(typeOf(model, column))) throw bad(`between does not apply to "${clip(String(node.column))}"`)
         const low = this.values.value(node.low, this.index)
         const high = this.values.value(node.high, this.index)
         if (low === null || high === null) throw bad('between bounds cannot be null')
@@ -311,6 +334,11 @@ export class QueryValidator {
       default:
         throw bad(`unknown filter kind "${clip(kind)}"`)
     }
+  }
+
+  /** `json` (unlike `jsonb`) has no equality or ordering in PostgreSQL. */
+  private comparable(model: ModelMeta, column: string, name: string): void {
+    if (typeOf(model, column) === 'json') throw bad(`"${clip(name)}" is a json column; it cannot be compared`)
   }
 
   private ids(model: ModelMeta, input: unknown): CheckedFilter {

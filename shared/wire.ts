@@ -40,6 +40,45 @@ export function encode(value: unknown): string {
   return serializer.stringify(value)
 }
 
+/**
+ * Encodes a request as a superjson document, written by hand: superjson records equal
+ * bigints as "referential equalities", which the executor refuses (they are a reference
+ * expansion vector), so requests carry only per-value annotations.
+ */
+export function encodeRequest(body: RequestBody): string {
+  const values: Record<string, [string]> = {}
+  const walk = (value: unknown, path: string): unknown => {
+    if (value instanceof Date) {
+      values[path] = ['Date']
+      return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString()
+    }
+    switch (typeof value) {
+      case 'bigint':
+        values[path] = ['bigint']
+        return value.toString()
+      case 'undefined':
+        values[path] = ['undefined']
+        return null
+      case 'object': {
+        if (value === null) return null
+        const prefix = path === '' ? '' : `${path}.`
+        if (Array.isArray(value)) return value.map((item, i) => walk(item, `${prefix}${i}`))
+        const out: Record<string, unknown> = {}
+        for (const key of Object.keys(value)) out[key] = walk((value as Record<string, unknown>)[key], prefix + escapeKey(key))
+        return out
+      }
+      default:
+        return value
+    }
+  }
+  const json = walk(body, '')
+  return JSON.stringify(Object.keys(values).length > 0 ? { json, meta: { values, v: 1 } } : { json })
+}
+
+function escapeKey(key: string): string {
+  return key.replace(/\\/g, '\\\\').replace(/\./g, '\\.')
+}
+
 /** Decodes a document from a trusted peer (the client reading its executor's answer). */
 export function decode<T>(text: string): T {
   return serializer.parse<T>(text)

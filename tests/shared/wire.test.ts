@@ -3,7 +3,7 @@
  * what the protocol uses.
  */
 import { describe, expect, it } from 'vitest'
-import { decode, decodeRequestText, encode, WireFormatError } from '../../shared/wire.js'
+import { decode, decodeRequestText, encode, encodeRequest, WireFormatError } from '../../shared/wire.js'
 
 const LIMITS = { maxDepth: 40, maxNodes: 5000 }
 
@@ -79,5 +79,20 @@ describe('the untrusted request decoder', () => {
     reject(deep, 'LIMIT_EXCEEDED')
     const wide = JSON.stringify({ json: Array.from({ length: 6000 }, () => 0) })
     reject(wide, 'LIMIT_EXCEEDED')
+  })
+})
+
+describe('request encoding', () => {
+  it('writes no referential equalities, even for equal bigints and shared Dates', () => {
+    const at = new Date('2024-01-01T00:00:00Z')
+    const body = { v: 1, queries: [{ model: 'A', op: 'select', where: { kind: 'in', column: 'id', values: [7n, 7n] } }, { model: 'B', op: 'select', where: { kind: 'between', column: 'at', low: at, high: at } }] }
+    const text = encodeRequest(body as never)
+    expect(text).not.toContain('referentialEqualities')
+    expect(decodeRequestText(text, LIMITS)).toEqual(body)
+    expect(decode(text)).toEqual(body)
+  })
+
+  it.each(ROUND_TRIPS)('reads back %s as superjson would', (_name, value) => {
+    expect(decodeRequestText(encodeRequest({ v: 1, queries: [value] } as never), LIMITS)).toEqual({ v: 1, queries: [value] })
   })
 })

@@ -9,7 +9,7 @@ import { jwtAuth } from '../../executor/index.js'
 import { SignJWT } from 'jose'
 import { createClient, type Client } from '../../client/index.js'
 import { migrate, seed, type SeedSize } from '../../examples/demo/schema.js'
-import { encode, decode, type ResponseBody } from '../../shared/wire.js'
+import { encodeRequest, decode, type RequestBody, type ResponseBody } from '../../shared/wire.js'
 import { openDatabase, type DatabaseKind, type TestDatabase } from './databases.js'
 
 export const TEST_SIZE: SeedSize = { authors: 60, postsPerAuthor: 6, commentsPerPost: 3 }
@@ -45,7 +45,7 @@ export async function openDemo(
       new Request('http://test.local/orm', {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...headers },
-        body: typeof body === 'string' ? body : encode(body),
+        body: typeof body === 'string' ? body : encodeRequest(body as RequestBody),
       }),
     )
     return { status: response.status, body: decode(await response.text()) }
