@@ -29,6 +29,12 @@ export default tseslint.config(
     },
   },
   {
+    files: ['edge/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../client/*', '../executor/*', ...serverOnly], message: 'the edge proxy imports only shared/' }] }],
+    },
+  },
+  {
     files: ['executor/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['../client/*', '../client'], message: 'the executor never imports the client' }] }],

@@ -24,6 +24,7 @@ export interface QueryState {
   readonly aggregates: readonly Aggregate[]
   /** Set when the queryset writes instead of reading. */
   readonly mutation?: Mutation
+  readonly cache?: { readonly ttl: number; readonly swr?: number }
 }
 
 export type Mutation =
@@ -88,6 +89,7 @@ export function toQuery(state: QueryState): Query {
     ...(state.graph.length > 0 && { graph: state.graph }),
     ...(state.groupBy && { groupBy: state.groupBy }),
     ...(state.aggregates.length > 0 && { aggregates: state.aggregates }),
+    ...(state.cache && { cache: state.cache }),
   }
 }
 

@@ -78,6 +78,15 @@ export abstract class Runnable<Api, K extends keyof Api & string, Out> extends F
     return this.with({ orderBy: [...this.state.orderBy, ...added] })
   }
 
+  /**
+   * Lets an edge proxy in front of the executor answer this read from its cache for
+   * `ttl` seconds, and stale for `swr` more while it refreshes; writes through the proxy
+   * invalidate it. Without a proxy it changes nothing.
+   */
+  cache(options: { ttl: number; swr?: number }): this {
+    return this.with({ cache: options })
+  }
+
   limit(count: number): this {
     return this.with({ limit: count })
   }

@@ -30,7 +30,7 @@ export interface ExecutorOptions<Ctx> {
    * caller; throw an `ExecutorError('UNAUTHENTICATED', …)` to refuse the request.
    * Without `auth` every caller is anonymous (`ctx` is `null`).
    */
-  readonly auth?: (request: Request) => Ctx | null | Promise<Ctx | null>
+  readonly auth?: (request: Request, info: { readonly body: string }) => Ctx | null | Promise<Ctx | null>
   readonly limits?: Partial<Limits>
   /**
    * Apply each write request carrying an `Idempotency-Key` once, replaying its answer to
@@ -146,7 +146,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
       const text = await readBody(request, limits.maxBodyBytes)
       const body = decodeRequestText(text, { maxDepth: limits.maxAstDepth, maxNodes: limits.maxAstNodes })
       const { queries, atomic } = checkEnvelope(body, limits)
-      const ctx = await authenticate(request)
+      const ctx = await authenticate(request, text)
       const { validator, names } = await compile()
       const report = (error: unknown) => toWireError(error, requestId, logger, names)
       const roles = ctx === null ? [] : rolesOf(ctx)
@@ -207,10 +207,10 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
   }
 
 
-  async function authenticate(request: Request): Promise<Ctx | null> {
+  async function authenticate(request: Request, body: string): Promise<Ctx | null> {
     if (!auth) return null
     try {
-      return (await auth(request)) ?? null
+      return (await auth(request, { body })) ?? null
     } catch (error) {
       if (error instanceof ExecutorError) throw error
       throw new ExecutorError('UNAUTHENTICATED', 'authentication failed', { cause: error })

@@ -1,4 +1,4 @@
-export { createExecutor, type Executor, type ExecutorOptions } from './create-executor.js'
+export { createExecutor, type CorsOptions, type Executor, type ExecutorOptions } from './create-executor.js'
 export {
   expose,
   type ColumnKey,
@@ -23,3 +23,4 @@ export {
   type InferOutput,
 } from './procedures.js'
 export { jwtAuth, type JwtAuthOptions } from './jwt-auth.js'
+export { proxyAuth, type ProxyAuthOptions } from './proxy-auth.js'

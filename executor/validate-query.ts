@@ -83,7 +83,8 @@ export interface CheckedRead extends CheckedSelection {
   readonly aggregates: readonly CheckedAggregate[]
 }
 
-const QUERY_KEYS = keys('model', 'op', 'select', 'distinct', 'where', 'orderBy', 'limit', 'offset', 'graph', 'groupBy', 'aggregates')
+const QUERY_KEYS = keys('model', 'op', 'select', 'distinct', 'where', 'orderBy', 'limit', 'offset', 'graph', 'groupBy', 'aggregates', 'cache')
+const CACHE_KEYS = keys('ttl', 'swr')
 const GRAPH_KEYS = keys('relation', 'select', 'where', 'orderBy', 'limit', 'offset', 'graph')
 const ORDER_KEYS = keys('column', 'direction', 'nulls')
 const AGGREGATE_KEYS = keys('fn', 'column', 'alias', 'distinct')
@@ -157,6 +158,13 @@ export class QueryValidator {
           throw bad('an aggregate query can order only by its groupBy columns and aggregate aliases')
         }
       }
+    }
+    if (query.cache !== undefined) {
+      // A hint for the edge proxy; checked for shape only.
+      const cache = record(query.cache, 'cache')
+      checkKeys(cache, CACHE_KEYS, 'cache')
+      this.values.count(cache.ttl, 'cache ttl', 86_400)
+      if (cache.swr !== undefined) this.values.count(cache.swr, 'cache swr', 86_400)
     }
     const distinct = optionalBoolean(query.distinct, 'query.distinct')
     if (distinct) {

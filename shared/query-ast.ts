@@ -158,6 +158,11 @@ export interface ReadQuery {
   readonly graph?: readonly GraphNode[]
   readonly groupBy?: readonly string[]
   readonly aggregates?: readonly Aggregate[]
+  /**
+   * Lets the edge proxy serve this read from its cache for `ttl` seconds, then stale for
+   * `swr` more while it refreshes. The executor ignores it.
+   */
+  readonly cache?: { readonly ttl: number; readonly swr?: number }
 }
 
 /** Column values of one row to write, by property name. */

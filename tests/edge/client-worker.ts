@@ -1,0 +1,16 @@
+/** A worker (an edge function) that queries through the proxy with the unchanged client. */
+import { createClient } from '../../client/index.js'
+import type { DemoApi } from '../../examples/demo/api.js'
+
+interface Env {
+  readonly ORM_URL: string
+  readonly PROXY: { fetch: typeof fetch }
+}
+
+export default {
+  async fetch(_request: Request, env: Env): Promise<Response> {
+    const db = createClient<DemoApi>({ url: env.ORM_URL, fetch: (input, init) => env.PROXY.fetch(input, init) })
+    const [tags, first] = await Promise.all([db.Tag.query().count(), db.Tag.query().orderBy('id').first()])
+    return Response.json({ tags, first: first?.name, idType: typeof first?.id })
+  },
+}

@@ -1,0 +1,177 @@
+/**
+ * The edge proxy in workerd (Miniflare) in front of a real executor on 127.0.0.1 and
+ * PostgreSQL: forwarding, auth at the edge, the signed hop, rate limits, the read cache
+ * and its invalidation, and an origin that is down.
+ */
+import { Miniflare } from 'miniflare'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createClient } from '../../client/index.js'
+import { api, type DemoApi, type DemoCtx } from '../../examples/demo/api.js'
+import { createExecutor, proxyAuth } from '../../executor/index.js'
+import { serve, type RunningServer } from '../../executor/node-adapter.js'
+import { decode, encodeRequest } from '../../shared/wire.js'
+import { openDemo, tokenFor, TEST_SECRET, type Demo } from '../support/demo.js'
+import { bundleWorker } from '../support/workers.js'
+
+const HOP_SECRET = 'a hop secret shared by proxy and executor, 32+ chars'
+
+describe('edge proxy in workerd', () => {
+  let demo: Demo
+  let origin: RunningServer
+  let mf: Miniflare
+  let originRequests = 0
+
+  beforeAll(async () => {
+    demo = await openDemo('postgres')
+    const executor = createExecutor({
+      knex: demo.knex,
+      api,
+      logger: { error() {} },
+      auth: proxyAuth<DemoCtx>({ secret: HOP_SECRET, context: (identity) => ({ authorId: BigInt(String(identity.sub)) }) }),
+    })
+    origin = await serve(
+      Object.assign((request: Request) => (originRequests++, executor(request)), { ready: executor.ready }),
+      { port: 0 },
+    )
+    mf = new Miniflare({
+      modules: true,
+      script: await bundleWorker('edge/worker.ts'),
+      compatibilityDate: '2025-01-01',
+      durableObjects: { RATE_LIMITER: 'RateLimiter', CACHE_VERSION: 'CacheVersion' },
+      bindings: {
+        EXECUTOR_URL: `${origin.url}/orm`,
+        HOP_SECRET,
+        JWT_SECRET: TEST_SECRET,
+        JWT_AUDIENCE: 'async-orm-tests',
+        RATE_LIMIT: '25',
+        RATE_WINDOW_SECONDS: '60',
+      },
+    })
+  })
+  afterAll(async () => {
+    await mf?.dispose()
+    await origin?.close()
+    await demo?.close()
+  })
+
+  const viaProxy = async (body: unknown, headers: Record<string, string> = {}) => {
+    const response = await mf.dispatchFetch('http://edge.local/orm', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: encodeRequest(body as never),
+    })
+    return { status: response.status, headers: response.headers, body: decode<Record<string, unknown>>(await response.text()) }
+  }
+  const countTags = { v: 1, queries: [{ model: 'Tag', op: 'count' }] }
+
+  it('forwards requests and streams the executor’s answer back', async () => {
+    const { status, body } = await viaProxy(countTags)
+    expect(status).toBe(200)
+    expect(body).toEqual({ results: [{ data: 12 }] })
+  })
+
+  it('verifies tokens at the edge, refusing bad ones before any origin request', async () => {
+    const before = originRequests
+    const bad = await viaProxy(countTags, { authorization: `Bearer ${await tokenFor(1n, { secret: 'not the right secret at all, 32 chars' })}` })
+    expect(bad.status).toBe(401)
+    expect(bad.body).toEqual({ error: { code: 'UNAUTHENTICATED', message: 'the token is not valid' } })
+    expect(originRequests).toBe(before)
+    const good = await viaProxy({ v: 1, queries: [{ model: 'Tag', op: 'insert', rows: [{ name: 'edge-signed' }], returning: 'first' }] }, { authorization: `Bearer ${await tokenFor(1n)}` })
+    expect(good.body).toMatchObject({ results: [{ data: { name: 'edge-signed' } }] })
+  })
+
+  it('lets the executor refuse requests that did not come through the proxy', async () => {
+    const direct = await fetch(`${origin.url}/orm`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: encodeRequest(countTags as never) })
+    expect(direct.status).toBe(401)
+    const forged = await fetch(`${origin.url}/orm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-async-orm-identity': 'eyJzdWIiOiIxIn0', 'x-async-orm-timestamp': String(Math.floor(Date.now() / 1000)), 'x-async-orm-signature': 'AAAA' },
+      body: encodeRequest(countTags as never),
+    })
+    expect(forged.status).toBe(401)
+  })
+
+  it('serves cacheable reads from the cache and invalidates them on writes', async () => {
+    const cached = { v: 1, queries: [{ model: 'Tag', op: 'select', orderBy: [{ column: 'id', direction: 'asc' }], limit: 100, cache: { ttl: 60 } }] }
+    const token = { authorization: `Bearer ${await tokenFor(2n)}` }
+    const first = await viaProxy(cached, token)
+    expect(first.headers.get('x-async-orm-cache')).toBe('MISS')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const before = originRequests
+    const second = await viaProxy(cached, token)
+    expect(second.headers.get('x-async-orm-cache')).toBe('HIT')
+    expect(second.body).toEqual(first.body)
+    expect(originRequests).toBe(before)
+    // Another caller never sees this caller's cached answer.
+    expect((await viaProxy(cached, { authorization: `Bearer ${await tokenFor(3n)}` })).headers.get('x-async-orm-cache')).toBe('MISS')
+    await viaProxy({ v: 1, queries: [{ model: 'Tag', op: 'insert', rows: [{ name: 'edge-invalidates' }], returning: 'first' }] }, token)
+    const third = await viaProxy(cached, token)
+    expect(third.headers.get('x-async-orm-cache')).toBe('MISS')
+    expect(JSON.stringify(third.body)).toContain('edge-invalidates')
+  })
+
+  it('serves a stale entry while it refreshes it (stale-while-revalidate)', async () => {
+    const query = { v: 1, queries: [{ model: 'Tag', op: 'count', cache: { ttl: 1, swr: 60 } }] }
+    const token = { authorization: `Bearer ${await tokenFor(4n)}` }
+    expect((await viaProxy(query, token)).headers.get('x-async-orm-cache')).toBe('MISS')
+    await new Promise((resolve) => setTimeout(resolve, 1300))
+    const before = originRequests
+    expect((await viaProxy(query, token)).headers.get('x-async-orm-cache')).toBe('STALE')
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(originRequests).toBe(before + 1)
+    expect((await viaProxy(query, token)).headers.get('x-async-orm-cache')).toBe('HIT')
+  })
+
+  it('runs the client unchanged inside a worker', async () => {
+    const worker = new Miniflare({
+      modules: true,
+      script: await bundleWorker('tests/edge/client-worker.ts'),
+      compatibilityDate: '2025-01-01',
+      bindings: { ORM_URL: 'http://edge.local/orm' },
+      serviceBindings: { PROXY: async (request) => mf.dispatchFetch(request.url, request as never) as never },
+    })
+    try {
+      const response = await worker.dispatchFetch('http://worker.local/')
+      expect(await response.json()).toEqual({ tags: expect.any(Number), first: 'databases', idType: 'number' })
+    } finally {
+      await worker.dispose()
+    }
+  })
+
+  it('rate-limits each caller with 429 and Retry-After', async () => {
+    const token = { authorization: `Bearer ${await tokenFor(9n)}` }
+    const statuses: number[] = []
+    let retryAfter: string | null = null
+    for (let i = 0; i < 30; i++) {
+      const response = await viaProxy(countTags, token)
+      statuses.push(response.status)
+      if (response.status === 429) retryAfter = response.headers.get('retry-after')
+    }
+    expect(statuses.filter((s) => s === 200)).toHaveLength(25)
+    expect(statuses.filter((s) => s === 429)).toHaveLength(5)
+    expect(Number(retryAfter)).toBeGreaterThan(0)
+  })
+
+  it('answers UNAVAILABLE when the origin is down, without hanging', async () => {
+    const down = new Miniflare({
+      modules: true,
+      script: await bundleWorker('edge/worker.ts'),
+      compatibilityDate: '2025-01-01',
+      durableObjects: { RATE_LIMITER: 'RateLimiter', CACHE_VERSION: 'CacheVersion' },
+      bindings: { EXECUTOR_URL: 'http://127.0.0.1:9/orm', HOP_SECRET },
+    })
+    try {
+      const started = Date.now()
+      const response = await down.dispatchFetch('http://edge.local/orm', { method: 'POST', headers: { 'content-type': 'application/json' }, body: encodeRequest(countTags as never) })
+      expect(response.status).toBe(503)
+      expect(decode(await response.text())).toEqual({ error: { code: 'UNAVAILABLE', message: 'the executor cannot be reached' } })
+      expect(Date.now() - started).toBeLessThan(10_000)
+    } finally {
+      await down.dispose()
+    }
+  })
+})
+
+// The typed client is used inside the worker file below; this keeps the API type checked here too.
+export type { DemoApi }
+void createClient
