@@ -128,7 +128,7 @@ describe('edge proxy in workerd', () => {
       script: await bundleWorker('tests/edge/client-worker.ts'),
       compatibilityDate: '2025-01-01',
       bindings: { ORM_URL: 'http://edge.local/orm' },
-      serviceBindings: { PROXY: async (request) => mf.dispatchFetch(request.url, request as never) as never },
+      serviceBindings: { PROXY: async (request: { url: string }) => mf.dispatchFetch(request.url, request as never) as never },
     })
     try {
       const response = await worker.dispatchFetch('http://worker.local/')
