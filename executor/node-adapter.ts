@@ -18,6 +18,13 @@ export interface ServeOptions {
   readonly port?: number
   /** Default `127.0.0.1`. */
   readonly host?: string
+  /**
+   * Signals that shut the server down gracefully: it stops accepting connections, lets
+   * requests in flight finish, runs `onShutdown` (say, `knex.destroy()`) and exits.
+   * Default none; `['SIGTERM', 'SIGINT']` for a standalone server.
+   */
+  readonly shutdownOn?: readonly NodeJS.Signals[]
+  readonly onShutdown?: () => void | Promise<void>
 }
 
 export interface RunningServer {
@@ -31,6 +38,22 @@ export interface RunningServer {
 /** Starts an HTTP server for `handler` once its API is compiled. */
 export async function serve(handler: FetchHandler, options: ServeOptions = {}): Promise<RunningServer> {
   await handler.ready?.()
+  const running = await listen(handler, options)
+  for (const signal of options.shutdownOn ?? []) {
+    process.once(signal, () => {
+      void running
+        .close()
+        .then(() => options.onShutdown?.())
+        .then(
+          () => process.exit(0),
+          () => process.exit(1),
+        )
+    })
+  }
+  return running
+}
+
+function listen(handler: FetchHandler, options: ServeOptions): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1'
   return new Promise((resolve, reject) => {
     const server = serveFetch({ fetch: (request) => handler(request), port: options.port ?? 3000, hostname: host }, (info: AddressInfo) => {
