@@ -6,10 +6,10 @@ import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import knexFactory from 'knex'
-import { createExecutor } from '../../executor/index.js'
+import { createExecutor, proxyAuth } from '../../executor/index.js'
 import { serve } from '../../executor/node-adapter.js'
 import { createEmbeddedDatabase } from '../../executor/pglite.js'
-import { api } from './api.js'
+import { api, procedures, type DemoCtx } from './api.js'
 import { migrate, seed, type SeedSize } from './schema.js'
 
 export interface DemoOptions {
@@ -20,6 +20,11 @@ export interface DemoOptions {
   /** Where PGlite keeps its files; in memory when absent. */
   readonly dataDir?: string
   readonly size?: SeedSize
+  /**
+   * Run behind the edge proxy: the executor listens on `executorPort` and accepts only
+   * requests the proxy signed with `hopSecret`; the page's `/orm` goes through `proxyUrl`.
+   */
+  readonly edge?: { readonly proxyUrl: string; readonly executorPort: number; readonly hopSecret: string }
 }
 
 export interface RunningDemo {
@@ -43,7 +48,16 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
   await migrate(database.knex)
   await seed(database.knex, options.size)
 
-  const executor = createExecutor({ knex: database.knex, api })
+  const edge = options.edge
+  const executor = createExecutor({
+    knex: database.knex,
+    api,
+    procedures,
+    ...(edge && { auth: proxyAuth<DemoCtx>({ secret: edge.hopSecret, context: (identity) => ({ authorId: BigInt(String(identity.sub)) }) }) }),
+  })
+  const executorServer = edge ? await serve(executor, { port: edge.executorPort, host: options.host ?? '127.0.0.1' }) : undefined
+  const toProxy = (request: Request) =>
+    fetch(edge!.proxyUrl, { method: request.method, headers: request.headers, body: request.body, duplex: 'half' } as RequestInit)
   const bundle = await build({
     entryPoints: [here('./app.ts')],
     bundle: true,
@@ -58,7 +72,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
 
   async function handler(request: Request): Promise<Response> {
     const { pathname } = new URL(request.url)
-    if (pathname === '/orm') return executor(request)
+    if (pathname === '/orm') return edge ? toProxy(request) : executor(request)
     if (request.method === 'GET' && pathname === '/') {
       return new Response(indexHtml, { headers: { 'content-type': 'text/html; charset=utf-8' } })
     }
@@ -77,6 +91,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
     database: database.label,
     async close() {
       await server.close()
+      await executorServer?.close()
       await database.close()
     },
   }
