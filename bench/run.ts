@@ -4,6 +4,7 @@
  * Requests are replayed in-process, so the figures measure the server side; ratios,
  * not absolute numbers, are what carry between machines. `--quick` runs fewer rounds.
  */
+import { execFileSync } from 'node:child_process'
 import { performance } from 'node:perf_hooks'
 import knexFactory, { type Knex } from 'knex'
 import { createClient } from '../client/index.js'
@@ -104,6 +105,27 @@ console.log(`20 point reads, 20 sequential requests | ${sequential.toFixed(0)} |
 console.log(`10 inserts in one transaction | ${transaction.toFixed(0)} | ${(transaction / separate).toFixed(1)}× the separate requests`)
 console.log(`10 inserts, 10 separate requests | ${separate.toFixed(0)} | 1.0×`)
 await server.close()
+
+// Cold start: process start to first answered point read, on PostgreSQL only (PGlite's
+// own boot would dominate).
+if (process.env.DATABASE_URL) {
+  const schema = `bench_cold_${process.pid}`
+  await database.knex.raw('create schema ??', [schema])
+  const scoped = knexFactory({ client: 'pg', connection: process.env.DATABASE_URL, searchPath: [schema], pool: { min: 0, max: 1 } })
+  await migrate(scoped)
+  await seed(scoped)
+  await scoped.destroy()
+  const cold = (mode: string) => {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', 'bench/cold-start-child.ts', mode, schema], { env: process.env }).toString()
+    return Number(out.trim().split('\n').at(-1))
+  }
+  const runs = quick ? 3 : 7
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+  const floorCold = median(Array.from({ length: runs }, () => cold('floor')))
+  const ourCold = median(Array.from({ length: runs }, () => cold('executor')))
+  console.log(`\ncold start (process start → first answered point read, median of ${runs}): floor ${floorCold.toFixed(0)} ms, async-orm ${ourCold.toFixed(0)} ms`)
+  await database.knex.raw('drop schema ?? cascade', [schema])
+}
 
 const bundle = await measureClientBundle()
 console.log(`\nclient bundle: ${(bundle.gzipped / 1024).toFixed(1)} KB minified + gzipped`)
