@@ -35,6 +35,12 @@ export default tseslint.config(
     },
   },
   {
+    files: ['msw/stubs.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../executor/*', ...serverOnly], message: 'the stubs run in browsers too' }] }],
+    },
+  },
+  {
     files: ['executor/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['../client/*', '../client'], message: 'the executor never imports the client' }] }],

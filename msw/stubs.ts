@@ -1,0 +1,127 @@
+/**
+ * MSW stubs for client tests, in Node or in a browser (`msw/browser`): answer chosen
+ * models and operations with given data, an error code or after a delay, and inspect
+ * the query ASTs the client sent. No database and no executor: for those, see
+ * `createOrmMock` in `async-orm/msw`.
+ */
+import { delay as wait, http, HttpResponse, type HttpHandler } from 'msw'
+import { ERROR_STATUS, type ErrorCode } from '../shared/error-codes.js'
+import type { Query } from '../shared/query-ast.js'
+import { decode, encode, type QueryResult, type RequestBody } from '../shared/wire.js'
+
+/** A query's operation as stubs match it: `select`, `first`, …, `insert`, `patch`, `call`. */
+export type StubOp = Query['op']
+
+type Answer = { readonly data: unknown } | { readonly error: ErrorCode; readonly message?: string } | ((query: Query) => unknown)
+
+interface Rule {
+  readonly model: string
+  readonly op: StubOp | '*'
+  readonly answer: Answer
+  readonly delayMs: number
+}
+
+/** One request as the stub received it. */
+export interface SentRequest {
+  readonly queries: readonly Query[]
+  readonly atomic: boolean
+  readonly headers: Headers
+}
+
+export interface OrmStubs {
+  /** The MSW handler to pass to `setupServer(…)`, `setupWorker(…)` or `server.use(…)`. */
+  readonly handler: HttpHandler
+  /** Every request received, in order, with its decoded queries. */
+  readonly requests: readonly SentRequest[]
+  /** Every query received, in order. */
+  readonly queries: readonly Query[]
+  /**
+   * Answers `model`'s `op` queries (`'*'` for any op; for procedure calls the model is the
+   * procedure's name) with `data`, or with a function of the query.
+   */
+  answer(model: string, op: StubOp | '*', data: unknown): OrmStubs
+  /** Fails `model`'s `op` queries with an error code (and message). */
+  fail(model: string, op: StubOp | '*', code: ErrorCode, message?: string): OrmStubs
+  /** Delays the answer to `model`'s `op` queries (the last rule added for them decides). */
+  delay(model: string, op: StubOp | '*', ms: number): OrmStubs
+  /** Forgets rules and recorded requests. */
+  reset(): void
+}
+
+export function ormStubs(options: { readonly url: string | RegExp }): OrmStubs {
+  const rules: Rule[] = []
+  const requests: SentRequest[] = []
+  const queries: Query[] = []
+  const delays = new Map<string, number>()
+
+  const find = (query: Query): Rule | undefined => {
+    const model = query.op === 'call' ? query.procedure : query.model
+    for (let i = rules.length - 1; i >= 0; i--) {
+      const rule = rules[i]!
+      if (rule.model === model && (rule.op === '*' || rule.op === query.op)) return rule
+    }
+    return undefined
+  }
+
+  const resolve = (query: Query): QueryResult => {
+    const rule = find(query)
+    const name = query.op === 'call' ? query.procedure : query.model
+    if (!rule) return { error: { code: 'BAD_REQUEST', message: `no stub answers ${name}.${query.op}` } }
+    const answer = rule.answer
+    if (typeof answer === 'function') return { data: answer(query) }
+    if ('error' in answer) return { error: { code: answer.error, message: answer.message ?? `stubbed ${answer.error}` } }
+    return { data: answer.data }
+  }
+
+  const handler = http.post(options.url, async ({ request }) => {
+    const body = decode<RequestBody>(await request.text())
+    requests.push({ queries: body.queries, atomic: body.atomic === true, headers: request.headers })
+    queries.push(...body.queries)
+    const pause = Math.max(0, ...body.queries.map((q) => delays.get(key(q)) ?? delays.get(key(q, '*')) ?? 0))
+    if (pause > 0) await wait(pause)
+    const results = body.queries.map(resolve)
+    if (body.atomic) {
+      const failed = results.findIndex((r) => 'error' in r)
+      if (failed !== -1) {
+        const error = (results[failed] as { error: { code: ErrorCode; message: string } }).error
+        const rolledBack = results.map((r, i) => (i === failed ? r : { error: { code: error.code, message: `not applied: query ${failed} of the transaction failed` } }))
+        return json(encode({ results: rolledBack, failed }))
+      }
+    }
+    return json(encode({ results }))
+  })
+
+  const stubs: OrmStubs = {
+    handler,
+    requests,
+    queries,
+    answer(model, op, data) {
+      rules.push({ model, op, answer: typeof data === 'function' ? (data as (q: Query) => unknown) : { data }, delayMs: 0 })
+      return stubs
+    },
+    fail(model, op, code, message) {
+      if (!Object.hasOwn(ERROR_STATUS, code)) throw new TypeError(`unknown error code ${code}`)
+      rules.push({ model, op, answer: { error: code, ...(message !== undefined && { message }) }, delayMs: 0 })
+      return stubs
+    },
+    delay(model, op, ms) {
+      delays.set(`${model}\u0000${op}`, ms)
+      return stubs
+    },
+    reset() {
+      rules.length = 0
+      requests.length = 0
+      queries.length = 0
+      delays.clear()
+    },
+  }
+  return stubs
+}
+
+function key(query: Query, op: string = query.op): string {
+  return `${query.op === 'call' ? query.procedure : query.model}\u0000${op}`
+}
+
+function json(text: string): Response {
+  return new HttpResponse(text, { headers: { 'content-type': 'application/json' } })
+}
