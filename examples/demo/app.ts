@@ -2,7 +2,8 @@
 import { AsyncOrmError, createClient } from '../../client/index.js'
 import type { DemoApi } from './api.js'
 
-const db = createClient<DemoApi>({ url: '/orm' })
+let token: string | undefined
+const db = createClient<DemoApi>({ url: '/orm', headers: (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {}) })
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
 const escape = (text: unknown) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 const PAGE_SIZE = 10
@@ -99,6 +100,30 @@ $('forbidden').addEventListener('click', async () => {
   try {
     // Not a column the API exposes: the compiler rejects it, and so does the executor.
     await db.Author.query().where('email' as 'name', 'author1@example.com')
+  } catch (error) {
+    if (error instanceof AsyncOrmError) $('error').textContent = `${error.code} (${error.status}): ${error.message}`
+  }
+})
+
+$('sign-in').addEventListener('click', async () => {
+  const author = $<HTMLInputElement>('author-id').value
+  token = ((await (await fetch(`/demo/token?author=${encodeURIComponent(author)}`, { method: 'POST' })).json()) as { token: string }).token
+  $('who').textContent = `Signed in as author ${author}.`
+})
+
+$<HTMLFormElement>('new-post').addEventListener('submit', async (event) => {
+  event.preventDefault()
+  const title = String(new FormData(event.target as HTMLFormElement).get('title'))
+  try {
+    // One request, one transaction: the comment points at the post through a ref.
+    const [post, comment] = await db.transaction((t) => [
+      t.Post.query().insert({ title, body: 'Written in the demo.', published: true }),
+      t.Comment.query().insert({ postId: t.ref(0, 'id'), body: 'First!' }),
+    ])
+    $('created').textContent = `Created post #${post.id} by author ${post.authorId} with comment #${comment.id}.`
+    $('error').textContent = ''
+    page = 0
+    await loadPosts()
   } catch (error) {
     if (error instanceof AsyncOrmError) $('error').textContent = `${error.code} (${error.status}): ${error.message}`
   }

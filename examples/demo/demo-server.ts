@@ -5,8 +5,9 @@
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
-import knexFactory from 'knex'
-import { createExecutor, proxyAuth } from '../../executor/index.js'
+import knexFactory, { type Knex } from 'knex'
+import { SignJWT } from 'jose'
+import { createExecutor, jwtAuth, proxyAuth } from '../../executor/index.js'
 import { serve } from '../../executor/node-adapter.js'
 import { createEmbeddedDatabase } from '../../executor/pglite.js'
 import { api, procedures, type DemoCtx } from './api.js'
@@ -25,11 +26,17 @@ export interface DemoOptions {
    * requests the proxy signed with `hopSecret`; the page's `/orm` goes through `proxyUrl`.
    */
   readonly edge?: { readonly proxyUrl: string; readonly executorPort: number; readonly hopSecret: string }
+  /** Signs the demo's sign-in tokens (and verifies them, without the edge proxy). Default: random per run. */
+  readonly jwtSecret?: string
 }
+
+/** The demo's tokens: `sub` is the author id. Never use a sign-in like this outside a demo. */
+const AUDIENCE = 'async-orm-demo'
 
 export interface RunningDemo {
   readonly url: string
   readonly database: string
+  readonly knex: Knex
   close(): Promise<void>
 }
 
@@ -49,11 +56,15 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
   await seed(database.knex, options.size)
 
   const edge = options.edge
+  const jwtSecret = options.jwtSecret ?? crypto.randomUUID() + crypto.randomUUID()
+  const toCtx = (identity: Record<string, unknown>): DemoCtx => ({ authorId: BigInt(String(identity.sub)) })
   const executor = createExecutor({
     knex: database.knex,
     api,
     procedures,
-    ...(edge && { auth: proxyAuth<DemoCtx>({ secret: edge.hopSecret, context: (identity) => ({ authorId: BigInt(String(identity.sub)) }) }) }),
+    auth: edge
+      ? proxyAuth<DemoCtx>({ secret: edge.hopSecret, context: toCtx })
+      : jwtAuth<DemoCtx>({ secret: jwtSecret, algorithms: ['HS256'], audience: AUDIENCE, context: toCtx }),
   })
   const executorServer = edge ? await serve(executor, { port: edge.executorPort, host: options.host ?? '127.0.0.1' }) : undefined
   const toProxy = (request: Request) =>
@@ -76,6 +87,13 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
     if (request.method === 'GET' && pathname === '/') {
       return new Response(indexHtml, { headers: { 'content-type': 'text/html; charset=utf-8' } })
     }
+    if (request.method === 'POST' && pathname === '/demo/token') {
+      // Demo sign-in: anyone may be any author. It exists to show policies at work.
+      const author = Number(new URL(request.url).searchParams.get('author'))
+      if (!Number.isSafeInteger(author) || author < 1) return new Response('bad author', { status: 400 })
+      const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(String(author)).setAudience(AUDIENCE).setExpirationTime('1h').sign(new TextEncoder().encode(jwtSecret))
+      return Response.json({ token })
+    }
     if (request.method === 'GET' && pathname === '/app.js') {
       return new Response(appJs, { headers: { 'content-type': 'text/javascript; charset=utf-8' } })
     }
@@ -89,6 +107,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
   return {
     url: server.url,
     database: database.label,
+    knex: database.knex,
     async close() {
       await server.close()
       await executorServer?.close()

@@ -20,6 +20,7 @@ const wrangler = spawn(
     '--var', `EXECUTOR_URL:http://127.0.0.1:${executorPort}/orm`,
     '--var', `HOP_SECRET:${hopSecret}`,
     '--var', `JWT_SECRET:${jwtSecret}`,
+    '--var', 'JWT_AUDIENCE:async-orm-demo',
   ],
   { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
 )
@@ -28,6 +29,7 @@ const demo = await startDemo({
   port: Number(process.env.PORT ?? 3000),
   dataDir: fileURLToPath(new URL('../../.data/demo', import.meta.url)),
   edge: { proxyUrl: `http://127.0.0.1:${proxyPort}/orm`, executorPort, hopSecret },
+  jwtSecret,
 })
 console.log(`async-orm demo behind the edge proxy on ${demo.database}`)
 console.log(`  open ${demo.url}/  → edge proxy http://127.0.0.1:${proxyPort}/orm → executor http://127.0.0.1:${executorPort}/orm`)
