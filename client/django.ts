@@ -2,7 +2,7 @@
  * The Django-style facade of django-async-orm, over the same AST:
  * `db.User.objects.filter({ age__gte: 18 }).exclude({ name: 'Bob' }).orderBy('-createdAt').slice(0, 5)`.
  */
-import type { Filter, Scalar } from '../shared/query-ast.js'
+import type { ComparisonOperator, Filter, Scalar } from '../shared/query-ast.js'
 import { AsyncOrmError } from './client-error.js'
 import type { QuerySet } from './queryset.js'
 import type { RunOptions } from './runnable.js'
@@ -28,10 +28,7 @@ export type Lookups<Api, K extends keyof Api & string> = {
 
 type OrderField<Api, K extends keyof Api & string> = ColumnOf<Api, K> | `-${ColumnOf<Api, K>}`
 
-const LOOKUPS = new Set([
-  'exact', 'iexact', 'contains', 'icontains', 'startswith', 'istartswith', 'endswith', 'iendswith',
-  'gt', 'gte', 'lt', 'lte', 'in', 'isnull', 'range',
-])
+const LOOKUPS = new Set(['exact', 'in', 'isnull', 'range', 'gt', 'gte', 'lt', 'lte', 'iexact', 'contains', 'icontains', 'startswith', 'istartswith', 'endswith', 'iendswith'])
 
 export class DjangoQuerySet<Api, K extends keyof Api & string> implements PromiseLike<RowOf<Api, K>[]> {
   /** @internal */
@@ -147,50 +144,36 @@ export function lookupFilter(key: string, value: unknown): Filter {
   return filter
 }
 
+/** Lookups that compare: the operator, and for text lookups the wildcards around the value. */
+const COMPARE: Record<string, readonly [ComparisonOperator, string?, string?]> = {
+  gt: ['>'],
+  gte: ['>='],
+  lt: ['<'],
+  lte: ['<='],
+  iexact: ['ilike', '', ''],
+  contains: ['like', '%', '%'],
+  icontains: ['ilike', '%', '%'],
+  startswith: ['like', '', '%'],
+  istartswith: ['ilike', '', '%'],
+  endswith: ['like', '%', ''],
+  iendswith: ['ilike', '%', ''],
+}
+
 function columnLookup(column: string, lookup: string, value: unknown): Filter {
   const scalar = value as Scalar
-  switch (lookup) {
-    case 'exact':
-      return value === null ? { kind: 'null', column } : { kind: 'compare', column, op: '=', value: scalar }
-    case 'iexact':
-      return { kind: 'compare', column, op: 'ilike', value: escapeLike(text(value, lookup)) }
-    case 'contains':
-    case 'icontains':
-      return { kind: 'compare', column, op: likeOp(lookup), value: `%${escapeLike(text(value, lookup))}%` }
-    case 'startswith':
-    case 'istartswith':
-      return { kind: 'compare', column, op: likeOp(lookup), value: `${escapeLike(text(value, lookup))}%` }
-    case 'endswith':
-    case 'iendswith':
-      return { kind: 'compare', column, op: likeOp(lookup), value: `%${escapeLike(text(value, lookup))}` }
-    case 'gt':
-      return { kind: 'compare', column, op: '>', value: scalar }
-    case 'gte':
-      return { kind: 'compare', column, op: '>=', value: scalar }
-    case 'lt':
-      return { kind: 'compare', column, op: '<', value: scalar }
-    case 'lte':
-      return { kind: 'compare', column, op: '<=', value: scalar }
-    case 'in':
-      if (!Array.isArray(value)) throw new TypeError(`${column}__in needs an array`)
-      return { kind: 'in', column, values: value as Scalar[] }
-    case 'isnull':
-      return { kind: 'null', column, ...(value === false && { negated: true }) }
-    case 'range':
-      if (!Array.isArray(value) || value.length !== 2) throw new TypeError(`${column}__range needs [low, high]`)
-      return { kind: 'between', column, low: value[0] as Scalar, high: value[1] as Scalar }
-    default:
-      throw new TypeError(`unknown lookup "${lookup}"`)
+  const compare = COMPARE[lookup]
+  if (compare) {
+    const [op, before, after] = compare
+    if (before === undefined) return { kind: 'compare', column, op, value: scalar }
+    if (typeof value !== 'string') throw new TypeError(`${lookup} needs a string`)
+    return { kind: 'compare', column, op, value: before + escapeLike(value) + after! }
   }
-}
-
-function likeOp(lookup: string): 'like' | 'ilike' {
-  return lookup.startsWith('i') ? 'ilike' : 'like'
-}
-
-function text(value: unknown, lookup: string): string {
-  if (typeof value !== 'string') throw new TypeError(`${lookup} needs a string`)
-  return value
+  if (lookup === 'exact') return value === null ? { kind: 'null', column } : { kind: 'compare', column, op: '=', value: scalar }
+  if (lookup === 'isnull') return { kind: 'null', column, ...(value === false && { negated: true }) }
+  if (!Array.isArray(value)) throw new TypeError(`${column}__${lookup} needs an array`)
+  if (lookup === 'in') return { kind: 'in', column, values: value as Scalar[] }
+  if (value.length !== 2) throw new TypeError(`${column}__range needs [low, high]`)
+  return { kind: 'between', column, low: value[0] as Scalar, high: value[1] as Scalar }
 }
 
 /** Makes `%`, `_` and `\` match themselves (PostgreSQL's default LIKE escape is `\`). */

@@ -5,7 +5,7 @@
  * with exponential backoff, and each caller may cancel with an `AbortSignal`.
  */
 import { ofetch, type $Fetch } from 'ofetch'
-import { ERROR_STATUS, isErrorCode, type ErrorCode, type WireError } from '../shared/error-codes.js'
+import { ERROR_CODES, ERROR_STATUS, isErrorCode, type ErrorCode, type WireError } from '../shared/error-codes.js'
 import type { Query } from '../shared/query-ast.js'
 import { decode, encodeRequest, PROTOCOL_VERSION, type ErrorBody, type ResponseBody } from '../shared/wire.js'
 import { AsyncOrmError } from './client-error.js'
@@ -214,28 +214,10 @@ function fromWire(error: WireError, status?: number): AsyncOrmError {
   })
 }
 
+/** The code for a status that came without an executor's answer (a proxy's, say). */
 function codeForStatus(status: number): ErrorCode {
-  switch (status) {
-    case 400:
-      return 'BAD_REQUEST'
-    case 401:
-      return 'UNAUTHENTICATED'
-    case 403:
-      return 'FORBIDDEN'
-    case 404:
-      return 'NOT_FOUND'
-    case 413:
-      return 'PAYLOAD_TOO_LARGE'
-    case 429:
-      return 'RATE_LIMITED'
-    case 502:
-    case 503:
-      return 'UNAVAILABLE'
-    case 504:
-      return 'TIMEOUT'
-    default:
-      return 'INTERNAL'
-  }
+  if (status === 502) return 'UNAVAILABLE'
+  return ERROR_CODES.find((code) => ERROR_STATUS[code] === status) ?? 'INTERNAL'
 }
 
 async function resolveHeaders(option: HeadersOption | undefined): Promise<HeadersInit | undefined> {

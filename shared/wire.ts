@@ -1,14 +1,18 @@
 /**
- * The wire module: it alone owns superjson and the protocol version (STYLE.md #4).
+ * The wire module: it alone owns the document format and the protocol version
+ * (STYLE.md #4).
  *
- * Requests and responses are superjson documents (`{ json, meta }`). Outgoing documents
- * are made by a private superjson instance. Incoming requests are untrusted, so they are
- * not handed to superjson at all: `decodeRequestText` accepts only the annotations the
- * protocol uses (`Date`, `bigint`, `undefined`) at paths that resolve through the
- * document's own properties, rejects `referentialEqualities` and poisonous keys, and
- * bounds depth and node count before anything else looks at the data.
+ * Requests and responses are superjson documents (`{ json, meta }`), restricted to the
+ * three annotations the protocol needs: `Date`, `bigint` and `undefined`. This module
+ * writes and reads that format itself rather than through the superjson library:
+ * superjson records equal bigints and shared objects as "referential equalities" (which
+ * the executor must refuse: they are a reference-expansion vector), keeps an identity map
+ * of every value it walks (a cost on large results), and weighs 4 KB gzipped in a
+ * browser bundle. Tests check that real superjson reads what this module writes and the
+ * other way round. Untrusted requests are read by `decodeRequestText`, which bounds depth
+ * and node count, refuses poisonous keys, and applies annotations only at paths that
+ * resolve through the document's own properties.
  */
-import { SuperJSON } from 'superjson'
 import type { ErrorCode, WireError } from './error-codes.js'
 import type { Query } from './query-ast.js'
 
@@ -34,54 +38,107 @@ export interface ErrorBody {
   readonly error: WireError
 }
 
-const serializer = new SuperJSON()
-
+/** Writes a superjson document: Dates, bigints and `undefined` annotated, nothing shared. */
 export function encode(value: unknown): string {
-  return serializer.stringify(value)
-}
-
-/**
- * Encodes a request as a superjson document, written by hand: superjson records equal
- * bigints as "referential equalities", which the executor refuses (they are a reference
- * expansion vector), so requests carry only per-value annotations.
- */
-export function encodeRequest(body: RequestBody): string {
   const values: Record<string, [string]> = {}
-  const walk = (value: unknown, path: string): unknown => {
-    if (value instanceof Date) {
-      values[path] = ['Date']
-      return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString()
+  let root: [string] | undefined
+  const annotate = (path: string, type: string) => {
+    if (path === '') root = [type]
+    else values[path] = [type]
+  }
+  const walk = (item: unknown, path: string): unknown => {
+    if (item instanceof Date) {
+      annotate(path, 'Date')
+      return Number.isNaN(item.getTime()) ? 'Invalid Date' : item.toISOString()
     }
-    switch (typeof value) {
+    switch (typeof item) {
       case 'bigint':
-        values[path] = ['bigint']
-        return value.toString()
+        annotate(path, 'bigint')
+        return item.toString()
       case 'undefined':
-        values[path] = ['undefined']
+        annotate(path, 'undefined')
         return null
       case 'object': {
-        if (value === null) return null
+        if (item === null) return null
         const prefix = path === '' ? '' : `${path}.`
-        if (Array.isArray(value)) return value.map((item, i) => walk(item, `${prefix}${i}`))
+        if (Array.isArray(item)) return item.map((element, i) => walk(element, `${prefix}${i}`))
         const out: Record<string, unknown> = {}
-        for (const key of Object.keys(value)) out[key] = walk((value as Record<string, unknown>)[key], prefix + escapeKey(key))
+        for (const key of Object.keys(item)) out[key] = walk((item as Record<string, unknown>)[key], prefix + escapeKey(key))
         return out
       }
       default:
-        return value
+        return item
     }
   }
-  const json = walk(body, '')
-  return JSON.stringify(Object.keys(values).length > 0 ? { json, meta: { values, v: 1 } } : { json })
+  const json = walk(value, '')
+  const annotated = root ?? (Object.keys(values).length > 0 ? values : undefined)
+  return JSON.stringify(annotated ? { json, meta: { values: annotated, v: 1 } } : { json })
+}
+
+/** A request document (the same format, typed). */
+export function encodeRequest(body: RequestBody): string {
+  return encode(body)
 }
 
 function escapeKey(key: string): string {
   return key.replace(/\\/g, '\\\\').replace(/\./g, '\\.')
 }
 
-/** Decodes a document from a trusted peer (the client reading its executor's answer). */
+/**
+ * Reads a document from a trusted peer (the client reading its executor's answer). It
+ * understands what superjson itself writes for these values, referential equalities
+ * included, and refuses other annotations.
+ */
 export function decode<T>(text: string): T {
-  return serializer.parse<T>(text)
+  const document = JSON.parse(text) as { json: unknown; meta?: { values?: unknown; referentialEqualities?: unknown } }
+  let json = document.json
+  const meta = document.meta
+  if (!meta) return json as T
+  const revive = (value: unknown, type: unknown): unknown => {
+    switch (type) {
+      case 'Date':
+        return new Date(value as string)
+      case 'bigint':
+        return BigInt(value as string)
+      case 'undefined':
+        return undefined
+      default:
+        throw new WireFormatError('INTERNAL', `unsupported annotation ${String(type)}`)
+    }
+  }
+  if (Array.isArray(meta.values)) json = revive(json, meta.values[0])
+  else if (meta.values) {
+    for (const [path, [type]] of Object.entries(meta.values as Record<string, [string]>)) {
+      const segments = parsePath(path)
+      const parent = walkTo(json, segments.slice(0, -1))
+      const key = segments[segments.length - 1]!
+      if (!Object.hasOwn(parent, key)) throw new WireFormatError('INTERNAL', 'an annotation points outside the document')
+      parent[key] = revive(parent[key], type)
+    }
+  }
+  if (meta.referentialEqualities && typeof meta.referentialEqualities === 'object') {
+    for (const [source, targets] of Object.entries(meta.referentialEqualities as Record<string, string[]>)) {
+      const from = parsePath(source)
+      const value = walkTo(json, from.slice(0, -1))[from[from.length - 1]!]
+      for (const target of targets) {
+        const to = parsePath(target)
+        walkTo(json, to.slice(0, -1))[to[to.length - 1]!] = value
+      }
+    }
+  }
+  return json as T
+}
+
+function walkTo(root: unknown, segments: readonly string[]): Record<string, unknown> {
+  let node = root as Record<string, unknown>
+  for (const segment of segments) {
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, segment)) {
+      throw new WireFormatError('INTERNAL', 'an annotation points outside the document')
+    }
+    node = node[segment] as Record<string, unknown>
+  }
+  if (node === null || typeof node !== 'object') throw new WireFormatError('INTERNAL', 'an annotation points outside the document')
+  return node
 }
 
 /** Thrown by `decodeRequestText` on any malformed or hostile document. */

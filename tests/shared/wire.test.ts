@@ -2,6 +2,7 @@
  * The wire module: values survive a round trip, and the untrusted decoder accepts only
  * what the protocol uses.
  */
+import { SuperJSON } from 'superjson'
 import { describe, expect, it } from 'vitest'
 import { decode, decodeRequestText, encode, encodeRequest, WireFormatError } from '../../shared/wire.js'
 
@@ -94,5 +95,24 @@ describe('request encoding', () => {
 
   it.each(ROUND_TRIPS)('reads back %s as superjson would', (_name, value) => {
     expect(decodeRequestText(encodeRequest({ v: 1, queries: [value] } as never), LIMITS)).toEqual({ v: 1, queries: [value] })
+  })
+})
+
+describe('compatibility with the superjson library', () => {
+  const superjson = new SuperJSON()
+
+  it.each(ROUND_TRIPS)('superjson reads %s as this module writes it', (_name, value) => {
+    expect(superjson.parse(encode(value))).toEqual(value)
+  })
+
+  it.each(ROUND_TRIPS)('this module reads %s as superjson writes it', (_name, value) => {
+    expect(decode(superjson.stringify(value))).toEqual(value)
+  })
+
+  it('reads superjson documents with referential equalities, and a Date or bigint at the root', () => {
+    const shared = { id: 5n }
+    expect(decode(superjson.stringify({ a: shared, b: shared, c: [7n, 7n] }))).toEqual({ a: { id: 5n }, b: { id: 5n }, c: [7n, 7n] })
+    expect(decode(encode(new Date(5)))).toEqual(new Date(5))
+    expect(superjson.parse(encode(12n))).toBe(12n)
   })
 })
