@@ -38,7 +38,11 @@ export interface ErrorBody {
   readonly error: WireError
 }
 
-/** Writes a superjson document: Dates, bigints and `undefined` annotated, nothing shared. */
+/**
+ * Writes a superjson document: Dates, bigints, `undefined` and non-finite numbers
+ * annotated, nothing shared. (Requests may carry only the first three: the executor
+ * refuses the rest.)
+ */
 export function encode(value: unknown): string {
   const values: Record<string, [string]> = {}
   let root: [string] | undefined
@@ -58,6 +62,11 @@ export function encode(value: unknown): string {
       case 'undefined':
         annotate(path, 'undefined')
         return null
+      case 'number':
+        // float8 columns can hold NaN and ±Infinity, which JSON cannot.
+        if (Number.isFinite(item)) return item
+        annotate(path, 'number')
+        return String(item)
       case 'object': {
         if (item === null) return null
         const prefix = path === '' ? '' : `${path}.`
@@ -102,6 +111,8 @@ export function decode<T>(text: string): T {
         return BigInt(value as string)
       case 'undefined':
         return undefined
+      case 'number':
+        return Number(value)
       default:
         throw new WireFormatError('INTERNAL', `unsupported annotation ${String(type)}`)
     }

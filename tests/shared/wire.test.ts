@@ -116,3 +116,16 @@ describe('compatibility with the superjson library', () => {
     expect(superjson.parse(encode(12n))).toBe(12n)
   })
 })
+
+describe('non-finite floats (float8 columns hold NaN and ±Infinity)', () => {
+  const floats = Object.freeze({ nan: Number.NaN, up: Number.POSITIVE_INFINITY, down: Number.NEGATIVE_INFINITY })
+
+  it('survive a response round trip, readable by superjson too', () => {
+    expect(decode(encode(floats))).toEqual(floats)
+    expect(new SuperJSON().parse(encode(floats))).toEqual(floats)
+  })
+
+  it('are refused in requests', () => {
+    expect(() => decodeRequestText(encode({ v: 1, queries: [floats] }), LIMITS)).toThrow(WireFormatError)
+  })
+})
