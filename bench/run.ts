@@ -67,17 +67,33 @@ async function time(run: () => Promise<unknown>): Promise<number> {
 }
 
 console.log(`async-orm bench — ${database.label}, ${rounds} rounds each, node ${process.version}, ${new Date().toISOString()}`)
-console.log('workload | floor req/s | async-orm req/s | ratio')
-console.log('--- | --- | --- | ---')
+// On PostgreSQL, also the executor taking statement_timeout from the connection
+// (`statementTimeout: 'connection'`): reads then run without BEGIN/COMMIT.
+const connectionMode = process.env.DATABASE_URL
+  ? (() => {
+      const knex = knexFactory({ client: 'pg', connection: { connectionString: process.env.DATABASE_URL, statement_timeout: 5000 }, pool: { min: 1, max: 4 } })
+      return { knex, executor: createExecutor({ knex, api, statementTimeout: 'connection' }) }
+    })()
+  : undefined
+await connectionMode?.executor.ready()
+
+console.log(`workload | floor req/s | async-orm req/s | ratio${connectionMode ? " | with statementTimeout: 'connection' | ratio" : ''}`)
+console.log(`--- | --- | --- | ---${connectionMode ? ' | --- | ---' : ''}`)
 for (const workload of WORKLOADS) {
   const body = encode({ v: 1, queries: [workload.query] })
-  const ours = () =>
-    executor(new Request('http://bench.local/orm', { method: 'POST', headers: { 'content-type': 'application/json' }, body })).then((r) => r.text())
+  const request = () => new Request('http://bench.local/orm', { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+  const ours = () => executor(request()).then((r) => r.text())
   const floor = () => workload.floor(database.knex).then((rows) => JSON.stringify(rows))
   const floorRate = await time(floor)
   const ourRate = await time(ours)
-  console.log(`${workload.name} | ${floorRate.toFixed(0)} | ${ourRate.toFixed(0)} | ${(ourRate / floorRate).toFixed(2)}×`)
+  let extra = ''
+  if (connectionMode) {
+    const plainRate = await time(() => connectionMode.executor(request()).then((r) => r.text()))
+    extra = ` | ${plainRate.toFixed(0)} | ${(plainRate / floorRate).toFixed(2)}×`
+  }
+  console.log(`${workload.name} | ${floorRate.toFixed(0)} | ${ourRate.toFixed(0)} | ${(ourRate / floorRate).toFixed(2)}×${extra}`)
 }
+await connectionMode?.knex.destroy()
 // End to end through the client over loopback HTTP: what batching and transactions save.
 const server = await serve(createExecutor({ knex: database.knex, api, auth: async () => ({ authorId: 1n }) }), { port: 0 })
 const db = createClient<DemoApi>({ url: server.url })

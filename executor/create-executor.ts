@@ -44,6 +44,14 @@ export interface ExecutorOptions<Ctx> {
    * any other origin are refused (`FORBIDDEN`) before their body is read; default: none.
    */
   readonly cors?: CorsOptions
+  /**
+   * Where `statement_timeout` comes from. `'set-local'` (default): every request runs in
+   * a transaction that sets it with `SET LOCAL` (reads pay `BEGIN` and `COMMIT`).
+   * `'connection'`: the pg connection sets it already (knex `connection: {
+   * statement_timeout: 5000 }`, checked by `ready()`), so read-only requests that are
+   * not atomic run without a transaction, one statement per query.
+   */
+  readonly statementTimeout?: 'set-local' | 'connection'
   /** The roles `allow: ['admin', …]` grants compare with; default `ctx.roles` or `[ctx.role]`. */
   readonly roles?: (ctx: Ctx) => readonly string[]
   /** Receives unexpected errors (SQL included); defaults to `console`. */
@@ -77,6 +85,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
   const limits = resolveLimits(options.limits)
   const logger = options.logger ?? console
   const rolesOf = (options.roles as RolesOf | undefined) ?? defaultRoles
+  const plainReads = options.statementTimeout === 'connection'
   const procedures = buildProcedures(options.procedures as Readonly<Record<string, Procedure>> | undefined)
   const store = options.idempotency
     ? new IdempotencyStore(knex, options.idempotency === true ? {} : options.idempotency)
@@ -86,6 +95,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
     (compiled ??= (async () => {
       const meta = await buildApiMetadata(api, knex, limits)
       await store?.ensureTable()
+      if (plainReads) await assertConnectionTimeout(knex)
       return { validator: new RequestValidator(meta, limits, procedures), names: columnNames(meta) }
     })())
 
@@ -160,7 +170,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
         }
       })
       const run = (beforeCommit?: BeforeCommit) =>
-        runBatch(knex, checked, atomic, new RequestScope(ctx), limits, report, beforeCommit)
+        runBatch(knex, checked, atomic, plainReads && !atomic, new RequestScope(ctx), limits, report, beforeCommit)
       const key = request.headers.get('idempotency-key')
       const writes = checked.some((query) => !isWireError(query) && query.kind !== 'read')
       if (!store || key === null || !writes) return answer(encode(await run()))
@@ -218,6 +228,15 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
   }
 
   return Object.assign(handle, { ready: async () => void (await compile()), limits })
+}
+
+/** `statementTimeout: 'connection'` is a promise about the pool: check it once. */
+async function assertConnectionTimeout(knex: Knex): Promise<void> {
+  const result = (await knex.raw('show statement_timeout')) as { rows: { statement_timeout: string }[] }
+  const setting = result.rows[0]?.statement_timeout
+  if (!setting || setting === '0') {
+    throw new TypeError("statementTimeout: 'connection' needs statement_timeout set on the pg connection (knex connection option)")
+  }
 }
 
 function checkEnvelope(body: unknown, limits: Limits): { queries: readonly unknown[]; atomic: boolean } {
@@ -281,6 +300,7 @@ async function runBatch(
   knex: Knex,
   checked: readonly (CheckedQuery | WireError)[],
   atomic: boolean,
+  plain: boolean,
   scope: RequestScope,
   limits: Limits,
   report: (error: unknown) => WireError,
@@ -290,7 +310,7 @@ async function runBatch(
   if (atomic && invalid !== -1) return rolledBack(checked.length, invalid, checked[invalid] as WireError)
   if (invalid !== -1 && checked.every(isWireError)) return { results: checked.map((error) => ({ error: error as WireError })) }
   const writes = checked.some((query) => !isWireError(query) && query.kind !== 'read')
-  const session = await DbSession.start(knex, { readOnly: !writes, statementTimeoutMs: limits.statementTimeoutMs, acquireTimeoutMs: limits.acquireTimeoutMs })
+  const session = await DbSession.start(knex, { readOnly: !writes, plain, statementTimeoutMs: limits.statementTimeoutMs, acquireTimeoutMs: limits.acquireTimeoutMs })
   let commit = true
   try {
     const results: QueryResult[] = []

@@ -38,13 +38,21 @@ export abstract class DbSession {
   /** Ends the transaction (`commit` or roll back) and gives the connection back. */
   abstract end(commit: boolean): Promise<void>
 
+  /**
+   * `plain` sessions (read-only, with `statement_timeout` already set on the connection)
+   * run each query on its own, with no transaction around them.
+   */
   static async start(
     knex: Knex,
-    options: { readOnly: boolean; statementTimeoutMs: number; acquireTimeoutMs: number },
+    options: { readOnly: boolean; plain: boolean; statementTimeoutMs: number; acquireTimeoutMs: number },
   ): Promise<DbSession> {
     // The timeout comes from validated configuration (a positive integer), never a client.
     const timeout = Math.trunc(options.statementTimeoutMs)
-    const opening = options.readOnly ? ReadOnlySession.open(knex, timeout) : WriteSession.open(knex, timeout)
+    const opening = !options.readOnly
+      ? WriteSession.open(knex, timeout)
+      : options.plain
+        ? PlainSession.open(knex)
+        : ReadOnlySession.open(knex, timeout)
     return withinTime(opening, options.acquireTimeoutMs)
   }
 
@@ -124,6 +132,29 @@ class ReadOnlySession extends DbSession {
       this.open = false
       await (this.knex.client as unknown as PoolClient).releaseConnection(this.connection)
     }
+  }
+}
+
+class PlainSession extends DbSession {
+  private constructor(
+    readonly knex: Knex,
+    private readonly connection: unknown,
+  ) {
+    super()
+  }
+
+  static async open(knex: Knex): Promise<DbSession> {
+    return new PlainSession(knex, await (knex.client as unknown as PoolClient).acquireConnection())
+  }
+
+  run<T>(query: Knex.QueryBuilder | Knex.Raw): Promise<T> {
+    return query.connection(this.connection) as unknown as Promise<T>
+  }
+
+  async restart(): Promise<void> {}
+
+  async end(): Promise<void> {
+    await (this.knex.client as unknown as PoolClient).releaseConnection(this.connection)
   }
 }
 
