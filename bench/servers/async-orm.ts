@@ -1,0 +1,16 @@
+/** async-orm: the executor with the demo API over the Node adapter. `connection` mode takes statement_timeout from the pool. */
+import knexFactory from 'knex'
+import { api } from '../../examples/demo/api.js'
+import { createExecutor } from '../../executor/index.js'
+import { serve } from '../../executor/node-adapter.js'
+
+const connectionMode = process.argv[2] === 'connection'
+const knex = knexFactory({
+  client: 'pg',
+  connection: { connectionString: process.env.DATABASE_URL, ...(connectionMode && { statement_timeout: 5000 }) },
+  searchPath: [process.env.BENCH_SCHEMA!],
+  pool: { min: 1, max: 8 },
+})
+const executor = createExecutor({ knex, api, ...(connectionMode && { statementTimeout: 'connection' as const }) })
+const server = await serve(executor, { port: 0 })
+console.log(server.url)

@@ -1,0 +1,35 @@
+/** The floor: a hand-written @hono/node-server + pg handler running the workloads' SQL. */
+import { serve } from '@hono/node-server'
+import pg from 'pg'
+
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 8, options: `-c search_path=${process.env.BENCH_SCHEMA}` })
+const POST = 'id, author_id, title, body, published, views, created_at'
+
+async function handle(request: Request): Promise<Response> {
+  const { pathname } = new URL(request.url)
+  const { id } = (await request.json()) as { id: number }
+  let rows: unknown
+  switch (pathname) {
+    case '/point':
+      rows = (await pool.query('select id, name, bio, rating, meta, created_at from authors where id = $1', [id])).rows[0]
+      break
+    case '/twenty':
+      rows = (await pool.query(`select ${POST} from posts where author_id = $1 and published = true order by created_at desc limit 20`, [id])).rows
+      break
+    case '/eager': {
+      const posts = (await pool.query(`select ${POST} from posts where author_id = $1 and published = true order by created_at desc limit 20`, [id])).rows
+      const authors = (await pool.query('select id, name, bio, rating, meta, created_at from authors where id = any($1)', [[...new Set(posts.map((p) => p.author_id))]])).rows
+      const byId = new Map(authors.map((a) => [a.id, a]))
+      rows = posts.map((p) => ({ ...p, author: byId.get(p.author_id) ?? null }))
+      break
+    }
+    case '/thousand':
+      rows = (await pool.query(`select ${POST} from posts where published = true and id > $1 order by id limit 1000`, [id])).rows
+      break
+    default:
+      return new Response('not found', { status: 404 })
+  }
+  return new Response(JSON.stringify(rows), { headers: { 'content-type': 'application/json' } })
+}
+
+serve({ fetch: handle, port: 0, hostname: '127.0.0.1' }, (info) => console.log(`http://127.0.0.1:${info.port}`))

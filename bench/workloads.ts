@@ -1,0 +1,23 @@
+/**
+ * The throughput workloads, the same for every contender: each builds the requests its
+ * real client would send (captured, not hand-written), and the hand-written floor
+ * runs the same SQL.
+ */
+export interface Workload {
+  readonly name: string
+  /** Parameters per captured request (e.g. 100 different ids). */
+  readonly params: readonly number[]
+}
+
+export const AUTHORS = Number(process.env.BENCH_AUTHORS ?? 2000)
+
+const spread = (n: number, max: number) => Array.from({ length: n }, (_, i) => 1 + ((i * 7919) % max))
+
+export const WORKLOADS = {
+  point: { name: 'point read by primary key', params: spread(200, AUTHORS) },
+  twenty: { name: '20 rows by an indexed filter, ordered', params: spread(200, AUTHORS) },
+  eager: { name: '20 rows with one eager relation', params: spread(200, AUTHORS) },
+  thousand: { name: '1,000 rows', params: spread(20, 50) },
+} satisfies Record<string, Workload>
+
+export type WorkloadKey = keyof typeof WORKLOADS
