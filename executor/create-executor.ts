@@ -261,8 +261,12 @@ function checkEnvelope(body: unknown, limits: Limits): { queries: readonly unkno
 
 /** Reads the body, refusing it as soon as it passes `max` bytes (whatever Content-Length says). */
 async function readBody(request: Request, max: number): Promise<string> {
-  const declared = Number(request.headers.get('content-length') ?? 0)
+  const length = request.headers.get('content-length')
+  const declared = Number(length ?? 0)
   if (declared > max) throw new ExecutorError('PAYLOAD_TOO_LARGE', `request body is larger than ${max} bytes`)
+  // With a declared length, the runtime reads no more than it (Node's HTTP parser, and
+  // fetch, enforce it): read it whole, which adapters do without building a web stream.
+  if (length !== null && /^\d+$/.test(length)) return decodeUtf8(new Uint8Array(await request.arrayBuffer()))
   if (!request.body) return ''
   const reader = request.body.getReader()
   const chunks: Uint8Array[] = []
@@ -283,8 +287,14 @@ async function readBody(request: Request, max: number): Promise<string> {
     bytes.set(chunk, offset)
     offset += chunk.byteLength
   }
+  return decodeUtf8(bytes)
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+function decodeUtf8(bytes: Uint8Array): string {
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+    return utf8.decode(bytes)
   } catch {
     throw new ExecutorError('BAD_REQUEST', 'request body is not valid UTF-8')
   }

@@ -12,5 +12,5 @@ const knex = knexFactory({
   pool: { min: 1, max: 8 },
 })
 const executor = createExecutor({ knex, api, ...(connectionMode && { statementTimeout: 'connection' as const }) })
-const server = await serve(executor, { port: 0 })
+const server = await serve(executor, { port: 0, shutdownOn: ['SIGTERM', 'SIGINT'], onShutdown: () => knex.destroy() })
 console.log(server.url)
