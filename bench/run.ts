@@ -20,10 +20,24 @@ import { runThroughput, writeReport } from './throughput.js'
 const quick = process.argv.includes('--quick')
 const rounds = quick ? 300 : 2000
 
+// On PostgreSQL the bench works in a schema of its own, created fresh and dropped after.
+const BENCH_SCHEMA = 'bench_inprocess'
 const database = process.env.DATABASE_URL
-  ? (() => {
-      const knex = knexFactory({ client: 'pg', connection: process.env.DATABASE_URL, pool: { min: 1, max: 4 } })
-      return { knex, close: () => knex.destroy(), label: 'PostgreSQL' }
+  ? await (async () => {
+      const url = process.env.DATABASE_URL!
+      const setup = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 1 } })
+      await setup.raw('drop schema if exists ?? cascade', [BENCH_SCHEMA])
+      await setup.raw('create schema ??', [BENCH_SCHEMA])
+      await setup.destroy()
+      const knex = knexFactory({ client: 'pg', connection: url, searchPath: [BENCH_SCHEMA], pool: { min: 1, max: 4 } })
+      return {
+        knex,
+        label: 'PostgreSQL',
+        close: async () => {
+          await knex.raw('drop schema ?? cascade', [BENCH_SCHEMA])
+          await knex.destroy()
+        },
+      }
     })()
   : { ...(await createEmbeddedDatabase()), label: 'PGlite (in memory)' }
 await migrate(database.knex)
@@ -72,7 +86,7 @@ console.log(`async-orm bench — ${database.label}, ${rounds} rounds each, node 
 // (`statementTimeout: 'connection'`): reads then run without BEGIN/COMMIT.
 const connectionMode = process.env.DATABASE_URL
   ? (() => {
-      const knex = knexFactory({ client: 'pg', connection: { connectionString: process.env.DATABASE_URL, statement_timeout: 5000 }, pool: { min: 1, max: 4 } })
+      const knex = knexFactory({ client: 'pg', connection: { connectionString: process.env.DATABASE_URL, statement_timeout: 5000 }, searchPath: [BENCH_SCHEMA], pool: { min: 1, max: 4 } })
       return { knex, executor: createExecutor({ knex, api, statementTimeout: 'connection' }) }
     })()
   : undefined
