@@ -150,16 +150,22 @@ export class Transport {
       headers.set('content-type', 'application/json')
       if (idempotencyKey) headers.set('idempotency-key', idempotencyKey)
       let response: Response
+      // Each attempt stops when the caller gives up or its own timeout passes.
+      const attempt$ = new AbortController()
+      const stop = () => attempt$.abort()
+      signal.addEventListener('abort', stop, { once: true })
+      const { timeout } = this.options
+      let timedOut = false
+      const timer = timeout === undefined ? undefined : setTimeout(() => ((timedOut = true), stop()), timeout)
       try {
         response = await this.fetcher.raw(url, {
           method: 'POST',
           body,
           headers,
-          signal,
+          signal: attempt$.signal,
           retry: false,
           responseType: 'text',
           ignoreResponseError: true,
-          ...(this.options.timeout !== undefined && { timeout: this.options.timeout }),
         })
       } catch (error) {
         if (signal.aborted) throw aborted(signal)
@@ -167,8 +173,11 @@ export class Transport {
           await sleep(backoff(this.options.retryDelay ?? 200, attempt), signal)
           continue
         }
-        const reason = error instanceof Error ? error.message : String(error)
+        const reason = timedOut ? `no answer within ${timeout} ms` : error instanceof Error ? error.message : String(error)
         throw new AsyncOrmError({ code: 'NETWORK_ERROR', message: `[POST ${url}] network error: ${reason}`, cause: error })
+      } finally {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', stop)
       }
       if (response.status === 503 && attempt < retries) {
         await sleep(backoff(this.options.retryDelay ?? 200, attempt), signal)

@@ -325,6 +325,27 @@ describe('running querysets', () => {
     expect(calls).toBe(1)
   })
 
+  it('waits windowMs for more queries before sending', async () => {
+    respondWith(() => [])
+    const windowed = createClient<DemoApi>({ url: URL, batch: { windowMs: 30 } })
+    const first = windowed.Tag.query().fetch()
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    await Promise.all([first, windowed.Author.query().fetch()])
+    expect(sent).toHaveLength(1)
+    expect(sent[0]!.queries).toHaveLength(2)
+  })
+
+  it('gives up on a request after the timeout, as a network error', async () => {
+    server.use(
+      http.post(URL, async () => {
+        await new Promise((resolve) => setTimeout(resolve, 500))
+        return new HttpResponse(encode({ results: [{ data: [] }] }))
+      }),
+    )
+    const impatient = createClient<DemoApi>({ url: URL, timeout: 50, retry: 0 })
+    await expect(impatient.Tag.query()).rejects.toMatchObject({ code: 'NETWORK_ERROR', status: 0, message: `[POST ${URL}] network error: no answer within 50 ms` })
+  })
+
   it('Django get() asks for two rows and names the model when none match', async () => {
     respondWith(() => [])
     await expect(db.Tag.objects.get({ name: 'x' })).rejects.toMatchObject({ code: 'NOT_FOUND', message: 'Tag matching query does not exist' })

@@ -161,11 +161,9 @@ describe('edge proxy in workerd', () => {
       bindings: { EXECUTOR_URL: 'http://127.0.0.1:9/orm', HOP_SECRET },
     })
     try {
-      const started = Date.now()
       const response = await down.dispatchFetch('http://edge.local/orm', { method: 'POST', headers: { 'content-type': 'application/json' }, body: encodeRequest(countTags as never) })
       expect(response.status).toBe(503)
       expect(decode(await response.text())).toEqual({ error: { code: 'UNAVAILABLE', message: 'the executor cannot be reached' } })
-      expect(Date.now() - started).toBeLessThan(10_000)
     } finally {
       await down.dispose()
     }

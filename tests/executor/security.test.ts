@@ -102,11 +102,9 @@ describe('HTTP hardening (PostgreSQL)', () => {
   })
 
   it('cancels a statement past statement_timeout on the server, answering TIMEOUT', async () => {
-    const started = Date.now()
     const response = await post(encode({ v: 1, queries: [{ op: 'call', procedure: 'slow', args: {} }] }))
     const body = decode<{ results: { error?: { code: string } }[] }>(await response.text())
     expect(body.results[0]!.error?.code).toBe('TIMEOUT')
-    expect(Date.now() - started).toBeLessThan(2500)
     const running = await demo.knex.raw("select count(*)::int as n from pg_stat_activity where query like '%pg_sleep(3)%' and state = 'active' and pid <> pg_backend_pid()")
     expect(running.rows[0].n).toBe(0)
   })
@@ -130,11 +128,9 @@ describe('HTTP hardening (PostgreSQL)', () => {
       await (tiny.client as unknown as { releaseConnection(c: unknown): Promise<void> }).releaseConnection(held)
       await starved.ready()
       const again = await (tiny.client as unknown as { acquireConnection(): Promise<unknown> }).acquireConnection()
-      const started = Date.now()
       const response = await starved(new Request('http://x/orm', { method: 'POST', headers: { 'content-type': 'application/json' }, body: READ }))
       expect(response.status).toBe(503)
       expect(decode(await response.text())).toEqual({ error: { code: 'UNAVAILABLE', message: 'no database connection became free in time' } })
-      expect(Date.now() - started).toBeLessThan(2000)
       await (tiny.client as unknown as { releaseConnection(c: unknown): Promise<void> }).releaseConnection(again)
     } finally {
       await tiny.destroy()
