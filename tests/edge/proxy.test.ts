@@ -152,6 +152,28 @@ describe('edge proxy in workerd', () => {
     expect(Number(retryAfter)).toBeGreaterThan(0)
   })
 
+  it('answers TIMEOUT when the origin accepts but does not answer in ORIGIN_TIMEOUT_MS', async () => {
+    const { createServer } = await import('node:net')
+    const silent = createServer(() => {})
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    const port = (silent.address() as { port: number }).port
+    const slow = new Miniflare({
+      modules: true,
+      script: await bundleWorker('edge/worker.ts'),
+      compatibilityDate: '2025-01-01',
+      durableObjects: { RATE_LIMITER: 'RateLimiter', CACHE_VERSION: 'CacheVersion' },
+      bindings: { EXECUTOR_URL: `http://127.0.0.1:${port}/orm`, HOP_SECRET, ORIGIN_TIMEOUT_MS: '300' },
+    })
+    try {
+      const response = await slow.dispatchFetch('http://edge.local/orm', { method: 'POST', headers: { 'content-type': 'application/json' }, body: encodeRequest(countTags as never) })
+      expect(response.status).toBe(504)
+      expect(decode(await response.text())).toEqual({ error: { code: 'TIMEOUT', message: 'the executor did not answer in time' } })
+    } finally {
+      await slow.dispose()
+      silent.close()
+    }
+  })
+
   it('answers UNAVAILABLE when the origin is down, without hanging', async () => {
     const down = new Miniflare({
       modules: true,

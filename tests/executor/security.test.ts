@@ -3,11 +3,11 @@
  * pool, and what unexpected errors reveal.
  */
 import knexFactory from 'knex'
-import { SignJWT, UnsecuredJWT } from 'jose'
+import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose'
 import * as v from 'valibot'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { api, procedures } from '../../examples/demo/api.js'
-import { createExecutor, procedure, type Executor } from '../../executor/index.js'
+import { createExecutor, jwtAuth, procedure, type Executor } from '../../executor/index.js'
 import { decode, encode } from '../../shared/wire.js'
 import { openDemo, testAuth, tokenFor, TEST_SECRET, type Demo } from '../support/demo.js'
 
@@ -93,6 +93,21 @@ describe('HTTP hardening (PostgreSQL)', () => {
     }
     expect((await post(READ, { authorization: 'Basic dXNlcjpwYXNz' })).status).toBe(401)
     expect(demo.sql).toEqual([])
+  })
+
+  it('verifies tokens against a key set (jwks) with pinned algorithms', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256')
+    const jwks = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), alg: 'ES256', kid: 'k1' }] })
+    const auth = jwtAuth({ jwks, algorithms: ['ES256'], issuer: 'https://issuer.example', audience: 'orm' })
+    const sign = (claims: { iss?: string; aud?: string }) =>
+      new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setSubject('7').setIssuer(claims.iss ?? 'https://issuer.example').setAudience(claims.aud ?? 'orm').setExpirationTime('5m').sign(privateKey)
+    const request = (token: string) => new Request('http://x/', { headers: { authorization: `Bearer ${token}` } })
+    await expect(auth(request(await sign({})))).resolves.toMatchObject({ sub: '7' })
+    await expect(auth(request(await sign({ iss: 'https://evil.example' })))).rejects.toMatchObject({ code: 'UNAUTHENTICATED' })
+    await expect(auth(request(await sign({ aud: 'other' })))).rejects.toMatchObject({ code: 'UNAUTHENTICATED' })
+    await expect(auth(request(await tokenFor(7n)))).rejects.toMatchObject({ code: 'UNAUTHENTICATED' })
+    expect(() => jwtAuth({ secret: 'x'.repeat(32), algorithms: ['none'] })).toThrow(TypeError)
+    expect(await auth(new Request('http://x/'))).toBeNull()
   })
 
   it('treats a request without a token as anonymous: reads as allowed, writes refused', async () => {
