@@ -46,11 +46,13 @@ export interface ErrorBody {
 export function encode(value: unknown): string {
   const values: Record<string, [string]> = {}
   let root: [string] | undefined
-  const annotate = (path: string, type: string) => {
-    if (path === '') root = [type]
-    else values[path] = [type]
+  // Paths are built only for the values that need an annotation: on large results most
+  // values need none, and joining a path string for each of them would dominate.
+  const annotate = (path: Path | undefined, type: string) => {
+    if (path === undefined) root = [type]
+    else values[pathString(path)] = [type]
   }
-  const walk = (item: unknown, path: string): unknown => {
+  const walk = (item: unknown, path: Path | undefined): unknown => {
     if (item instanceof Date) {
       annotate(path, 'Date')
       return Number.isNaN(item.getTime()) ? 'Invalid Date' : item.toISOString()
@@ -69,19 +71,31 @@ export function encode(value: unknown): string {
         return String(item)
       case 'object': {
         if (item === null) return null
-        const prefix = path === '' ? '' : `${path}.`
-        if (Array.isArray(item)) return item.map((element, i) => walk(element, `${prefix}${i}`))
+        if (Array.isArray(item)) return item.map((element, i) => walk(element, { parent: path, key: i }))
         const out: Record<string, unknown> = {}
-        for (const key of Object.keys(item)) out[key] = walk((item as Record<string, unknown>)[key], prefix + escapeKey(key))
+        for (const key of Object.keys(item)) out[key] = walk((item as Record<string, unknown>)[key], { parent: path, key })
         return out
       }
       default:
         return item
     }
   }
-  const json = walk(value, '')
+  const json = walk(value, undefined)
   const annotated = root ?? (Object.keys(values).length > 0 ? values : undefined)
   return JSON.stringify(annotated ? { json, meta: { values: annotated, v: 1 } } : { json })
+}
+
+interface Path {
+  readonly parent: Path | undefined
+  readonly key: string | number
+}
+
+function pathString(path: Path): string {
+  const segments: string[] = []
+  for (let node: Path | undefined = path; node; node = node.parent) {
+    segments.push(typeof node.key === 'number' ? String(node.key) : escapeKey(node.key))
+  }
+  return segments.reverse().join('.')
 }
 
 /** A request document (the same format, typed). */
@@ -90,6 +104,8 @@ export function encodeRequest(body: RequestBody): string {
 }
 
 function escapeKey(key: string): string {
+  // Most keys need no escaping; skip the regular expressions for them (hot on large results).
+  if (!key.includes('.') && !key.includes('\\')) return key
   return key.replace(/\\/g, '\\\\').replace(/\./g, '\\.')
 }
 
