@@ -4,11 +4,10 @@
  * only in types, so handles are made on first use.
  */
 import type { CallQuery, Query } from '../shared/query-ast.js'
-import type { AsyncOrmError } from './client-error.js'
+import { Deferred, type RunOptions } from './deferred.js'
 import { DjangoQuerySet } from './django.js'
 import { QuerySet } from './queryset.js'
 import { initialState } from './query-state.js'
-import type { RunOptions } from './runnable.js'
 import { Transport, type ClientOptions } from './transport.js'
 import type { ModelName, Ref } from './types.js'
 
@@ -29,42 +28,22 @@ type ProcedureInput<P> = P extends { readonly '~types'?: { readonly input: infer
 type ProcedureResult<P> = P extends { readonly '~types'?: { readonly result: infer R } } ? R : unknown
 
 /** A procedure call: run it like a queryset, or put it in a transaction. */
-export class Call<Out> implements Sendable<Out>, PromiseLike<Out> {
+export class Call<Out> extends Deferred<Out> implements Sendable<Out> {
   /** @internal */
   constructor(
     private readonly query: CallQuery,
     private readonly run: ((query: Query, signal?: AbortSignal) => Promise<unknown>) | undefined,
-  ) {}
+  ) {
+    super()
+  }
 
   toJSON(): CallQuery {
     return this.query
   }
 
-  fetch(options: RunOptions = {}): Promise<Out> {
+  override fetch(options: RunOptions = {}): Promise<Out> {
     if (!this.run) return Promise.reject(new TypeError('a call made on a transaction runs with the transaction'))
     return this.run(this.query, options.signal) as Promise<Out>
-  }
-
-  execute(callback: (error: AsyncOrmError | null, result?: Out) => void, options?: RunOptions): void {
-    this.fetch(options).then(
-      (result) => callback(null, result),
-      (error: AsyncOrmError) => callback(error),
-    )
-  }
-
-  then<A = Out, B = never>(
-    onFulfilled?: ((value: Out) => A | PromiseLike<A>) | null,
-    onRejected?: ((reason: AsyncOrmError) => B | PromiseLike<B>) | null,
-  ): Promise<A | B> {
-    return this.fetch().then(onFulfilled, onRejected)
-  }
-
-  catch<B = never>(onRejected?: ((reason: AsyncOrmError) => B | PromiseLike<B>) | null): Promise<Out | B> {
-    return this.fetch().catch(onRejected)
-  }
-
-  finally(onFinally?: (() => void) | null): Promise<Out> {
-    return this.fetch().finally(onFinally)
   }
 }
 

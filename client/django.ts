@@ -5,7 +5,7 @@
 import type { ComparisonOperator, Filter, Scalar } from '../shared/query-ast.js'
 import { AsyncOrmError } from './client-error.js'
 import type { QuerySet } from './queryset.js'
-import type { RunOptions } from './runnable.js'
+import { Deferred, type RunOptions } from './deferred.js'
 import type { ColumnOf, RowOf, ValueOf } from './types.js'
 
 type TextLookup = 'iexact' | 'contains' | 'icontains' | 'startswith' | 'istartswith' | 'endswith' | 'iendswith'
@@ -30,12 +30,14 @@ type OrderField<Api, K extends keyof Api & string> = ColumnOf<Api, K> | `-${Colu
 
 const LOOKUPS = new Set(['exact', 'in', 'isnull', 'range', 'gt', 'gte', 'lt', 'lte', 'iexact', 'contains', 'icontains', 'startswith', 'istartswith', 'endswith', 'iendswith'])
 
-export class DjangoQuerySet<Api, K extends keyof Api & string> implements PromiseLike<RowOf<Api, K>[]> {
+export class DjangoQuerySet<Api, K extends keyof Api & string> extends Deferred<RowOf<Api, K>[]> {
   /** @internal */
   constructor(
     private readonly name: K,
     private readonly qs: QuerySet<Api, K>,
-  ) {}
+  ) {
+    super()
+  }
 
   private next(qs: QuerySet<Api, K>): DjangoQuerySet<Api, K> {
     return new DjangoQuerySet(this.name, qs)
@@ -103,27 +105,8 @@ export class DjangoQuerySet<Api, K extends keyof Api & string> implements Promis
     return this.qs.toJSON()
   }
 
-  fetch(options?: RunOptions): Promise<RowOf<Api, K>[]> {
+  override fetch(options?: RunOptions): Promise<RowOf<Api, K>[]> {
     return this.qs.fetch(options) as Promise<RowOf<Api, K>[]>
-  }
-
-  execute(callback: (error: AsyncOrmError | null, rows?: RowOf<Api, K>[]) => void, options?: RunOptions): void {
-    this.qs.execute(callback as never, options)
-  }
-
-  then<A = RowOf<Api, K>[], B = never>(
-    onFulfilled?: ((rows: RowOf<Api, K>[]) => A | PromiseLike<A>) | null,
-    onRejected?: ((reason: AsyncOrmError) => B | PromiseLike<B>) | null,
-  ): Promise<A | B> {
-    return this.fetch().then(onFulfilled, onRejected)
-  }
-
-  catch<B = never>(onRejected?: ((reason: AsyncOrmError) => B | PromiseLike<B>) | null): Promise<RowOf<Api, K>[] | B> {
-    return this.fetch().catch(onRejected)
-  }
-
-  finally(onFinally?: (() => void) | null): Promise<RowOf<Api, K>[]> {
-    return this.fetch().finally(onFinally)
   }
 }
 

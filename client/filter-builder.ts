@@ -3,6 +3,7 @@
  * grouping callbacks (`where(q => q.where(…).orWhere(…))`) and by relation filters.
  */
 import { COMPARISON_OPERATORS, type ComparisonOperator, type Filter, type Scalar } from '../shared/query-ast.js'
+import { Deferred } from './deferred.js'
 import { initialState, termsToFilter, type QueryState } from './query-state.js'
 import type { ColumnOf, RelationNameOf, TargetOf, ValueOf, WhereObject } from './types.js'
 
@@ -13,9 +14,19 @@ const OPERATORS = new Set<string>([...COMPARISON_OPERATORS, 'in', 'not in'])
 
 type Group<Api, K extends keyof Api & string> = (q: FilterBuilder<Api, K>) => FilterBuilder<Api, K>
 
-export class FilterBuilder<Api, K extends keyof Api & string> {
+/**
+ * A filter on model `K`. On its own (the `q` of a grouping callback) it cannot run;
+ * querysets extend it and run (`Out` is what they resolve to).
+ */
+export class FilterBuilder<Api, K extends keyof Api & string, Out = never> extends Deferred<Out> {
   /** @internal */
-  constructor(readonly state: QueryState) {}
+  constructor(readonly state: QueryState) {
+    super()
+  }
+
+  fetch(): Promise<Out> {
+    return Promise.reject(new TypeError('a filter group cannot run on its own'))
+  }
 
   /** @internal Makes a copy of this builder (of the same class) with `patch` applied. */
   protected with(patch: Partial<QueryState>): this {

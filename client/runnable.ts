@@ -3,7 +3,7 @@
  * its wire form (`toJSON()`), ordering and limits.
  */
 import type { OrderTerm, Query } from '../shared/query-ast.js'
-import type { AsyncOrmError } from './client-error.js'
+import type { RunOptions } from './deferred.js'
 import { FilterBuilder } from './filter-builder.js'
 import { toQuery, type QueryState } from './query-state.js'
 import type { ColumnOf } from './types.js'
@@ -11,13 +11,9 @@ import type { ColumnOf } from './types.js'
 /** Sends one query and resolves with its data. */
 export type Runner = (query: Query, signal?: AbortSignal) => Promise<unknown>
 
-export interface RunOptions {
-  readonly signal?: AbortSignal
-}
+export type { RunOptions }
 
-type Callback<T> = (error: AsyncOrmError | null, result?: T) => void
-
-export abstract class Runnable<Api, K extends keyof Api & string, Out> extends FilterBuilder<Api, K> {
+export abstract class Runnable<Api, K extends keyof Api & string, Out> extends FilterBuilder<Api, K, Out> {
   /** @internal */
   constructor(
     state: QueryState,
@@ -33,35 +29,11 @@ export abstract class Runnable<Api, K extends keyof Api & string, Out> extends F
   }
 
   /** Runs the query. */
-  fetch(options: RunOptions = {}): Promise<Out> {
+  override fetch(options: RunOptions = {}): Promise<Out> {
     if (!this.runner) {
       return Promise.reject(new TypeError('this queryset describes a relation or a group; it cannot run on its own'))
     }
     return this.runner(this.toJSON(), options.signal) as Promise<Out>
-  }
-
-  /** Runs the query and calls `callback(error, result)` (django-async-orm's style). */
-  execute(callback: Callback<Out>, options: RunOptions = {}): void {
-    this.fetch(options).then(
-      (result) => callback(null, result),
-      (error: AsyncOrmError) => callback(error),
-    )
-  }
-
-  // A queryset is a thenable, so `await qs` runs it, as in objection.
-  then<A = Out, B = never>(
-    onFulfilled?: ((value: Out) => A | PromiseLike<A>) | null,
-    onRejected?: ((reason: AsyncOrmError) => B | PromiseLike<B>) | null,
-  ): Promise<A | B> {
-    return this.fetch().then(onFulfilled, onRejected)
-  }
-
-  catch<B = never>(onRejected?: ((reason: AsyncOrmError) => B | PromiseLike<B>) | null): Promise<Out | B> {
-    return this.fetch().catch(onRejected)
-  }
-
-  finally(onFinally?: (() => void) | null): Promise<Out> {
-    return this.fetch().finally(onFinally)
   }
 
   /** Orders by a column; call again for further keys. */
