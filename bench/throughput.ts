@@ -36,18 +36,27 @@ async function captureAsyncOrm(): Promise<Record<WorkloadKey, Captured[]>> {
       return new Response(encode({ results: [{ data: null }] }))
     },
   })
-  const out = {} as Record<WorkloadKey, Captured[]>
   const queries: Record<WorkloadKey, (p: number) => PromiseLike<unknown>> = {
     point: (id) => db.Author.query().findById(BigInt(id)),
     twenty: (id) => db.Post.query().where('authorId', BigInt(id)).orderBy('createdAt', 'desc').limit(20),
     eager: (id) => db.Post.query().where('authorId', BigInt(id)).orderBy('createdAt', 'desc').limit(20).withGraphFetched({ author: true }),
     thousand: (id) => db.Post.query().where('id', '>', id).orderBy('id').limit(1000),
   }
+  return capture(queries, '/orm', () => last)
+}
+
+/** Runs each workload's query for each of its parameters, keeping the body each one sent. */
+async function capture(
+  queries: Record<WorkloadKey, (param: number) => PromiseLike<unknown>>,
+  path: string,
+  lastBody: () => string,
+): Promise<Record<WorkloadKey, Captured[]>> {
+  const out = {} as Record<WorkloadKey, Captured[]>
   for (const key of KEYS) {
     out[key] = []
     for (const param of WORKLOADS[key].params) {
       await queries[key](param)
-      out[key].push({ path: '/orm', body: last })
+      out[key].push({ path, body: lastBody() })
     }
   }
   return out
@@ -89,15 +98,7 @@ async function captureDrizzle(): Promise<Record<WorkloadKey, Captured[]>> {
     eager: (id) => db.query.posts.findMany({ where: and(eq(posts.authorId, id), eq(posts.published, true)), orderBy: desc(posts.createdAt), limit: 20, with: { author: true } }),
     thousand: (id) => db.select(postColumns).from(posts).where(and(eq(posts.published, true), gt(posts.id, id))).orderBy(posts.id).limit(1000),
   }
-  const out = {} as Record<WorkloadKey, Captured[]>
-  for (const key of KEYS) {
-    out[key] = []
-    for (const param of WORKLOADS[key].params) {
-      await queries[key](param)
-      out[key].push({ path: '/query', body: last })
-    }
-  }
-  return out
+  return capture(queries, '/query', () => last)
 }
 
 function captureFloor(): Record<WorkloadKey, Captured[]> {
