@@ -146,12 +146,14 @@ export async function runThroughput(options: { databaseUrl: string; quick: boole
     { name: 'drizzle pg-proxy', script: 'bench/servers/drizzle.ts', args: [], requests: await captureDrizzle() },
   ]
   const seconds = options.quick ? 3 : 10
+  const warmup = options.quick ? 2 : 3
   const results: ThroughputResult[] = KEYS.map((key) => ({ workload: WORKLOADS[key].name, rows: [] }))
   for (const contender of contenders) {
     const { url, child } = await start(contender.script, contender.args, env)
     try {
       for (const [i, key] of KEYS.entries()) {
-        await load(url, contender.requests[key].slice(0, 20), 1) // warm up
+        // Warm up until the JIT has compiled the hot path: short warm-ups favour the smallest server.
+        await load(url, contender.requests[key], warmup)
         const before = await xacts()
         const { rps, non2xx, total } = await load(url, contender.requests[key], seconds)
         const after = await xacts()
@@ -216,4 +218,10 @@ ${parts.join('\n')}
 
 function escapeXml(text: string): string {
   return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`)
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const quick = process.argv.includes('--quick')
+  const results = await runThroughput({ databaseUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', quick })
+  for (const result of results) for (const row of result.rows) console.log(`${result.workload} | ${row.contender} | ${row.rps.toFixed(0)} | ${row.ratio.toFixed(2)}×`)
 }

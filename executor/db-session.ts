@@ -39,26 +39,32 @@ export abstract class DbSession {
   abstract end(commit: boolean): Promise<void>
 
   /**
-   * `plain` sessions (read-only, with `statement_timeout` already set on the connection)
-   * run each query on its own, with no transaction around them.
+   * With `connectionTimeout` the connection sets `statement_timeout` already: read-only
+   * requests that need no snapshot across queries (`single`) run each query on its own
+   * with no transaction around them, and the others skip `SET LOCAL`.
    */
   static async start(
     knex: Knex,
-    options: { readOnly: boolean; plain: boolean; statementTimeoutMs: number; acquireTimeoutMs: number },
+    options: { readOnly: boolean; single: boolean; connectionTimeout: boolean; statementTimeoutMs: number; acquireTimeoutMs: number },
   ): Promise<DbSession> {
     // The timeout comes from validated configuration (a positive integer), never a client.
-    const timeout = Math.trunc(options.statementTimeoutMs)
+    const timeout = options.connectionTimeout ? undefined : Math.trunc(options.statementTimeoutMs)
     const opening = !options.readOnly
       ? WriteSession.open(knex, timeout)
-      : options.plain
+      : options.connectionTimeout && options.single
         ? PlainSession.open(knex)
         : ReadOnlySession.open(knex, timeout)
     return withinTime(opening, options.acquireTimeoutMs)
   }
 
+  /** Runs a select and returns knex's raw pg result for it (rows and field types). */
+  protected select(builder: Knex.QueryBuilder): Promise<PgResult> {
+    return this.run<PgResult>(this.knex.raw('?', [builder]))
+  }
+
   /** Runs a select and returns its rows, int8 columns as bigints. */
   async rows(builder: Knex.QueryBuilder): Promise<Row[]> {
-    const result = await this.run<PgResult>(this.knex.raw('?', [builder]))
+    const result = await this.select(builder)
     const int8 = result.fields.filter((f) => f.dataTypeID === INT8).map((f) => f.name)
     const int8Arrays = result.fields.filter((f) => f.dataTypeID === INT8_ARRAY).map((f) => f.name)
     if (int8.length === 0 && int8Arrays.length === 0) return result.rows
@@ -86,21 +92,45 @@ export abstract class DbSession {
   }
 }
 
+/**
+ * Sends a compiled select straight to the session's pg connection: knex builds the SQL
+ * (identifier wrapping included) but its runner, which wraps the statement in a `raw`
+ * and post-processes the answer, is skipped on the hot path. The `query` event that
+ * knex's own runner emits is emitted the same way, so query logs and spies see it.
+ */
+function selectOn(knex: Knex, connection: PgConnection, builder: Knex.QueryBuilder): Promise<PgResult> {
+  const { sql, bindings } = builder.toSQL().toNative()
+  knex.client.emit('query', { __knexUid: connection.__knexUid, __knexTxId: connection.__knexTxId, method: 'select', sql, bindings })
+  return connection.query({ text: sql, values: bindings as unknown[] })
+}
+
+/** A pooled node-postgres client as knex hands it out. */
+interface PgConnection {
+  readonly __knexUid?: string
+  readonly __knexTxId?: string
+  query(config: { text: string; values: unknown[] }): Promise<PgResult>
+}
+
 class ReadOnlySession extends DbSession {
   private open = false
 
   private constructor(
     readonly knex: Knex,
-    private readonly connection: unknown,
+    private readonly connection: PgConnection,
     private readonly begin: string,
   ) {
     super()
   }
 
-  static async open(knex: Knex, timeout: number): Promise<DbSession> {
+  protected override select(builder: Knex.QueryBuilder): Promise<PgResult> {
+    return selectOn(this.knex, this.connection, builder)
+  }
+
+  static async open(knex: Knex, timeout: number | undefined): Promise<DbSession> {
     const pool = knex.client as unknown as PoolClient
-    const connection = await pool.acquireConnection()
-    const session = new ReadOnlySession(knex, connection, `begin transaction read only; set local statement_timeout = ${timeout}`)
+    const connection = (await pool.acquireConnection()) as PgConnection
+    const begin = timeout === undefined ? 'begin transaction read only' : `begin transaction read only; set local statement_timeout = ${timeout}`
+    const session = new ReadOnlySession(knex, connection, begin)
     try {
       await session.beginTransaction()
     } catch (error) {
@@ -138,13 +168,17 @@ class ReadOnlySession extends DbSession {
 class PlainSession extends DbSession {
   private constructor(
     readonly knex: Knex,
-    private readonly connection: unknown,
+    private readonly connection: PgConnection,
   ) {
     super()
   }
 
   static async open(knex: Knex): Promise<DbSession> {
-    return new PlainSession(knex, await (knex.client as unknown as PoolClient).acquireConnection())
+    return new PlainSession(knex, (await (knex.client as unknown as PoolClient).acquireConnection()) as PgConnection)
+  }
+
+  protected override select(builder: Knex.QueryBuilder): Promise<PgResult> {
+    return selectOn(this.knex, this.connection, builder)
   }
 
   run<T>(query: Knex.QueryBuilder | Knex.Raw): Promise<T> {
@@ -163,8 +197,10 @@ class WriteSession extends DbSession {
     super()
   }
 
-  static async open(knex: Knex, timeout: number): Promise<DbSession> {
+  /** `timeout` undefined: the connection sets `statement_timeout` already. */
+  static async open(knex: Knex, timeout: number | undefined): Promise<DbSession> {
     const trx = await knex.transaction()
+    if (timeout === undefined) return new WriteSession(trx)
     try {
       await trx.raw(`set local statement_timeout = ${timeout}`)
     } catch (error) {
