@@ -1,6 +1,7 @@
 /**
- * The client bundle as a browser app gets it (client + ofetch + superjson), minified and
- * gzipped. `npm run size` prints the figure the README quotes.
+ * Client bundles as a browser app gets them, minified and gzipped: ours (the client
+ * entry with its wire codec, nothing else) and, measured the same way, the clients a
+ * user would pick instead. `npm run size` prints the figures the README quotes.
  */
 import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
@@ -12,13 +13,16 @@ export interface BundleReport {
   readonly inputs: readonly string[]
 }
 
-export async function measureClientBundle(platform: 'browser' | 'neutral' = 'browser'): Promise<BundleReport> {
+/** What an app imports from each client, as an entry module. */
+export const CLIENT_ENTRIES = {
+  'async-orm': "export { createClient, AsyncOrmError } from './client/index.ts'",
+  '@supabase/postgrest-js': "export { PostgrestClient } from '@supabase/postgrest-js'",
+  "drizzle-orm's pg-proxy client": "export { drizzle } from 'drizzle-orm/pg-proxy'; export { eq, and } from 'drizzle-orm'",
+} as const
+
+export async function measureBundle(contents: string, platform: 'browser' | 'neutral' = 'browser'): Promise<BundleReport> {
   const result = await build({
-    stdin: {
-      contents: "export { createClient, AsyncOrmError } from './client/index.ts'",
-      resolveDir: fileURLToPath(new URL('..', import.meta.url)),
-      loader: 'ts',
-    },
+    stdin: { contents, resolveDir: fileURLToPath(new URL('..', import.meta.url)), loader: 'ts' },
     bundle: true,
     minify: true,
     format: 'esm',
@@ -32,7 +36,22 @@ export async function measureClientBundle(platform: 'browser' | 'neutral' = 'bro
   return { minified: code.byteLength, gzipped: gzipSync(code, { level: 9 }).byteLength, inputs: Object.keys(result.metafile.inputs) }
 }
 
+export function measureClientBundle(platform: 'browser' | 'neutral' = 'browser'): Promise<BundleReport> {
+  return measureBundle(CLIENT_ENTRIES['async-orm'], platform)
+}
+
+/** Every client in `CLIENT_ENTRIES`, in KB gzipped. */
+export async function measureClientBundles(): Promise<{ client: string; minifiedKb: number; gzippedKb: number }[]> {
+  const rows = []
+  for (const [client, entry] of Object.entries(CLIENT_ENTRIES)) {
+    const report = await measureBundle(entry)
+    rows.push({ client, minifiedKb: report.minified / 1024, gzippedKb: report.gzipped / 1024 })
+  }
+  return rows
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const report = await measureClientBundle()
-  console.log(`client bundle: ${(report.minified / 1024).toFixed(1)} KB minified, ${(report.gzipped / 1024).toFixed(1)} KB gzipped`)
+  for (const row of await measureClientBundles()) {
+    console.log(`${row.client}: ${row.minifiedKb.toFixed(1)} KB minified, ${row.gzippedKb.toFixed(1)} KB gzipped`)
+  }
 }

@@ -14,7 +14,7 @@ import { createEmbeddedDatabase } from '../executor/pglite.js'
 import { api, type DemoApi } from '../examples/demo/api.js'
 import { migrate, seed } from '../examples/demo/schema.js'
 import { encode } from '../shared/wire.js'
-import { measureClientBundle } from './bundle-size.js'
+import { measureClientBundles } from './bundle-size.js'
 import { runThroughput, writeReport } from './throughput.js'
 
 const quick = process.argv.includes('--quick')
@@ -158,7 +158,7 @@ if (process.env.DATABASE_URL) {
   await database.knex.raw('drop schema ?? cascade', [schema])
 }
 
-const bundle = await measureClientBundle()
+const bundles = await measureClientBundles()
 
 // Server throughput under load, on PostgreSQL (DATABASE_URL or the local test database).
 const throughputUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -167,5 +167,5 @@ const cpus = (await import('node:os')).cpus()
 const header = `## Server throughput (autocannon, 16 connections, ${quick ? 3 : 10} s per workload)\n\nRun ${new Date().toISOString()} on ${cpus.length} × ${cpus[0]?.model ?? 'CPU'}, node ${process.version}, PostgreSQL at ${new URL(throughputUrl).host}.`
 console.log(`\n${await writeReport(results, header)}`)
 
-console.log(`\nclient bundle: ${(bundle.gzipped / 1024).toFixed(1)} KB minified + gzipped`)
+for (const row of bundles) console.log(`client bundle, ${row.client}: ${row.gzippedKb.toFixed(1)} KB minified + gzipped`)
 await database.close()

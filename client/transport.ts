@@ -4,7 +4,6 @@
  * caller receives its own result or error. Reads are retried on network errors and 503
  * with exponential backoff, and each caller may cancel with an `AbortSignal`.
  */
-import { ofetch, type $Fetch } from 'ofetch'
 import { ERROR_CODES, ERROR_STATUS, isErrorCode, type ErrorCode, type WireError } from '../shared/error-codes.js'
 import type { Query } from '../shared/query-ast.js'
 import { decode, encodeRequest, PROTOCOL_VERSION, type ErrorBody, type ResponseBody } from '../shared/wire.js'
@@ -24,7 +23,7 @@ export interface ClientOptions {
   readonly url: string
   /** Sent with every request, e.g. `() => ({ authorization: \`Bearer ${token}\` })`. */
   readonly headers?: HeadersOption
-  /** The fetch implementation (default: the global one). */
+  /** The fetch implementation (default: `globalThis.fetch`, looked up on each request, so mocks installed later apply). */
   readonly fetch?: typeof globalThis.fetch
   /** `false` sends one request per query. */
   readonly batch?: false | BatchOptions
@@ -53,13 +52,10 @@ interface Pending {
 }
 
 export class Transport {
-  private readonly fetcher: $Fetch
   private queue: Pending[] = []
   private scheduled = false
 
-  constructor(private readonly options: ClientOptions) {
-    this.fetcher = ofetch.create({}, options.fetch ? { fetch: options.fetch } : {})
-  }
+  constructor(private readonly options: ClientOptions) {}
 
   send(query: Query, signal?: AbortSignal): Promise<unknown> {
     return new Promise((resolve, reject) => {
@@ -150,6 +146,7 @@ export class Transport {
       headers.set('content-type', 'application/json')
       if (idempotencyKey) headers.set('idempotency-key', idempotencyKey)
       let response: Response
+      let text: string
       // Each attempt stops when the caller gives up or its own timeout passes.
       const attempt$ = new AbortController()
       const stop = () => attempt$.abort()
@@ -158,15 +155,10 @@ export class Transport {
       let timedOut = false
       const timer = timeout === undefined ? undefined : setTimeout(() => ((timedOut = true), stop()), timeout)
       try {
-        response = await this.fetcher.raw(url, {
-          method: 'POST',
-          body,
-          headers,
-          signal: attempt$.signal,
-          retry: false,
-          responseType: 'text',
-          ignoreResponseError: true,
-        })
+        const fetch = this.options.fetch ?? globalThis.fetch
+        response = await fetch(url, { method: 'POST', body, headers, signal: attempt$.signal })
+        // The body is part of the answer: a connection lost while reading it is a network error too.
+        text = await response.text()
       } catch (error) {
         if (signal.aborted) throw aborted(signal)
         if (attempt < retries) {
@@ -183,13 +175,12 @@ export class Transport {
         await sleep(backoff(this.options.retryDelay ?? 200, attempt), signal)
         continue
       }
-      return parse(url, response)
+      return parse(url, response, text)
     }
   }
 }
 
-function parse(url: string, response: Response & { _data?: unknown }): ResponseBody {
-  const text = typeof response._data === 'string' ? response._data : ''
+function parse(url: string, response: Response, text: string): ResponseBody {
   let decoded: unknown
   try {
     decoded = decode(text)

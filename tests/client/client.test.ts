@@ -346,6 +346,41 @@ describe('running querysets', () => {
     await expect(impatient.Tag.query()).rejects.toMatchObject({ code: 'NETWORK_ERROR', status: 0, message: `[POST ${URL}] network error: no answer within 50 ms` })
   })
 
+  it('looks the global fetch up on each request, so a mock installed after createClient applies', async () => {
+    const created = createClient<DemoApi>({ url: 'http://late.test/orm', retry: 0 })
+    const original = globalThis.fetch
+    const calls: string[] = []
+    globalThis.fetch = async (input) => {
+      calls.push(String(input))
+      return new Response(encode({ results: [{ data: [{ id: 1, name: 'late' }] }] }))
+    }
+    try {
+      await expect(created.Tag.query()).resolves.toEqual([{ id: 1, name: 'late' }])
+      expect(calls).toEqual(['http://late.test/orm'])
+    } finally {
+      globalThis.fetch = original
+    }
+  })
+
+  it('treats a connection lost while reading the body as a network error, and retries reads after it', async () => {
+    let attempts = 0
+    const flaky = createClient<DemoApi>({
+      url: URL,
+      retryDelay: 1,
+      fetch: async () => {
+        attempts++
+        const body = new ReadableStream<Uint8Array>({
+          start: (controller) => (attempts === 1 ? controller.error(new TypeError('socket hang up')) : (controller.enqueue(new TextEncoder().encode(encode({ results: [{ data: 3 }] }))), controller.close())),
+        })
+        return new Response(body, { status: 200 })
+      },
+    })
+    await expect(flaky.Tag.query().count()).resolves.toBe(3)
+    expect(attempts).toBe(2)
+    const broken = createClient<DemoApi>({ url: URL, retry: 0, fetch: async () => new Response(new ReadableStream({ start: (c) => c.error(new TypeError('socket hang up')) })) })
+    await expect(broken.Tag.query().count()).rejects.toMatchObject({ code: 'NETWORK_ERROR', message: `[POST ${URL}] network error: socket hang up` })
+  })
+
   it('Django get() asks for two rows and names the model when none match', async () => {
     respondWith(() => [])
     await expect(db.Tag.objects.get({ name: 'x' })).rejects.toMatchObject({ code: 'NOT_FOUND', message: 'Tag matching query does not exist' })
