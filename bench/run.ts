@@ -129,16 +129,18 @@ const transaction = await perSecond(() => db.transaction(Array.from({ length: 10
 const separate = await perSecond(async () => {
   for (let i = 0; i < 10; i++) await db.Tag.query().insert({ name: `bench-${n++}` })
 })
-console.log('\nend to end, client over HTTP | per second | ratio')
-console.log('--- | --- | ---')
-console.log(`20 point reads, batched in one request | ${batched.toFixed(0)} | ${(batched / sequential).toFixed(1)}× the sequential requests`)
-console.log(`20 point reads, 20 sequential requests | ${sequential.toFixed(0)} | 1.0×`)
-console.log(`10 inserts in one transaction | ${transaction.toFixed(0)} | ${(transaction / separate).toFixed(1)}× the separate requests`)
-console.log(`10 inserts, 10 separate requests | ${separate.toFixed(0)} | 1.0×`)
+const batching = [
+  `| 20 point reads, batched in one request | ${batched.toFixed(0)} | ${(batched / sequential).toFixed(1)}× the sequential requests |`,
+  `| 20 point reads, 20 sequential requests | ${sequential.toFixed(0)} | 1.0× |`,
+  `| 10 inserts in one transaction | ${transaction.toFixed(0)} | ${(transaction / separate).toFixed(1)}× the separate requests |`,
+  `| 10 inserts, 10 separate requests | ${separate.toFixed(0)} | 1.0× |`,
+]
+console.log(['\nend to end, client over HTTP | per second | ratio', ...batching].join('\n'))
 await server.close()
 
 // Cold start: process start to first answered point read, on PostgreSQL only (PGlite's
 // own boot would dominate).
+let coldStart: { floor: number; ours: number; runs: number } | undefined
 if (process.env.DATABASE_URL) {
   const schema = `bench_cold_${process.pid}`
   await database.knex.raw('create schema ??', [schema])
@@ -154,6 +156,7 @@ if (process.env.DATABASE_URL) {
   const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
   const floorCold = median(Array.from({ length: runs }, () => cold('floor')))
   const ourCold = median(Array.from({ length: runs }, () => cold('executor')))
+  coldStart = { floor: floorCold, ours: ourCold, runs }
   console.log(`\ncold start (process start → first answered point read, median of ${runs}): floor ${floorCold.toFixed(0)} ms, async-orm ${ourCold.toFixed(0)} ms`)
   await database.knex.raw('drop schema ?? cascade', [schema])
 }
@@ -164,8 +167,17 @@ const bundles = await measureClientBundles()
 const throughputUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const results = await runThroughput({ databaseUrl: throughputUrl, quick })
 const cpus = (await import('node:os')).cpus()
-const header = `## Server throughput (autocannon, 16 connections, ${quick ? 3 : 10} s per workload)\n\nRun ${new Date().toISOString()} on ${cpus.length} × ${cpus[0]?.model ?? 'CPU'}, node ${process.version}, PostgreSQL at ${new URL(throughputUrl).host}.`
-console.log(`\n${await writeReport(results, header)}`)
-
-for (const row of bundles) console.log(`client bundle, ${row.client}: ${row.gzippedKb.toFixed(1)} KB minified + gzipped`)
+const header = `## Benchmarks${quick ? ' (quick)' : ''}\n\nRun ${new Date().toISOString()} on ${cpus.length} × ${cpus[0]?.model ?? 'CPU'}, node ${process.version}, PostgreSQL at ${new URL(throughputUrl).host}.`
+const extra = [
+  [
+    '### Batching and transactions, end to end through the client',
+    '',
+    '| workload | per second | ratio |',
+    '| --- | --- | --- |',
+    ...batching,
+  ].join('\n'),
+  ...(coldStart ? [`### Cold start\n\nProcess start to first answered point read, median of ${coldStart.runs}: floor ${coldStart.floor.toFixed(0)} ms, async-orm ${coldStart.ours.toFixed(0)} ms.`] : []),
+  ['### Client bundles (minified + gzipped, esbuild)', '', '| client | KB |', '| --- | --- |', ...bundles.map((row) => `| ${row.client} | ${row.gzippedKb.toFixed(1)} |`)].join('\n'),
+]
+console.log(`\n${await writeReport(results, header, extra)}`)
 await database.close()

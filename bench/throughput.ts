@@ -1,12 +1,17 @@
 /**
- * Server throughput: each contender's server runs in its own process; autocannon replays
- * requests captured from that contender's real client (16 connections). Every contender
- * reads the same PostgreSQL schema and data; transactions committed per request are read
- * from pg_stat_database to show each one really ran its queries.
+ * Each contender's server runs in its own process, on the same PostgreSQL schema and data.
+ * Three figures per contender:
+ * - server throughput: autocannon replays requests captured from the contender's real
+ *   client (16 connections); transactions committed per request, read from
+ *   pg_stat_database, show each one really ran its queries;
+ * - a 10,000-row result, first thing after the process starts: throughput with 4
+ *   connections and the process's peak resident memory (VmHWM) against its idle size;
+ * - end to end: the contender's real client in this process, 16 callers in a loop (the
+ *   client's CPU counts here, as it does in an app).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import autocannon from 'autocannon'
 import { and, desc, eq, gt, relations } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/pg-proxy'
@@ -15,51 +20,66 @@ import knexFactory from 'knex'
 import { createClient } from '../client/index.js'
 import type { DemoApi } from '../examples/demo/api.js'
 import { migrate, seed } from '../examples/demo/schema.js'
-import { encode } from '../shared/wire.js'
-import { AUTHORS, WORKLOADS, type WorkloadKey } from './workloads.js'
+import { decode, encode } from '../shared/wire.js'
+import { AUTHORS, batchIds, LARGE_RESULT, WORKLOADS, type WorkloadKey } from './workloads.js'
 
-interface Captured {
+interface CapturedRequest {
   readonly path: string
   readonly body: string
 }
 
+/** Each workload's requests as the contender's client sent them. */
+type Captured = Partial<Record<WorkloadKey | 'large', CapturedRequest[]>>
+
 const KEYS = Object.keys(WORKLOADS) as WorkloadKey[]
 
-/** The async-orm client's requests, captured from a fetch that answers nothing. */
-async function captureAsyncOrm(): Promise<Record<WorkloadKey, Captured[]>> {
-  let last = ''
-  const db = createClient<DemoApi>({
-    url: 'http://capture/orm',
-    batch: false,
-    fetch: async (_input, init) => {
-      last = String(init?.body)
-      return new Response(encode({ results: [{ data: null }] }))
-    },
-  })
-  const queries: Record<WorkloadKey, (p: number) => PromiseLike<unknown>> = {
+/** Each workload's query for a parameter; absent where the contender cannot run it. */
+type Queries = Partial<Record<WorkloadKey | 'large', (param: number) => PromiseLike<unknown>>>
+
+/** The workloads through the async-orm client. */
+function asyncOrmQueries(fetch: typeof globalThis.fetch, url = 'http://capture/orm'): Queries {
+  const db = createClient<DemoApi>({ url, batch: false, fetch })
+  // The batch workload uses the client's default: querysets started together share a request.
+  const batching = createClient<DemoApi>({ url, fetch })
+  return {
+    batch: (id) => Promise.all(batchIds(id).map((one) => batching.Author.query().findById(BigInt(one)))),
     point: (id) => db.Author.query().findById(BigInt(id)),
     twenty: (id) => db.Post.query().where('authorId', BigInt(id)).orderBy('createdAt', 'desc').limit(20),
     eager: (id) => db.Post.query().where('authorId', BigInt(id)).orderBy('createdAt', 'desc').limit(20).withGraphFetched({ author: true }),
     thousand: (id) => db.Post.query().where('id', '>', id).orderBy('id').limit(1000),
+    large: (id) => db.Post.query().where('id', '>', id).orderBy('id').limit(LARGE_RESULT.rows),
   }
+}
+
+/** The async-orm client's requests, captured from a fetch that answers nothing. */
+async function captureAsyncOrm(): Promise<Captured> {
+  let last = ''
+  const queries = asyncOrmQueries(async (_input, init) => {
+    last = String(init?.body)
+    const { queries: sent } = decode<{ queries: unknown[] }>(last)
+    return new Response(encode({ results: sent.map(() => ({ data: null })) }))
+  })
   return capture(queries, '/orm', () => last)
 }
 
 /** Runs each workload's query for each of its parameters, keeping the body each one sent. */
-async function capture(
-  queries: Record<WorkloadKey, (param: number) => PromiseLike<unknown>>,
-  path: string,
-  lastBody: () => string,
-): Promise<Record<WorkloadKey, Captured[]>> {
-  const out = {} as Record<WorkloadKey, Captured[]>
-  for (const key of KEYS) {
-    out[key] = []
-    for (const param of WORKLOADS[key].params) {
-      await queries[key](param)
-      out[key].push({ path, body: lastBody() })
+async function capture(queries: Queries, path: string, lastBody: () => string): Promise<Captured> {
+  const out: Captured = {}
+  for (const key of [...KEYS, 'large' as const]) {
+    const query = queries[key]
+    if (!query) continue
+    const bodies: CapturedRequest[] = []
+    for (const param of paramsOf(key)) {
+      await query(param)
+      bodies.push({ path, body: lastBody() })
     }
+    out[key] = bodies
   }
   return out
+}
+
+function paramsOf(key: WorkloadKey | 'large'): readonly number[] {
+  return key === 'large' ? LARGE_RESULT.params : WORKLOADS[key].params
 }
 
 const authors = pgTable('authors', {
@@ -81,29 +101,52 @@ const posts = pgTable('posts', {
 })
 const postsRelations = relations(posts, ({ one }) => ({ author: one(authors, { fields: [posts.authorId], references: [authors.id] }) }))
 
-/** drizzle's pg-proxy client's requests, captured from its remote callback. */
-async function captureDrizzle(): Promise<Record<WorkloadKey, Captured[]>> {
-  let last = ''
-  const db = drizzle(
-    async (sql, params, method) => {
-      last = JSON.stringify({ sql, params, method })
-      return { rows: [] }
-    },
-    { schema: { authors, posts, postsRelations } },
-  )
+/** The workloads through drizzle's pg-proxy client, whose callback sends each statement. */
+function drizzleQueries(remote: (sql: string, params: unknown[], method: string) => Promise<{ rows: unknown[] }>): Queries {
+  const db = drizzle(remote as Parameters<typeof drizzle>[0], { schema: { authors, posts, postsRelations } })
   const postColumns = { id: posts.id, authorId: posts.authorId, title: posts.title, body: posts.body, published: posts.published, views: posts.views, createdAt: posts.createdAt }
-  const queries: Record<WorkloadKey, (p: number) => Promise<unknown>> = {
+  const from = (id: number, limit: number) => db.select(postColumns).from(posts).where(and(eq(posts.published, true), gt(posts.id, id))).orderBy(posts.id).limit(limit)
+  return {
     point: (id) => db.select({ id: authors.id, name: authors.name, bio: authors.bio, rating: authors.rating, meta: authors.meta, createdAt: authors.createdAt }).from(authors).where(eq(authors.id, id)),
     twenty: (id) => db.select(postColumns).from(posts).where(and(eq(posts.authorId, id), eq(posts.published, true))).orderBy(desc(posts.createdAt)).limit(20),
     eager: (id) => db.query.posts.findMany({ where: and(eq(posts.authorId, id), eq(posts.published, true)), orderBy: desc(posts.createdAt), limit: 20, with: { author: true } }),
-    thousand: (id) => db.select(postColumns).from(posts).where(and(eq(posts.published, true), gt(posts.id, id))).orderBy(posts.id).limit(1000),
+    thousand: (id) => from(id, 1000),
+    large: (id) => from(id, LARGE_RESULT.rows),
   }
+}
+
+/** drizzle's pg-proxy client's requests, captured from its remote callback. */
+async function captureDrizzle(): Promise<Captured> {
+  let last = ''
+  const queries = drizzleQueries(async (sql, params, method) => {
+    last = JSON.stringify({ sql, params, method })
+    return { rows: [] }
+  })
   return capture(queries, '/query', () => last)
 }
 
-function captureFloor(): Record<WorkloadKey, Captured[]> {
-  const out = {} as Record<WorkloadKey, Captured[]>
-  for (const key of KEYS) out[key] = WORKLOADS[key].params.map((id) => ({ path: `/${key}`, body: JSON.stringify({ id }) }))
+/** The floor's client: plain fetch and `response.json()`, one path per workload. */
+function floorQueries(url: string): Queries {
+  const call = (path: string, body: (id: number) => unknown) => async (id: number) => {
+    const response = await fetch(`${url}/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body(id)) })
+    return response.json()
+  }
+  const byId = (id: number) => ({ id })
+  return {
+    point: call('point', byId),
+    twenty: call('twenty', byId),
+    eager: call('eager', byId),
+    thousand: call('thousand', byId),
+    batch: call('batch', (id) => ({ ids: batchIds(id) })),
+    large: call('large', byId),
+  }
+}
+
+function captureFloor(): Captured {
+  const out: Captured = {}
+  for (const key of [...KEYS, 'large' as const]) {
+    out[key] = paramsOf(key).map((id) => ({ path: `/${key}`, body: JSON.stringify(key === 'batch' ? { ids: batchIds(id) } : { id }) }))
+  }
   return out
 }
 
@@ -113,22 +156,61 @@ async function start(script: string, args: string[], env: NodeJS.ProcessEnv): Pr
   return { url: line.toString().trim().split('\n')[0]!, child }
 }
 
-async function load(url: string, captured: Captured[], seconds: number) {
+async function load(url: string, captured: readonly CapturedRequest[], seconds: number, connections = 16) {
   const result = await autocannon({
     url,
-    connections: 16,
+    connections,
     duration: seconds,
     requests: captured.map((c) => ({ method: 'POST' as const, path: c.path, headers: { 'content-type': 'application/json' }, body: c.body })),
   })
   return { rps: result.requests.average, non2xx: result.non2xx + result.errors, total: result.requests.total }
 }
 
-export interface ThroughputResult {
-  readonly workload: string
-  readonly rows: { contender: string; rps: number; ratio: number; xactPerRequest: number; failures: number }[]
+export interface ThroughputRow {
+  readonly contender: string
+  readonly rps: number
+  ratio: number
+  readonly xactPerRequest: number
+  readonly failures: number
 }
 
-export async function runThroughput(options: { databaseUrl: string; quick: boolean }): Promise<ThroughputResult[]> {
+export interface ThroughputResult {
+  readonly workload: string
+  readonly rows: ThroughputRow[]
+}
+
+export interface LargeResultRow {
+  readonly contender: string
+  readonly rps: number
+  ratio: number
+  /** Resident memory before the workload and at its peak (VmHWM), in MB. */
+  readonly idleMb: number
+  readonly peakMb: number
+  readonly failures: number
+}
+
+export interface EndToEndRow {
+  readonly contender: string
+  readonly rps: number
+  ratio: number
+}
+
+export interface BenchResults {
+  readonly server: ThroughputResult[]
+  readonly large: LargeResultRow[]
+  readonly endToEnd: { readonly workload: string; readonly rows: EndToEndRow[] }[]
+}
+
+interface Contender {
+  readonly name: string
+  readonly script: string
+  readonly args: string[]
+  readonly requests: Captured
+  /** The contender's real client against its running server, for the end-to-end figures. */
+  readonly client?: (url: string) => Queries
+}
+
+export async function runThroughput(options: { databaseUrl: string; quick: boolean }): Promise<BenchResults> {
   const schema = 'bench_throughput'
   const admin = knexFactory({ client: 'pg', connection: options.databaseUrl, searchPath: [schema], pool: { min: 0, max: 2 } })
   await admin.raw('drop schema if exists ?? cascade', [schema])
@@ -139,50 +221,139 @@ export async function runThroughput(options: { databaseUrl: string; quick: boole
   const xacts = async () => Number((await admin.raw('select xact_commit from pg_stat_database where datname = current_database()')).rows[0].xact_commit)
 
   const env = { ...process.env, DATABASE_URL: options.databaseUrl, BENCH_SCHEMA: schema }
-  const contenders = [
-    { name: 'floor (hono + pg)', script: 'bench/servers/floor.ts', args: [], requests: captureFloor() },
-    { name: 'async-orm', script: 'bench/servers/async-orm.ts', args: [], requests: await captureAsyncOrm() },
-    { name: "async-orm, statementTimeout: 'connection'", script: 'bench/servers/async-orm.ts', args: ['connection'], requests: await captureAsyncOrm() },
-    { name: 'drizzle pg-proxy', script: 'bench/servers/drizzle.ts', args: [], requests: await captureDrizzle() },
+  const ours = await captureAsyncOrm()
+  const contenders: Contender[] = [
+    { name: 'floor (hono + pg)', script: 'bench/servers/floor.ts', args: [], requests: captureFloor(), client: floorQueries },
+    { name: 'async-orm', script: 'bench/servers/async-orm.ts', args: ['connection'], requests: ours, client: (url) => asyncOrmQueries((input, init) => fetch(input, init), url) },
+    { name: 'async-orm, SET LOCAL per request', script: 'bench/servers/async-orm.ts', args: ['set-local'], requests: ours },
+    { name: 'drizzle pg-proxy', script: 'bench/servers/drizzle.ts', args: [], requests: await captureDrizzle(), client: drizzleClient },
   ]
-  const seconds = options.quick ? 3 : 10
-  const warmup = options.quick ? 2 : 3
-  const results: ThroughputResult[] = KEYS.map((key) => ({ workload: WORKLOADS[key].name, rows: [] }))
+  const seconds = options.quick ? 1.5 : 10
+  // Warm up until the JIT has compiled the hot path: short warm-ups favour the smallest server.
+  const warmup = options.quick ? 1 : 3
+  const server: ThroughputResult[] = KEYS.map((key) => ({ workload: WORKLOADS[key].name, rows: [] }))
+  const large: LargeResultRow[] = []
+  const endToEnd = KEYS.map((key) => ({ workload: WORKLOADS[key].name, rows: [] as EndToEndRow[] }))
   for (const contender of contenders) {
     const { url, child } = await start(contender.script, contender.args, env)
     try {
+      // The large result runs first, so the peak is its own.
+      await load(url, contender.requests.point!.slice(0, 1), 0.5, 1)
+      const idle = await memory(child.pid!, 'VmRSS')
+      const result = await load(url, contender.requests.large!, options.quick ? 2 : 10, LARGE_RESULT.connections)
+      large.push({ contender: contender.name, rps: result.rps, ratio: 0, idleMb: idle, peakMb: await memory(child.pid!, 'VmHWM'), failures: result.non2xx })
       for (const [i, key] of KEYS.entries()) {
-        // Warm up until the JIT has compiled the hot path: short warm-ups favour the smallest server.
-        await load(url, contender.requests[key], warmup)
+        const requests = contender.requests[key]
+        if (!requests) continue
+        await load(url, requests, warmup)
         const before = await xacts()
-        const { rps, non2xx, total } = await load(url, contender.requests[key], seconds)
+        const { rps, non2xx, total } = await load(url, requests, seconds)
         const after = await xacts()
-        results[i]!.rows.push({ contender: contender.name, rps, ratio: 0, xactPerRequest: (after - before) / Math.max(1, total), failures: non2xx })
+        server[i]!.rows.push({ contender: contender.name, rps, ratio: 0, xactPerRequest: (after - before) / Math.max(1, total), failures: non2xx })
+      }
+      const queries = contender.client?.(url) ?? {}
+      for (const [i, key] of KEYS.entries()) {
+        const query = queries[key]
+        if (!query) continue
+        await callersLoop(query, WORKLOADS[key].params, options.quick ? 0.5 : 2)
+        const rps = await callersLoop(query, WORKLOADS[key].params, options.quick ? 1 : 5)
+        endToEnd[i]!.rows.push({ contender: contender.name, rps, ratio: 0 })
       }
     } finally {
       child.kill('SIGTERM')
       await once(child, 'exit')
     }
   }
-  for (const result of results) {
-    const floor = result.rows[0]!.rps
-    for (const row of result.rows) row.ratio = row.rps / floor
+  for (const rows of [...server.map((r) => r.rows), large, ...endToEnd.map((r) => r.rows)]) {
+    const floor = rows[0]!.rps
+    for (const row of rows) row.ratio = row.rps / floor
   }
   await admin.raw('drop schema ?? cascade', [schema])
   await admin.destroy()
-  return results
+  return { server, large, endToEnd }
 }
 
-export async function writeReport(results: ThroughputResult[], header: string): Promise<string> {
-  const lines = [header, '', '| workload | contender | req/s | vs floor | transactions per request | failed requests |', '| --- | --- | --- | --- | --- | --- |']
-  for (const result of results) {
+/** drizzle's pg-proxy client sending to its server with fetch, as its documentation does. */
+function drizzleClient(url: string): Queries {
+  return drizzleQueries(async (sql, params, method) => {
+    const response = await fetch(`${url}/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql, params, method }) })
+    return { rows: (await response.json()) as unknown[] }
+  })
+}
+
+/** 16 callers, each awaiting one query after another for `seconds`; answers per second. */
+async function callersLoop(query: (param: number) => PromiseLike<unknown>, params: readonly number[], seconds: number): Promise<number> {
+  const end = performance.now() + seconds * 1000
+  let done = 0
+  let next = 0
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (performance.now() < end) {
+        await query(params[next++ % params.length]!)
+        done++
+      }
+    }),
+  )
+  return done / seconds
+}
+
+/** A process's resident memory (`VmRSS`) or its peak (`VmHWM`), in MB (Linux). */
+async function memory(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const kb = Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1])
+  return kb / 1024
+}
+
+/** Writes `results.md` (tables, then `extra` sections) and `results.svg`; returns the markdown. */
+export async function writeReport(results: BenchResults, header: string, extra: readonly string[] = []): Promise<string> {
+  const x = (ratio: number) => `${ratio.toFixed(2)}×`
+  const lines = [
+    header,
+    '',
+    '### Server throughput',
+    '',
+    'autocannon replays requests captured from each contender\'s client, 16 connections.',
+    '',
+    '| workload | contender | req/s | vs floor | transactions per request | failed requests |',
+    '| --- | --- | --- | --- | --- | --- |',
+  ]
+  for (const result of results.server) {
     for (const row of result.rows) {
-      lines.push(`| ${result.workload} | ${row.contender} | ${row.rps.toFixed(0)} | ${row.ratio.toFixed(2)}× | ${row.xactPerRequest.toFixed(2)} | ${row.failures} |`)
+      lines.push(`| ${result.workload} | ${row.contender} | ${row.rps.toFixed(0)} | ${x(row.ratio)} | ${row.xactPerRequest.toFixed(2)} | ${row.failures} |`)
     }
   }
+  const missing = results.server.flatMap((result) =>
+    results.large.filter((c) => !result.rows.some((row) => row.contender === c.contender)).map((c) => `${c.contender} has no ${result.workload.toLowerCase()}`),
+  )
+  if (missing.length > 0) lines.push('', `Not run: ${missing.join('; ')} (drizzle's pg-proxy server, as its documentation writes it, takes one statement per request).`)
+  lines.push(
+    '',
+    `### ${LARGE_RESULT.name[0]!.toUpperCase()}${LARGE_RESULT.name.slice(1)}`,
+    '',
+    `${LARGE_RESULT.connections} connections, first workload after the server starts; memory is the server process's resident size before the workload and its peak (VmHWM).`,
+    '',
+    '| contender | req/s | vs floor | idle MB | peak MB | failed requests |',
+    '| --- | --- | --- | --- | --- | --- |',
+  )
+  for (const row of results.large) {
+    lines.push(`| ${row.contender} | ${row.rps.toFixed(1)} | ${x(row.ratio)} | ${row.idleMb.toFixed(0)} | ${row.peakMb.toFixed(0)} | ${row.failures} |`)
+  }
+  lines.push(
+    '',
+    '### End to end through each real client',
+    '',
+    "16 callers in the bench process, each awaiting one query after another; the floor's client is plain `fetch` + `response.json()`. On 2 cores the client's own CPU weighs here.",
+    '',
+    '| workload | contender | answers/s | vs floor |',
+    '| --- | --- | --- | --- |',
+  )
+  for (const result of results.endToEnd) {
+    for (const row of result.rows) lines.push(`| ${result.workload} | ${row.contender} | ${row.rps.toFixed(0)} | ${x(row.ratio)} |`)
+  }
+  for (const section of extra) lines.push('', section)
   const markdown = lines.join('\n')
   await writeFile(new URL('./results.md', import.meta.url), `${markdown}\n\n![server throughput](results.svg)\n`)
-  await writeFile(new URL('./results.svg', import.meta.url), chart(results))
+  await writeFile(new URL('./results.svg', import.meta.url), chart(results.server))
   return markdown
 }
 
@@ -223,5 +394,5 @@ function escapeXml(text: string): string {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const quick = process.argv.includes('--quick')
   const results = await runThroughput({ databaseUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', quick })
-  for (const result of results) for (const row of result.rows) console.log(`${result.workload} | ${row.contender} | ${row.rps.toFixed(0)} | ${row.ratio.toFixed(2)}×`)
+  console.log(JSON.stringify(results, null, 1))
 }

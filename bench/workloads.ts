@@ -18,6 +18,13 @@ export const WORKLOADS = {
   twenty: { name: '20 rows by an indexed filter, ordered', params: spread(200, AUTHORS) },
   eager: { name: '20 rows with one eager relation', params: spread(200, AUTHORS) },
   thousand: { name: '1,000 rows', params: spread(20, 50) },
+  batch: { name: '20 point reads in one request', params: spread(200, AUTHORS - 20) },
 } satisfies Record<string, Workload>
 
 export type WorkloadKey = keyof typeof WORKLOADS
+
+/** A 10,000-row result: throughput with a few connections, and the server's peak memory. */
+export const LARGE_RESULT = { name: 'a 10,000-row result', rows: 10_000, params: spread(10, 100), connections: 4 } as const
+
+/** The ids the batch workload reads for a parameter: 20 consecutive authors. */
+export const batchIds = (param: number): number[] => Array.from({ length: 20 }, (_, i) => param + i)

@@ -1,4 +1,8 @@
-/** async-orm: the executor with the demo API over the Node adapter. `connection` mode takes statement_timeout from the pool. */
+/**
+ * async-orm: the executor with the demo API over the Node adapter. `connection` takes
+ * statement_timeout from the pool (the recommended setup); `set-local` sets it per request.
+ * `maxLimit` admits the 10,000-row workload.
+ */
 import knexFactory from 'knex'
 import { api } from '../../examples/demo/api.js'
 import { createExecutor } from '../../executor/index.js'
@@ -11,6 +15,11 @@ const knex = knexFactory({
   searchPath: [process.env.BENCH_SCHEMA!],
   pool: { min: 1, max: 8 },
 })
-const executor = createExecutor({ knex, api, ...(connectionMode && { statementTimeout: 'connection' as const }) })
+const executor = createExecutor({
+  knex,
+  api,
+  limits: { maxLimit: 10_000 },
+  ...(connectionMode && { statementTimeout: 'connection' as const }),
+})
 const server = await serve(executor, { port: 0, shutdownOn: ['SIGTERM', 'SIGINT'], onShutdown: () => knex.destroy() })
 console.log(server.url)

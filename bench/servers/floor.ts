@@ -7,7 +7,7 @@ const POST = 'id, author_id, title, body, published, views, created_at'
 
 async function handle(request: Request): Promise<Response> {
   const { pathname } = new URL(request.url)
-  const { id } = (await request.json()) as { id: number }
+  const { id, ids } = (await request.json()) as { id: number; ids: number[] }
   let rows: unknown
   switch (pathname) {
     case '/point':
@@ -25,6 +25,13 @@ async function handle(request: Request): Promise<Response> {
     }
     case '/thousand':
       rows = (await pool.query(`select ${POST} from posts where published = true and id > $1 order by id limit 1000`, [id])).rows
+      break
+    case '/batch':
+      // The floor's own batch endpoint: one request, one statement per id.
+      rows = await Promise.all(ids.map(async (one) => (await pool.query('select id, name, bio, rating, meta, created_at from authors where id = $1', [one])).rows[0]))
+      break
+    case '/large':
+      rows = (await pool.query(`select ${POST} from posts where published = true and id > $1 order by id limit 10000`, [id])).rows
       break
     default:
       return new Response('not found', { status: 404 })

@@ -25,6 +25,8 @@ describe('round trips', () => {
   })
 
   it.each(ROUND_TRIPS)('the request decoder reads %s as the client wrote it', (_name, value) => {
+    // Flat annotation paths, as superjson itself writes them, and the nested tree.
+    expect(decodeRequestText(encodeRequest({ value } as never), LIMITS)).toEqual({ value })
     expect(decodeRequestText(encode({ value }), LIMITS)).toEqual({ value })
   })
 })
@@ -127,5 +129,37 @@ describe('non-finite floats (float8 columns hold NaN and ±Infinity)', () => {
 
   it('are refused in requests', () => {
     expect(() => decodeRequestText(encode({ v: 1, queries: [floats] }), LIMITS)).toThrow(WireFormatError)
+  })
+})
+
+describe('annotation layout', () => {
+  it('writes responses as a nested annotation tree and requests as flat paths, both read by superjson', () => {
+    const rows = { results: [{ data: [{ id: 1n, at: new Date(0) }, { id: 2n, at: new Date(1) }] }] }
+    const response = JSON.parse(encode(rows)) as { meta: { values: unknown } }
+    expect(response.meta.values).toEqual({ results: { 0: { data: { 0: { id: ['bigint'], at: ['Date'] }, 1: { id: ['bigint'], at: ['Date'] } } } } })
+    expect(SuperJSON.parse(encode(rows))).toEqual(rows)
+    const request = JSON.parse(encodeRequest({ v: 1, queries: [{ model: 'Author', op: 'first', where: { kind: 'id', ids: [42n] } }] })) as { meta: { values: unknown } }
+    expect(request.meta.values).toEqual({ 'queries.0.where.ids.0': ['bigint'] })
+  })
+
+  it('writes a "__proto__" key as an own property in data and in annotations', () => {
+    const value = JSON.parse('{"__proto__": null, "x": 1}') as Record<string, unknown>
+    Object.defineProperty(value, '__proto__', { value: 5n, enumerable: true })
+    const text = encode({ value })
+    expect(JSON.parse(text).meta.values).toEqual(JSON.parse('{"value": {"__proto__": ["bigint"]}}'))
+    expect(JSON.parse(text).json.value).toEqual(JSON.parse('{"__proto__": "5", "x": 1}'))
+    // Reading one back, the client refuses the path rather than touch a prototype.
+    expect(() => decode(text)).toThrow(/forbidden key/)
+  })
+
+  it('bounds a nested annotation tree like the document, and refuses poisonous keys in it', () => {
+    const deep = (n: number): unknown => (n === 0 ? ['bigint'] : { a: deep(n - 1) })
+    const nest = (n: number): unknown => (n === 0 ? '1' : { a: nest(n - 1) })
+    const tooDeep = JSON.stringify({ json: nest(45), meta: { values: deep(45) } })
+    expect(() => decodeRequestText(tooDeep, LIMITS)).toThrow(/nested deeper|more than/)
+    const poisoned = JSON.stringify({ json: { a: '1' }, meta: { values: JSON.parse('{"__proto__": {"a": ["bigint"]}}') } })
+    expect(() => decodeRequestText(poisoned, LIMITS)).toThrow(/forbidden key/)
+    const wide = JSON.stringify({ json: { a: '1' }, meta: { values: { a: Object.fromEntries(Array.from({ length: 6000 }, (_, i) => [String(i), ['bigint']])) } } })
+    expect(() => decodeRequestText(wide, LIMITS)).toThrow(WireFormatError)
   })
 })
