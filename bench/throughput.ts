@@ -199,6 +199,8 @@ export interface BenchResults {
   readonly server: ThroughputResult[]
   readonly large: LargeResultRow[]
   readonly endToEnd: { readonly workload: string; readonly rows: EndToEndRow[] }[]
+  /** Workloads a contender cannot run, and why. */
+  readonly notRun: string[]
 }
 
 interface Contender {
@@ -208,6 +210,8 @@ interface Contender {
   readonly requests: Captured
   /** The contender's real client against its running server, for the end-to-end figures. */
   readonly client?: (url: string) => Queries
+  /** Why the contender has no requests for some workloads. */
+  readonly cannot?: string
 }
 
 export async function runThroughput(options: { databaseUrl: string; quick: boolean }): Promise<BenchResults> {
@@ -226,7 +230,7 @@ export async function runThroughput(options: { databaseUrl: string; quick: boole
     { name: 'floor (hono + pg)', script: 'bench/servers/floor.ts', args: [], requests: captureFloor(), client: floorQueries },
     { name: 'async-orm', script: 'bench/servers/async-orm.ts', args: ['connection'], requests: ours, client: (url) => asyncOrmQueries((input, init) => fetch(input, init), url) },
     { name: 'async-orm, SET LOCAL per request', script: 'bench/servers/async-orm.ts', args: ['set-local'], requests: ours },
-    { name: 'drizzle pg-proxy', script: 'bench/servers/drizzle.ts', args: [], requests: await captureDrizzle(), client: drizzleClient },
+    { name: 'drizzle pg-proxy', script: 'bench/servers/drizzle.ts', args: [], requests: await captureDrizzle(), client: drizzleClient, cannot: 'its documented server takes one statement per request' },
   ]
   const seconds = options.quick ? 1.5 : 10
   // Warm up until the JIT has compiled the hot path: short warm-ups favour the smallest server.
@@ -234,6 +238,9 @@ export async function runThroughput(options: { databaseUrl: string; quick: boole
   const server: ThroughputResult[] = KEYS.map((key) => ({ workload: WORKLOADS[key].name, rows: [] }))
   const large: LargeResultRow[] = []
   const endToEnd = KEYS.map((key) => ({ workload: WORKLOADS[key].name, rows: [] as EndToEndRow[] }))
+  const notRun = contenders.flatMap((contender) =>
+    KEYS.filter((key) => !contender.requests[key]).map((key) => `${contender.name} has no ${WORKLOADS[key].name.toLowerCase()} (${contender.cannot ?? 'not supported'})`),
+  )
   for (const contender of contenders) {
     const { url, child } = await start(contender.script, contender.args, env)
     try {
@@ -270,7 +277,7 @@ export async function runThroughput(options: { databaseUrl: string; quick: boole
   }
   await admin.raw('drop schema ?? cascade', [schema])
   await admin.destroy()
-  return { server, large, endToEnd }
+  return { server, large, endToEnd, notRun }
 }
 
 /** drizzle's pg-proxy client sending to its server with fetch, as its documentation does. */
@@ -322,10 +329,7 @@ export async function writeReport(results: BenchResults, header: string, extra: 
       lines.push(`| ${result.workload} | ${row.contender} | ${row.rps.toFixed(0)} | ${x(row.ratio)} | ${row.xactPerRequest.toFixed(2)} | ${row.failures} |`)
     }
   }
-  const missing = results.server.flatMap((result) =>
-    results.large.filter((c) => !result.rows.some((row) => row.contender === c.contender)).map((c) => `${c.contender} has no ${result.workload.toLowerCase()}`),
-  )
-  if (missing.length > 0) lines.push('', `Not run: ${missing.join('; ')} (drizzle's pg-proxy server, as its documentation writes it, takes one statement per request).`)
+  if (results.notRun.length > 0) lines.push('', `Not run: ${results.notRun.join('; ')}.`)
   lines.push(
     '',
     `### ${LARGE_RESULT.name[0]!.toUpperCase()}${LARGE_RESULT.name.slice(1)}`,
