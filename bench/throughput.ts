@@ -17,19 +17,26 @@ import { and, desc, eq, gt, relations } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/pg-proxy'
 import { bigint, boolean, integer, jsonb, numeric, pgTable, text, timestamp } from 'drizzle-orm/pg-core'
 import knexFactory from 'knex'
+import { Remult } from 'remult'
 import { createClient } from '../client/index.js'
 import type { DemoApi } from '../examples/demo/api.js'
 import { migrate, seed } from '../examples/demo/schema.js'
 import { decode, encode } from '../shared/wire.js'
+import { RemultAuthor, RemultPost } from './remult-entities.js'
 import { AUTHORS, batchIds, LARGE_RESULT, WORKLOADS, type WorkloadKey } from './workloads.js'
 
 interface CapturedRequest {
+  readonly method: 'GET' | 'POST'
+  /** Path and query string. */
   readonly path: string
-  readonly body: string
+  readonly body?: string
 }
 
-/** Each workload's requests as the contender's client sent them. */
-type Captured = Partial<Record<WorkloadKey | 'large', CapturedRequest[]>>
+/**
+ * Each workload's requests as the contender's client sent them, and how many requests
+ * one query takes (Remult's client loads a relation with a second request).
+ */
+type Captured = Partial<Record<WorkloadKey | 'large', { readonly requests: CapturedRequest[]; readonly perQuery: number }>>
 
 const KEYS = Object.keys(WORKLOADS) as WorkloadKey[]
 
@@ -53,27 +60,26 @@ function asyncOrmQueries(fetch: typeof globalThis.fetch, url = 'http://capture/o
 
 /** The async-orm client's requests, captured from a fetch that answers nothing. */
 async function captureAsyncOrm(): Promise<Captured> {
-  let last = ''
+  const sent: CapturedRequest[] = []
   const queries = asyncOrmQueries(async (_input, init) => {
-    last = String(init?.body)
-    const { queries: sent } = decode<{ queries: unknown[] }>(last)
-    return new Response(encode({ results: sent.map(() => ({ data: null })) }))
+    const body = String(init?.body)
+    sent.push({ method: 'POST', path: '/orm', body })
+    const { queries: asked } = decode<{ queries: unknown[] }>(body)
+    return new Response(encode({ results: asked.map(() => ({ data: null })) }))
   })
-  return capture(queries, '/orm', () => last)
+  return capture(queries, sent)
 }
 
-/** Runs each workload's query for each of its parameters, keeping the body each one sent. */
-async function capture(queries: Queries, path: string, lastBody: () => string): Promise<Captured> {
+/** Runs each workload's query for each of its parameters, keeping the requests each one sent to `sent`. */
+async function capture(queries: Queries, sent: CapturedRequest[]): Promise<Captured> {
   const out: Captured = {}
   for (const key of [...KEYS, 'large' as const]) {
     const query = queries[key]
     if (!query) continue
-    const bodies: CapturedRequest[] = []
-    for (const param of paramsOf(key)) {
-      await query(param)
-      bodies.push({ path, body: lastBody() })
-    }
-    out[key] = bodies
+    sent.length = 0
+    const params = paramsOf(key)
+    for (const param of params) await query(param)
+    out[key] = { requests: [...sent], perQuery: sent.length / params.length }
   }
   return out
 }
@@ -117,12 +123,41 @@ function drizzleQueries(remote: (sql: string, params: unknown[], method: string)
 
 /** drizzle's pg-proxy client's requests, captured from its remote callback. */
 async function captureDrizzle(): Promise<Captured> {
-  let last = ''
+  const sent: CapturedRequest[] = []
   const queries = drizzleQueries(async (sql, params, method) => {
-    last = JSON.stringify({ sql, params, method })
+    sent.push({ method: 'POST', path: '/query', body: JSON.stringify({ sql, params, method }) })
     return { rows: [] }
   })
-  return capture(queries, '/query', () => last)
+  return capture(queries, sent)
+}
+
+/** The workloads through Remult's client (its REST data provider over `fetch`). */
+function remultQueries(url: string, fetch: typeof globalThis.fetch): Queries {
+  const remult = new Remult()
+  remult.apiClient.url = `${url}/api`
+  remult.apiClient.httpClient = fetch
+  const posts = remult.repo(RemultPost)
+  return {
+    point: (id) => remult.repo(RemultAuthor).findId(id),
+    twenty: (id) => posts.find({ where: { authorId: id, published: true }, orderBy: { createdAt: 'desc' }, limit: 20 }),
+    eager: (id) => posts.find({ where: { authorId: id, published: true }, orderBy: { createdAt: 'desc' }, limit: 20, include: { author: true } }),
+    thousand: (id) => posts.find({ where: { published: true, id: { $gt: id } }, orderBy: { id: 'asc' }, limit: 1000 }),
+    large: (id) => posts.find({ where: { published: true, id: { $gt: id } }, orderBy: { id: 'asc' }, limit: LARGE_RESULT.rows }),
+  }
+}
+
+/**
+ * Remult's client's requests, captured against its running server: what it asks next
+ * depends on what it got (a relation is fetched only for the rows that came back).
+ */
+async function captureRemult(url: string): Promise<Captured> {
+  const sent: CapturedRequest[] = []
+  const queries = remultQueries(url, async (input, init) => {
+    const target = new URL(String(input))
+    sent.push({ method: init?.method === 'POST' ? 'POST' : 'GET', path: `${target.pathname}${target.search}`, ...(init?.body != null && { body: String(init.body) }) })
+    return fetch(input, init)
+  })
+  return capture(queries, sent)
 }
 
 /** The floor's client: plain fetch and `response.json()`, one path per workload. */
@@ -145,7 +180,8 @@ function floorQueries(url: string): Queries {
 function captureFloor(): Captured {
   const out: Captured = {}
   for (const key of [...KEYS, 'large' as const]) {
-    out[key] = paramsOf(key).map((id) => ({ path: `/${key}`, body: JSON.stringify(key === 'batch' ? { ids: batchIds(id) } : { id }) }))
+    const requests = paramsOf(key).map((id): CapturedRequest => ({ method: 'POST', path: `/${key}`, body: JSON.stringify(key === 'batch' ? { ids: batchIds(id) } : { id }) }))
+    out[key] = { requests, perQuery: 1 }
   }
   return out
 }
@@ -156,14 +192,17 @@ async function start(script: string, args: string[], env: NodeJS.ProcessEnv): Pr
   return { url: line.toString().trim().split('\n')[0]!, child }
 }
 
-async function load(url: string, captured: readonly CapturedRequest[], seconds: number, connections = 16) {
+/** Replays a workload's captured requests; `rps` counts answered queries (requests ÷ requests per query). */
+async function load(url: string, captured: NonNullable<Captured[WorkloadKey]>, seconds: number, connections = 16) {
   const result = await autocannon({
     url,
     connections,
     duration: seconds,
-    requests: captured.map((c) => ({ method: 'POST' as const, path: c.path, headers: { 'content-type': 'application/json' }, body: c.body })),
+    requests: captured.requests.map((c) =>
+      c.body === undefined ? { method: c.method, path: c.path } : { method: c.method, path: c.path, headers: { 'content-type': 'application/json' }, body: c.body },
+    ),
   })
-  return { rps: result.requests.average, non2xx: result.non2xx + result.errors, total: result.requests.total }
+  return { rps: result.requests.average / captured.perQuery, non2xx: result.non2xx + result.errors, total: result.requests.total / captured.perQuery }
 }
 
 export interface ThroughputRow {
@@ -207,7 +246,8 @@ interface Contender {
   readonly name: string
   readonly script: string
   readonly args: string[]
-  readonly requests: Captured
+  /** Captured before the server starts, or (for clients whose requests depend on answers) against it. */
+  readonly requests: Captured | ((url: string) => Promise<Captured>)
   /** The contender's real client against its running server, for the end-to-end figures. */
   readonly client?: (url: string) => Queries
   /** Why the contender has no requests for some workloads. */
@@ -231,6 +271,14 @@ export async function runThroughput(options: { databaseUrl: string; quick: boole
     { name: 'async-orm', script: 'bench/servers/async-orm.ts', args: ['connection'], requests: ours, client: (url) => asyncOrmQueries((input, init) => fetch(input, init), url) },
     { name: 'async-orm, SET LOCAL per request', script: 'bench/servers/async-orm.ts', args: ['set-local'], requests: ours },
     { name: 'drizzle pg-proxy', script: 'bench/servers/drizzle.ts', args: [], requests: await captureDrizzle(), client: drizzleClient, cannot: 'its documented server takes one statement per request' },
+    {
+      name: 'Remult REST',
+      script: 'bench/servers/remult.ts',
+      args: [],
+      requests: captureRemult,
+      client: (url) => remultQueries(url, (input, init) => fetch(input, init)),
+      cannot: 'its REST API answers one query per request',
+    },
   ]
   const seconds = options.quick ? 1.5 : 10
   // Warm up until the JIT has compiled the hot path: short warm-ups favour the smallest server.
@@ -238,23 +286,29 @@ export async function runThroughput(options: { databaseUrl: string; quick: boole
   const server: ThroughputResult[] = KEYS.map((key) => ({ workload: WORKLOADS[key].name, rows: [] }))
   const large: LargeResultRow[] = []
   const endToEnd = KEYS.map((key) => ({ workload: WORKLOADS[key].name, rows: [] as EndToEndRow[] }))
-  const notRun = contenders.flatMap((contender) =>
-    KEYS.filter((key) => !contender.requests[key]).map((key) => `${contender.name} has no ${WORKLOADS[key].name.toLowerCase()} (${contender.cannot ?? 'not supported'})`),
-  )
+  const notRun: string[] = []
+  const split = new Set<string>()
   for (const contender of contenders) {
     const { url, child } = await start(contender.script, contender.args, env)
     try {
+      const requests = typeof contender.requests === 'function' ? await contender.requests(url) : contender.requests
+      for (const key of KEYS) {
+        const captured = requests[key]
+        if (!captured) notRun.push(`${contender.name} has no ${WORKLOADS[key].name.toLowerCase()} (${contender.cannot ?? 'not supported'})`)
+        else if (captured.perQuery > 1) split.add(`${contender.name}'s client sends ${captured.perQuery} requests per query for ${WORKLOADS[key].name.toLowerCase()}; its figure counts queries (requests ÷ ${captured.perQuery})`)
+      }
       // The large result runs first, so the peak is its own.
-      await load(url, contender.requests.point!.slice(0, 1), 0.5, 1)
+      const point = requests.point!
+      await load(url, { requests: point.requests.slice(0, 1), perQuery: 1 }, 0.5, 1)
       const idle = await memory(child.pid!, 'VmRSS')
-      const result = await load(url, contender.requests.large!, options.quick ? 2 : 10, LARGE_RESULT.connections)
+      const result = await load(url, requests.large!, options.quick ? 2 : 10, LARGE_RESULT.connections)
       large.push({ contender: contender.name, rps: result.rps, ratio: 0, idleMb: idle, peakMb: await memory(child.pid!, 'VmHWM'), failures: result.non2xx })
       for (const [i, key] of KEYS.entries()) {
-        const requests = contender.requests[key]
-        if (!requests) continue
-        await load(url, requests, warmup)
+        const captured = requests[key]
+        if (!captured) continue
+        await load(url, captured, warmup)
         const before = await xacts()
-        const { rps, non2xx, total } = await load(url, requests, seconds)
+        const { rps, non2xx, total } = await load(url, captured, seconds)
         const after = await xacts()
         server[i]!.rows.push({ contender: contender.name, rps, ratio: 0, xactPerRequest: (after - before) / Math.max(1, total), failures: non2xx })
       }
@@ -277,7 +331,7 @@ export async function runThroughput(options: { databaseUrl: string; quick: boole
   }
   await admin.raw('drop schema ?? cascade', [schema])
   await admin.destroy()
-  return { server, large, endToEnd, notRun }
+  return { server, large, endToEnd, notRun: [...notRun, ...split] }
 }
 
 /** drizzle's pg-proxy client sending to its server with fetch, as its documentation does. */

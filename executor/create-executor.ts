@@ -17,7 +17,7 @@ import { pointReadKey, runPointReads, runRead } from './run-read.js'
 import { RequestValidator, type CheckedQuery } from './validate-write.js'
 import type { CheckedRead } from './validate-query.js'
 import { runCall, runDelete, runInsert, runUpdate } from './run-write.js'
-import { assertNever } from './compile-query.js'
+import { assertNever } from './sql.js'
 import { buildProcedures, type Procedure } from './procedures.js'
 
 export interface ExecutorOptions<Ctx> {

@@ -11,6 +11,8 @@
  */
 import type { Knex } from 'knex'
 import { ExecutorError } from './executor-error.js'
+import { READ_TYPES } from './read-types.js'
+import { Params, type Statement } from './sql.js'
 
 export type Row = Record<string, unknown>
 
@@ -57,14 +59,19 @@ export abstract class DbSession {
     return withinTime(opening, options.acquireTimeoutMs)
   }
 
-  /** Runs a select and returns knex's raw pg result for it (rows and field types). */
-  protected select(builder: Knex.QueryBuilder): Promise<PgResult> {
-    return this.run<PgResult>(this.knex.raw('?', [builder]))
+  /** Parameters for a statement `rows` will run (pg's placeholders, or knex's in a knex transaction). */
+  params(): Params {
+    return new Params('knex')
   }
 
-  /** Runs a select and returns its rows, int8 columns as bigints. */
-  async rows(builder: Knex.QueryBuilder): Promise<Row[]> {
-    const result = await this.select(builder)
+  /** Runs a select and returns the raw pg result for it (rows and field types). */
+  protected select(statement: Statement): Promise<PgResult> {
+    return this.run<PgResult>(this.knex.raw(statement.text, statement.values as Knex.RawBinding[]))
+  }
+
+  /** Runs a select written with this session's `params()`; its rows, int8 columns as bigints. */
+  async rows(statement: Statement): Promise<Row[]> {
+    const result = await this.select(statement)
     const int8 = result.fields.filter((f) => f.dataTypeID === INT8).map((f) => f.name)
     const int8Arrays = result.fields.filter((f) => f.dataTypeID === INT8_ARRAY).map((f) => f.name)
     if (int8.length === 0 && int8Arrays.length === 0) return result.rows
@@ -93,22 +100,24 @@ export abstract class DbSession {
 }
 
 /**
- * Sends a compiled select straight to the session's pg connection: knex builds the SQL
- * (identifier wrapping included) but its runner, which wraps the statement in a `raw`
- * and post-processes the answer, is skipped on the hot path. The `query` event that
- * knex's own runner emits is emitted the same way, so query logs and spies see it.
+ * Sends a select straight to the session's pg connection, past knex's runner (which
+ * would parse the text again for placeholders and post-process the answer). The `query`
+ * event that knex's runner emits is emitted the same way, so query logs and spies see it.
  */
-function selectOn(knex: Knex, connection: PgConnection, builder: Knex.QueryBuilder): Promise<PgResult> {
-  const { sql, bindings } = builder.toSQL().toNative()
-  knex.client.emit('query', { __knexUid: connection.__knexUid, __knexTxId: connection.__knexTxId, method: 'select', sql, bindings })
-  return connection.query({ text: sql, values: bindings as unknown[] })
+function selectOn(knex: Knex, connection: PgConnection, statement: Statement): Promise<PgResult> {
+  const { text, values } = statement
+  const client = knex.client as unknown as NodeJS.EventEmitter
+  if (client.listenerCount('query') > 0) {
+    client.emit('query', { __knexUid: connection.__knexUid, __knexTxId: connection.__knexTxId, method: 'select', sql: text, bindings: values })
+  }
+  return connection.query({ text, values, types: READ_TYPES })
 }
 
 /** A pooled node-postgres client as knex hands it out. */
 interface PgConnection {
   readonly __knexUid?: string
   readonly __knexTxId?: string
-  query(config: { text: string; values: unknown[] }): Promise<PgResult>
+  query(config: { text: string; values: readonly unknown[]; types: typeof READ_TYPES }): Promise<PgResult>
 }
 
 class ReadOnlySession extends DbSession {
@@ -122,8 +131,12 @@ class ReadOnlySession extends DbSession {
     super()
   }
 
-  protected override select(builder: Knex.QueryBuilder): Promise<PgResult> {
-    return selectOn(this.knex, this.connection, builder)
+  override params(): Params {
+    return new Params('pg')
+  }
+
+  protected override select(statement: Statement): Promise<PgResult> {
+    return selectOn(this.knex, this.connection, statement)
   }
 
   static async open(knex: Knex, timeout: number | undefined): Promise<DbSession> {
@@ -177,8 +190,12 @@ class PlainSession extends DbSession {
     return new PlainSession(knex, (await (knex.client as unknown as PoolClient).acquireConnection()) as PgConnection)
   }
 
-  protected override select(builder: Knex.QueryBuilder): Promise<PgResult> {
-    return selectOn(this.knex, this.connection, builder)
+  override params(): Params {
+    return new Params('pg')
+  }
+
+  protected override select(statement: Statement): Promise<PgResult> {
+    return selectOn(this.knex, this.connection, statement)
   }
 
   run<T>(query: Knex.QueryBuilder | Knex.Raw): Promise<T> {

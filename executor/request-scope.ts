@@ -3,14 +3,13 @@
  * policies it yields (evaluated at most once per policy), fresh table aliases, and the
  * results so far (for refs such as `t.ref(0, 'id')`).
  */
-import type { Knex } from 'knex'
 import type { Scalar } from '../shared/query-ast.js'
 import type { ModelMeta } from './api-metadata.js'
 import { ExecutorError } from './executor-error.js'
 import { Ref, type CheckedValue } from './validate-values.js'
 
-type PolicyTerm = readonly [column: string, value: Scalar | readonly Scalar[]]
-type PolicyFilter = (ctx: unknown) => Readonly<Record<string, Scalar | readonly Scalar[]>>
+export type PolicyTerm = readonly [column: string, value: Scalar | readonly Scalar[]]
+export type PolicyFilter = (ctx: unknown) => Readonly<Record<string, Scalar | readonly Scalar[]>>
 
 export class RequestScope {
   private readonly policies = new Map<PolicyFilter, readonly PolicyTerm[]>()
@@ -24,17 +23,13 @@ export class RequestScope {
     return `t${this.aliases++}`
   }
 
-  /** ANDs the model's read policy into `builder` (whose table is aliased `alias`). */
-  applyPolicy(builder: Knex.QueryBuilder, model: ModelMeta, alias: string, extra?: PolicyFilter): void {
-    for (const filter of [model.policy, extra]) {
-      if (!filter) continue
-      for (const [column, value] of this.terms(model, filter)) {
-        const qualified = alias ? `${alias}.${column}` : column
-        if (Array.isArray(value)) builder.whereIn(qualified, value as readonly Knex.Value[])
-        else if (value === null) builder.whereNull(qualified)
-        else builder.where(qualified, value as Knex.Value)
-      }
-    }
+  /**
+   * The columns and values the model's read policy (and `extra`, a write grant's
+   * filter) restrict rows to; each policy is evaluated once per request.
+   */
+  policyTerms(model: ModelMeta, extra?: PolicyFilter): readonly PolicyTerm[] {
+    const own = model.policy ? this.terms(model, model.policy) : []
+    return extra ? [...own, ...this.terms(model, extra)] : own
   }
 
   /** The value a checked value stands for: itself, or the column of an earlier result. */

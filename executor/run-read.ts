@@ -3,12 +3,11 @@
  * plain objects straight from pg (no model hydration), keyed by property name through
  * column aliases.
  */
-import type { Knex } from 'knex'
 import type { DbSession, Row } from './db-session.js'
-import { applyOrder, assertNever, columnsAs, selectFrom } from './compile-query.js'
 import { ExecutorError } from './executor-error.js'
 import type { Limits } from './limits.js'
 import type { RequestScope } from './request-scope.js'
+import { assertNever, columnsAs, joinOn, limitClause, orderClause, orderTerm, source, whereClause, type Params, type Source } from './sql.js'
 import type { CheckedGraph, CheckedRead, CheckedSelection } from './validate-query.js'
 
 /** Result keys the executor adds for relation loading and strips before answering. */
@@ -29,8 +28,9 @@ export async function runRead(session: DbSession, read: CheckedRead, scope: Requ
     case 'count':
       return countRows(session, read, scope)
     case 'exists': {
-      const { builder } = selectFrom(session.knex, read, scope)
-      const rows = await session.rows(builder.select(session.knex.raw('1')).limit(1))
+      const p = session.params()
+      const from = source(p, read.model, read.where, scope)
+      const rows = await session.rows(p.statement(`select 1 from ${from.from}${whereClause(from.conditions)} limit 1`))
       return rows.length > 0
     }
     case 'aggregate':
@@ -41,78 +41,62 @@ export async function runRead(session: DbSession, read: CheckedRead, scope: Requ
 }
 
 async function selectRows(session: DbSession, read: CheckedRead, limit: number, scope: RequestScope, limits: Limits) {
-  const { builder, alias } = selectFrom(session.knex, read, scope)
-  const keys = parentKeys(read, alias)
-  const columns = columnsAs(read.select, alias)
-  if (read.distinct) builder.distinct({ ...columns, ...keys.select })
-  else builder.select({ ...columns, ...keys.select })
-  applyOrder(builder, read.orderBy, alias)
-  builder.limit(limit)
-  if (read.offset > 0) builder.offset(read.offset)
-  const rows = await session.rows(builder)
+  const p = session.params()
+  const from = source(p, read.model, read.where, scope)
+  const keys = parentKeys(p, read, from.alias)
+  const columns = [...columnsAs(p, read.select, from.alias), ...keys.select]
+  const text =
+    `select ${read.distinct ? 'distinct ' : ''}${columns.join(', ')} from ${from.from}${whereClause(from.conditions)}` +
+    `${orderClause(p, read.orderBy, from.alias)}${limitClause(p, limit, read.offset)}`
+  const rows = await session.rows(p.statement(text))
   await loadGraph(session, read, rows, keys.names, scope, limits)
   return rows
 }
 
 async function countRows(session: DbSession, read: CheckedRead, scope: RequestScope): Promise<number> {
-  const { builder, alias } = selectFrom(session.knex, read, scope)
-  if (read.distinct) builder.distinct(columnsAs(read.select, alias))
-  else builder.select(session.knex.raw('1'))
-  const [row] = await session.rows(session.knex.count({ count: '*' }).from(builder.as('counted')))
+  const p = session.params()
+  const from = source(p, read.model, read.where, scope)
+  const counted = read.distinct ? `distinct ${columnsAs(p, read.select, from.alias).join(', ')}` : '1'
+  const text = `select count(*) as "count" from (select ${counted} from ${from.from}${whereClause(from.conditions)}) as "counted"`
+  const [row] = await session.rows(p.statement(text))
   return Number(row!.count)
 }
 
 async function aggregateRows(session: DbSession, read: CheckedRead, scope: RequestScope) {
-  const { builder, alias } = selectFrom(session.knex, read, scope)
-  if (read.groupBy.length > 0) builder.select(columnsAs(read.groupBy, alias))
+  const p = session.params()
+  const from = source(p, read.model, read.where, scope)
+  const { alias } = from
+  const columns = columnsAs(p, read.groupBy, alias)
   for (const aggregate of read.aggregates) {
-    const target = aggregate.column === undefined ? '*' : `${alias}.${aggregate.column}`
-    const as = { [aggregate.alias]: target }
-    switch (aggregate.fn) {
-      case 'count':
-        aggregate.distinct ? builder.countDistinct(as) : builder.count(as)
-        break
-      case 'sum':
-        aggregate.distinct ? builder.sumDistinct(as) : builder.sum(as)
-        break
-      case 'avg':
-        aggregate.distinct ? builder.avgDistinct(as) : builder.avg(as)
-        break
-      case 'min':
-        builder.min(as)
-        break
-      case 'max':
-        builder.max(as)
-        break
-      default:
-        assertNever(aggregate.fn)
-    }
+    const target = aggregate.column === undefined ? '*' : p.column(alias, aggregate.column)
+    columns.push(`${AGGREGATES[aggregate.fn]}(${aggregate.distinct ? 'distinct ' : ''}${target}) as ${p.id(aggregate.alias)}`)
   }
-  if (read.groupBy.length > 0) builder.groupBy(read.groupBy.map((c) => `${alias}.${c.column}`))
   const grouped = new Set(read.groupBy.map((c) => c.column))
-  for (const term of read.orderBy) {
-    // Validation allowed only groupBy columns and aggregate aliases here.
-    const column = grouped.has(term.column) ? `${alias}.${term.column}` : term.column
-    builder.orderBy(column, term.direction, term.nulls)
-  }
-  builder.limit(read.limit)
-  if (read.offset > 0) builder.offset(read.offset)
-  const rows = await session.rows(builder)
+  // Validation allowed only groupBy columns and aggregate aliases in the order.
+  const order = read.orderBy.map((term) => orderTerm(grouped.has(term.column) ? p.column(alias, term.column) : p.id(term.column), term))
+  const text =
+    `select ${columns.join(', ')} from ${from.from}${whereClause(from.conditions)}` +
+    `${read.groupBy.length > 0 ? ` group by ${read.groupBy.map((c) => p.column(alias, c.column)).join(', ')}` : ''}` +
+    `${order.length > 0 ? ` order by ${order.join(', ')}` : ''}${limitClause(p, read.limit, read.offset)}`
+  const rows = await session.rows(p.statement(text))
   const counts = read.aggregates.filter((a) => a.fn === 'count').map((a) => a.alias)
   for (const row of rows) for (const key of counts) row[key] = Number(row[key])
   return rows
 }
 
+/** Each aggregate function's SQL name, from a fixed table. */
+const AGGREGATES = { count: 'count', sum: 'sum', avg: 'avg', min: 'min', max: 'max' } as const
+
 /** The owner columns each relation of `selection` joins on, selected under internal names. */
-function parentKeys(selection: CheckedSelection, alias: string) {
-  const select: Record<string, string> = {}
+function parentKeys(p: Params, selection: CheckedSelection, alias: string) {
+  const select: string[] = []
   const names = new Map<string, string>()
   for (const node of selection.graph) {
     for (const column of node.relation.ownerColumns) {
       if (names.has(column)) continue
       const name = `${KEY_PREFIX}${names.size}`
       names.set(column, name)
-      select[name] = `${alias}.${column}`
+      select.push(`${p.column(alias, column)} as ${p.id(name)}`)
     }
   }
   return { select, names }
@@ -161,41 +145,38 @@ async function loadRelation(
   const { relation } = node
   const tuples = distinctTuples(parents, ownerKeys)
   if (tuples.length === 0) return []
-  const { builder, alias } = selectFrom(session.knex, node, scope)
-  const keys = parentKeys(node, alias)
+  const p = session.params()
+  const from: Source = source(p, node.model, node.where, scope)
+  const { alias } = from
+  const keys = parentKeys(p, node, alias)
   // The columns that say which parent a row belongs to.
   let parentColumns: string[]
   const join = relation.join
   if (join) {
     const joinAlias = scope.alias()
-    builder.join({ [joinAlias]: join.table }, function () {
-      join.relatedColumns.forEach((column, i) => {
-        this.on(`${joinAlias}.${column}`, '=', `${alias}.${relation.relatedColumns[i]!}`)
-      })
-    })
-    parentColumns = join.ownerColumns.map((column) => `${joinAlias}.${column}`)
+    from.from += joinOn(p, join.table, joinAlias, join.relatedColumns, alias, relation.relatedColumns)
+    parentColumns = join.ownerColumns.map((column) => p.column(joinAlias, column))
   } else {
-    parentColumns = relation.relatedColumns.map((column) => `${alias}.${column}`)
+    parentColumns = relation.relatedColumns.map((column) => p.column(alias, column))
   }
-  if (parentColumns.length === 1) builder.whereIn(parentColumns[0]!, tuples.map((t) => t[0] as Knex.Value))
-  else builder.whereIn(parentColumns, tuples as Knex.Value[][])
+  const list = tuples.map((tuple) => (tuple.length === 1 ? p.add(tuple[0]) : `(${tuple.map((value) => p.add(value)).join(', ')})`))
+  from.conditions.push(`${parentColumns.length === 1 ? parentColumns[0]! : `(${parentColumns.join(', ')})`} in (${list.join(', ')})`)
 
-  const select: Record<string, unknown> = { ...columnsAs(node.select, alias), ...keys.select }
-  parentColumns.forEach((column, i) => (select[`${PARENT_PREFIX}${i}`] = column))
+  const names = [...node.select.map((c) => c.prop), ...keys.names.values(), ...parentColumns.map((_, i) => `${PARENT_PREFIX}${i}`)]
+  const select = [...columnsAs(p, node.select, alias), ...keys.select, ...parentColumns.map((column, i) => `${column} as ${p.id(`${PARENT_PREFIX}${i}`)}`)]
   const cap = limits.maxRelationRows + 1
-  let rows: Row[]
+  let text: string
   if (node.limit === undefined && node.offset === 0) {
-    builder.select(select)
-    applyOrder(builder, node.orderBy, alias)
-    rows = await session.rows(builder.limit(cap))
+    text = `select ${select.join(', ')} from ${from.from}${whereClause(from.conditions)}${orderClause(p, node.orderBy, alias)} limit ${p.add(cap)}`
   } else {
-    const order = node.orderBy.map((t) => `?? ${t.direction}${t.nulls ? ` nulls ${t.nulls}` : ''}`).join(', ')
-    const window = `row_number() over (partition by ${parentColumns.map(() => '??').join(', ')}${order ? ` order by ${order}` : ''}) as ??`
-    builder.select(select, session.knex.raw(window, [...parentColumns, ...node.orderBy.map((t) => `${alias}.${t.column}`), RANK]))
-    const ranked = session.knex.from(builder.as('ranked')).select(Object.keys(select)).where(RANK, '>', node.offset)
-    if (node.limit !== undefined) ranked.where(RANK, '<=', node.offset + node.limit)
-    rows = await session.rows(ranked.orderBy(RANK).limit(cap))
+    const order = node.orderBy.map((term) => orderTerm(p.column(alias, term.column), term)).join(', ')
+    const rank = `row_number() over (partition by ${parentColumns.join(', ')}${order ? ` order by ${order}` : ''}) as ${p.id(RANK)}`
+    const inner = `select ${[...select, rank].join(', ')} from ${from.from}${whereClause(from.conditions)}`
+    const window = [`${p.id(RANK)} > ${p.add(node.offset)}`]
+    if (node.limit !== undefined) window.push(`${p.id(RANK)} <= ${p.add(node.offset + node.limit)}`)
+    text = `select ${names.map((name) => p.id(name)).join(', ')} from (${inner}) as "ranked" where ${window.join(' and ')} order by ${p.id(RANK)} limit ${p.add(cap)}`
   }
+  const rows = await session.rows(p.statement(text))
   if (rows.length === cap) {
     throw new ExecutorError(
       'LIMIT_EXCEEDED',
@@ -251,10 +232,11 @@ export function pointReadKey(read: CheckedRead): { group: string; id: unknown } 
 export async function runPointReads(session: DbSession, reads: readonly CheckedRead[], ids: readonly unknown[], scope: RequestScope): Promise<unknown[]> {
   const { model, select } = reads[0]!
   const idColumn = model.columns.get(model.idProps[0]!)!
-  const { builder, alias } = selectFrom(session.knex, { model }, scope)
-  builder.whereIn(`${alias}.${idColumn}`, [...new Set(ids)] as Knex.Value[])
-  builder.select({ ...columnsAs(select, alias), [`${KEY_PREFIX}id`]: `${alias}.${idColumn}` })
-  const rows = await session.rows(builder)
+  const p = session.params()
+  const from = source(p, model, undefined, scope)
+  from.conditions.push(`${p.column(from.alias, idColumn)} in (${[...new Set(ids)].map((id) => p.add(id)).join(', ')})`)
+  const columns = [...columnsAs(p, select, from.alias), `${p.column(from.alias, idColumn)} as ${p.id(`${KEY_PREFIX}id`)}`]
+  const rows = await session.rows(p.statement(`select ${columns.join(', ')} from ${from.from}${whereClause(from.conditions)}`))
   const byId = new Map<string, Row>()
   for (const row of rows) {
     byId.set(keyPart(row[`${KEY_PREFIX}id`]), row)

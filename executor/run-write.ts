@@ -6,11 +6,11 @@
  */
 import type { Knex } from 'knex'
 import type { ModelMeta } from './api-metadata.js'
-import { applyFilterTo } from './compile-query.js'
 import type { DbSession, Row } from './db-session.js'
 import { ExecutorError } from './executor-error.js'
 import { parseArgs } from './procedures.js'
 import type { RequestScope } from './request-scope.js'
+import { restrict } from './sql.js'
 import { JsonText, type CheckedWriteValue } from './validate-values.js'
 import type { CheckedCall, CheckedDelete, CheckedInsert, CheckedInsertRow, CheckedUpdate } from './validate-write.js'
 import type { Column } from './validate-query.js'
@@ -30,8 +30,7 @@ export async function runUpdate(session: DbSession, query: CheckedUpdate, scope:
   const values = toDbValues(model, query.values, presets(model, grant.set, scope), scope)
   const alias = scope.alias()
   const builder = session.knex({ [alias]: model.table }).update(values)
-  scope.applyPolicy(builder, model, alias, grant.where)
-  if (query.where) applyFilterTo(session.knex, builder, query.where, alias, scope)
+  restrict(builder, model, alias, scope, grant.where, query.where)
   return finish(session, builder, query, grant.check, scope)
 }
 
@@ -39,8 +38,7 @@ export async function runDelete(session: DbSession, query: CheckedDelete, scope:
   const { model } = query
   const alias = scope.alias()
   const builder = session.knex({ [alias]: model.table }).delete()
-  scope.applyPolicy(builder, model, alias, model.delete!.where)
-  if (query.where) applyFilterTo(session.knex, builder, query.where, alias, scope)
+  restrict(builder, model, alias, scope, model.delete!.where, query.where)
   return finish(session, builder, query, undefined, scope)
 }
 
@@ -135,7 +133,7 @@ async function upsert(session: DbSession, query: CheckedInsert, scope: RequestSc
   else {
     statement = builder.merge(onConflict!.merge as string[])
     // The conflicting row is updated only where this caller may update it.
-    scope.applyPolicy(statement, model, model.table, model.update!.where)
+    restrict(statement, model, model.table, scope, model.update!.where)
   }
   const written = parseRows(model, await session.run<Row[]>(statement.returning('*')))
   await checkRows(model, written, grant.check, scope)

@@ -2,7 +2,7 @@
  * One pass over an untrusted query: its shape, every identifier against the API
  * metadata, every operator against the fixed lists, every value against the value
  * rules and every number against the limits. What comes out names database columns and
- * relation metadata only; `compile-query.ts` never sees a client string in an
+ * relation metadata only; `sql.ts` never sees a client string in an
  * identifier position.
  */
 import {

@@ -273,6 +273,33 @@ describe.each(DATABASE_KINDS)('reads on %s', (kind) => {
     expect(typeof post!.views).toBe('number')
   })
 
+  it('answers timestamptz to the millisecond as pg parses it, microseconds and distant years included', async () => {
+    const stored = ['2024-10-08 16:37:34.713999+00', '2024-10-08 16:37:34+00', '0044-03-15 12:00:00.5+00', '1999-12-31 23:59:59.999+00']
+    const ids = [1, 2, 3, 4]
+    const before = await demo.knex('posts').whereIn('id', ids).select('id', 'created_at')
+    try {
+      for (const [i, id] of ids.entries()) await demo.knex('posts').where({ id }).update({ created_at: stored[i] })
+      const expected = await Post.query(demo.knex).whereIn('id', ids).orderBy('id')
+      const rows = await db.Post.query().where('published', true).whereIn('id', ids).orderBy('id').limit(4)
+      const admin = await demo.client(1n, 'admin').Post.query().whereIn('id', ids).orderBy('id').limit(4)
+      expect(admin.map((row) => row.createdAt.toISOString())).toEqual(expected.map((row) => (row.createdAt as Date).toISOString()))
+      expect(admin.map((row) => row.createdAt.toISOString())).toEqual(['2024-10-08T16:37:34.713Z', '2024-10-08T16:37:34.000Z', '0044-03-15T12:00:00.500Z', '1999-12-31T23:59:59.999Z'])
+      for (const row of rows) expect(row.createdAt.getTime()).toBe(admin.find((a) => a.id === row.id)!.createdAt.getTime())
+    } finally {
+      for (const row of before) await demo.knex('posts').where({ id: row.id }).update({ created_at: row.created_at })
+    }
+  })
+
+  it('treats an empty AND as true and an empty OR as false, alone and nested', async () => {
+    const count = (where: unknown) => demo.run({ model: 'Tag', op: 'count', where })
+    const all = await Tag.query(demo.knex).resultSize()
+    const none = { kind: 'compare', column: 'id', op: '<', value: 0 }
+    expect(await count({ kind: 'and', filters: [] })).toEqual([{ data: all }])
+    expect(await count({ kind: 'or', filters: [] })).toEqual([{ data: 0 }])
+    expect(await count({ kind: 'or', filters: [none, { kind: 'and', filters: [] }] })).toEqual([{ data: all }])
+    expect(await count({ kind: 'and', filters: [{ kind: 'not', filter: { kind: 'or', filters: [] } }] })).toEqual([{ data: all }])
+  })
+
   it('never returns hidden columns, even when every column is asked for', async () => {
     const [author] = await db.Author.query().withGraphFetched({ posts: true }).limit(1)
     expect(author).not.toHaveProperty('email')

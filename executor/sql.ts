@@ -1,0 +1,225 @@
+/**
+ * Writes SQL for checked queries. Identifiers come only from the API metadata (tables,
+ * columns, relation keys) or are the executor's own (aliases `t0`, `t1`…, internal key
+ * names); every client value becomes a parameter. Reads send the text straight to pg
+ * (`$1` placeholders); writes embed conditions in knex builders (`?` placeholders).
+ */
+import type { Knex } from 'knex'
+import type { ComparisonOperator } from '../shared/query-ast.js'
+import type { ModelMeta, RelationMeta } from './api-metadata.js'
+import type { PolicyFilter, RequestScope } from './request-scope.js'
+import type { CheckedFilter, CheckedOrder, Column } from './validate-query.js'
+
+/** SQL text and its parameters, ready for pg (`$n`) or for a knex raw (`?`). */
+export interface Statement {
+  readonly text: string
+  readonly values: readonly unknown[]
+}
+
+/** A name that needs no escaping inside double quotes, in either placeholder style. */
+const PLAIN = /^[^"?]*$/
+
+/** The parameters of one statement, and the quoting its placeholder style needs. */
+export class Params {
+  readonly values: unknown[] = []
+
+  constructor(readonly style: 'pg' | 'knex') {}
+
+  /** A placeholder for `value`. */
+  add(value: unknown): string {
+    this.values.push(value)
+    return this.style === 'pg' ? `$${this.values.length}` : '?'
+  }
+
+  /**
+   * A quoted identifier. `name` is trusted (metadata or the executor's own); quoting
+   * keeps reserved words and odd characters literal, and in knex text a `?` in a name
+   * is escaped so that knex does not read it as a placeholder.
+   */
+  id(name: string): string {
+    if (!PLAIN.test(name)) return this.quote(name)
+    return `"${name}"`
+  }
+
+  /** A table name, `schema.table` quoted part by part (as knex does). */
+  table(name: string): string {
+    if (!name.includes('.')) return this.id(name)
+    return name
+      .split('.')
+      .map((part) => this.id(part))
+      .join('.')
+  }
+
+  private quote(name: string): string {
+    const quoted = `"${name.replaceAll('"', '""')}"`
+    return this.style === 'knex' ? quoted.replaceAll('?', '\\?') : quoted
+  }
+
+  /** `alias.column`, quoted (an alias may be a table name, `schema.table`). */
+  column(alias: string, column: string): string {
+    return `${this.table(alias)}.${this.id(column)}`
+  }
+
+  statement(text: string): Statement {
+    return { text, values: this.values }
+  }
+}
+
+/** A table under a fresh alias with its row conditions: the policy, then the filter. */
+export interface Source {
+  readonly alias: string
+  /** `"table" as "t0"`, joins appended by callers. */
+  from: string
+  readonly conditions: string[]
+}
+
+/** The model's table under a fresh alias, with its read policy and `where`. */
+export function source(p: Params, model: ModelMeta, where: CheckedFilter | undefined, scope: RequestScope): Source {
+  const alias = scope.alias()
+  const conditions = policyConditions(p, model, alias, scope)
+  if (where) conditions.push(filter(p, where, alias, scope))
+  return { alias, from: `${p.table(model.table)} as ${p.id(alias)}`, conditions }
+}
+
+/** The conditions of the model's read policy (and of `extra`, a write grant's filter). */
+export function policyConditions(
+  p: Params,
+  model: ModelMeta,
+  alias: string,
+  scope: RequestScope,
+  extra?: PolicyFilter,
+): string[] {
+  const conditions: string[] = []
+  for (const [column, value] of scope.policyTerms(model, extra)) {
+    const target = p.column(alias, column)
+    if (Array.isArray(value)) conditions.push(inList(p, target, value, false))
+    else if (value === null) conditions.push(`${target} is null`)
+    else conditions.push(`${target} = ${p.add(value)}`)
+  }
+  return conditions
+}
+
+/**
+ * ANDs the model's policy (with a write grant's `extra` filter) and `where` into a knex
+ * write builder, whose table is aliased `alias`.
+ */
+export function restrict(
+  builder: Knex.QueryBuilder,
+  model: ModelMeta,
+  alias: string,
+  scope: RequestScope,
+  extra: PolicyFilter | undefined,
+  where?: CheckedFilter,
+): void {
+  const p = new Params('knex')
+  const conditions = policyConditions(p, model, alias, scope, extra)
+  if (where) conditions.push(filter(p, where, alias, scope))
+  if (conditions.length > 0) builder.whereRaw(conditions.join(' and '), p.values as Knex.RawBinding[])
+}
+
+/** `where a and b …`, or nothing. */
+export function whereClause(conditions: readonly string[]): string {
+  return conditions.length === 0 ? '' : ` where ${conditions.join(' and ')}`
+}
+
+/** One checked filter as a condition on the table aliased `alias`. */
+export function filter(p: Params, node: CheckedFilter, alias: string, scope: RequestScope): string {
+  switch (node.kind) {
+    case 'compare':
+      return `${p.column(alias, node.column)} ${operator(node.op)} ${p.add(scope.resolve(node.value))}`
+    case 'in':
+      return inList(p, p.column(alias, node.column), node.values.map((value) => scope.resolve(value)), node.negated)
+    case 'null':
+      return `${p.column(alias, node.column)} is ${node.negated ? 'not ' : ''}null`
+    case 'between': {
+      const low = p.add(scope.resolve(node.low))
+      const high = p.add(scope.resolve(node.high))
+      return `${p.column(alias, node.column)} ${node.negated ? 'not ' : ''}between ${low} and ${high}`
+    }
+    case 'and':
+    case 'or':
+      // SQL's neutral elements: an empty AND is true, an empty OR false.
+      if (node.filters.length === 0) return node.kind === 'and' ? 'true' : 'false'
+      return `(${node.filters.map((inner) => filter(p, inner, alias, scope)).join(` ${node.kind} `)})`
+    case 'not':
+      return `not (${filter(p, node.filter, alias, scope)})`
+    case 'exists':
+      return `${node.negated ? 'not ' : ''}exists (${related(p, node.relation, alias, node.where, scope)})`
+    default:
+      return assertNever(node)
+  }
+}
+
+const OPERATORS: Readonly<Record<ComparisonOperator, string>> = {
+  '=': '=',
+  '!=': '!=',
+  '<>': '<>',
+  '<': '<',
+  '<=': '<=',
+  '>': '>',
+  '>=': '>=',
+  like: 'like',
+  ilike: 'ilike',
+  'not like': 'not like',
+  'not ilike': 'not ilike',
+}
+
+/** The SQL of a validated operator, from a fixed table (never the client's string). */
+function operator(op: ComparisonOperator): string {
+  const sql = OPERATORS[op]
+  if (sql === undefined) throw new TypeError(`unexpected operator ${JSON.stringify(op)}`)
+  return sql
+}
+
+function inList(p: Params, target: string, values: readonly unknown[], negated: boolean): string {
+  if (values.length === 0) return negated ? 'true' : 'false'
+  return `${target} ${negated ? 'not ' : ''}in (${values.map((value) => p.add(value)).join(', ')})`
+}
+
+/** `select 1 from <related> where <joined to the owner row> and <policy> and <where>`. */
+function related(p: Params, relation: RelationMeta, ownerAlias: string, where: CheckedFilter | undefined, scope: RequestScope): string {
+  const from = source(p, relation.target, where, scope)
+  const { join } = relation
+  if (join) {
+    const joinAlias = scope.alias()
+    from.from += joinOn(p, join.table, joinAlias, join.relatedColumns, from.alias, relation.relatedColumns)
+    join.ownerColumns.forEach((column, i) => {
+      from.conditions.push(`${p.column(joinAlias, column)} = ${p.column(ownerAlias, relation.ownerColumns[i]!)}`)
+    })
+  } else {
+    relation.relatedColumns.forEach((column, i) => {
+      from.conditions.push(`${p.column(from.alias, column)} = ${p.column(ownerAlias, relation.ownerColumns[i]!)}`)
+    })
+  }
+  return `select 1 from ${from.from}${whereClause(from.conditions)}`
+}
+
+/** ` inner join <table> as <alias> on alias.a = other.b and …`. */
+export function joinOn(p: Params, table: string, alias: string, columns: readonly string[], otherAlias: string, otherColumns: readonly string[]): string {
+  const on = columns.map((column, i) => `${p.column(alias, column)} = ${p.column(otherAlias, otherColumns[i]!)}`)
+  return ` inner join ${p.table(table)} as ${p.id(alias)} on ${on.join(' and ')}`
+}
+
+/** `t0.column as "prop", …`. */
+export function columnsAs(p: Params, columns: readonly Column[], alias: string): string[] {
+  return columns.map(({ prop, column }) => `${p.column(alias, column)} as ${p.id(prop)}`)
+}
+
+/** ` order by …`, or nothing. */
+export function orderClause(p: Params, orderBy: readonly CheckedOrder[], alias: string): string {
+  if (orderBy.length === 0) return ''
+  return ` order by ${orderBy.map((term) => orderTerm(p.column(alias, term.column), term)).join(', ')}`
+}
+
+export function orderTerm(target: string, term: CheckedOrder): string {
+  return `${target} ${term.direction === 'desc' ? 'desc' : 'asc'}${term.nulls ? ` nulls ${term.nulls === 'first' ? 'first' : 'last'}` : ''}`
+}
+
+/** ` limit $n[ offset $m]`. */
+export function limitClause(p: Params, limit: number | undefined, offset: number): string {
+  return `${limit === undefined ? '' : ` limit ${p.add(limit)}`}${offset > 0 ? ` offset ${p.add(offset)}` : ''}`
+}
+
+export function assertNever(value: never): never {
+  throw new TypeError(`unexpected ${JSON.stringify(value)}`)
+}

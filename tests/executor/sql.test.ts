@@ -1,0 +1,35 @@
+/**
+ * The SQL writer's quoting: every identifier stays one identifier in either placeholder
+ * style, and knex reads no placeholder inside one.
+ */
+import knexFactory from 'knex'
+import { describe, expect, it } from 'vitest'
+import { Params } from '../../executor/sql.js'
+
+describe('SQL identifiers', () => {
+  it('double-quotes names, doubling embedded quotes', () => {
+    const p = new Params('pg')
+    expect(p.id('created_at')).toBe('"created_at"')
+    expect(p.id('select')).toBe('"select"')
+    expect(p.id('we"ird')).toBe('"we""ird"')
+    expect(p.id('x" from secrets --')).toBe('"x"" from secrets --"')
+    expect(p.id('a?b')).toBe('"a?b"')
+    expect(p.table('public.authors')).toBe('"public"."authors"')
+    expect(p.column('t0', 'id')).toBe('"t0"."id"')
+  })
+
+  it('numbers pg placeholders and keeps the values in order', () => {
+    const p = new Params('pg')
+    expect([p.add(1), p.add('x'), p.add(null)]).toEqual(['$1', '$2', '$3'])
+    expect(p.statement('select').values).toEqual([1, 'x', null])
+  })
+
+  it('escapes ? in names for knex, which then reads only the real placeholders', () => {
+    const knex = knexFactory({ client: 'pg' })
+    const p = new Params('knex')
+    const text = `select ${p.column('t0', 'a?b')} as ${p.id('c??d')} from ${p.table('s.t?')} as "t0" where ${p.column('t0', 'id')} = ${p.add(7)}`
+    const { sql, bindings } = knex.raw(text, p.values as number[]).toSQL().toNative()
+    expect(sql).toBe('select "t0"."a?b" as "c??d" from "s"."t?" as "t0" where "t0"."id" = $1')
+    expect(bindings).toEqual([7])
+  })
+})
