@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decode, encodeRequest } from '../../shared/wire.js'
 import { openDemo, type Demo } from '../support/demo.js'
@@ -33,5 +34,33 @@ describe('graceful shutdown (PostgreSQL)', () => {
     const [code] = (await once(child, 'exit')) as [number]
     expect(code).toBe(0)
     await expect(fetch(`${url}/orm`, { method: 'POST' })).rejects.toThrow()
+  })
+
+  it('finishes requests whose client hung up before closing the pool', async () => {
+    const schema = (demo.knex.client.config as { searchPath: string[] }).searchPath[0]!
+    const child = spawn(process.execPath, ['--import', 'tsx', 'tests/support/graceful-server.ts', schema], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    const [line] = (await once(child.stdout!, 'data')) as [Buffer]
+    const url = line.toString().trim()
+    // Three slow calls on a pool of two (the third waits for a connection), each on a
+    // socket its client destroys without waiting for the answer.
+    const names = [0, 1, 2].map((i) => `hung-up-${process.pid}-${i}`)
+    const { port } = new URL(url)
+    const sockets = names.map((name) => {
+      const body = encodeRequest({ v: 1, queries: [{ op: 'call', procedure: 'slowTag', args: { name } }] })
+      const socket = connect(Number(port), '127.0.0.1')
+      socket.on('error', () => undefined)
+      socket.write(`POST /orm HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+      return socket
+    })
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    for (const socket of sockets) socket.destroy()
+    child.kill('SIGTERM')
+    const [code] = (await once(child, 'exit')) as [number]
+    expect(code).toBe(0)
+    expect(stderr).not.toMatch(/unexpected error|aborted/i)
+    // Every call ran to its end before the pool closed.
+    expect(await demo.knex('tags').whereIn('name', names).count({ n: '*' })).toEqual([{ n: '3' }])
   })
 })

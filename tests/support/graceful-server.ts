@@ -9,7 +9,19 @@ const knex = knexFactory({ client: 'pg', connection: process.env.DATABASE_URL ??
 const executor = createExecutor({
   knex,
   api,
-  procedures: { slow: procedure({ allow: true, args: v.object({}), run: async ({ trx }) => (await trx.raw('select pg_sleep(0.8)'), 'finished') }) },
+  procedures: {
+    slow: procedure({ allow: true, args: v.object({}), run: async ({ trx }) => (await trx.raw('select pg_sleep(0.8)'), 'finished') }),
+    /** Sleeps, then leaves a tag behind: proof that the call ran to its end. */
+    slowTag: procedure({
+      allow: true,
+      args: v.object({ name: v.string() }),
+      run: async ({ trx, args }) => {
+        await trx.raw('select pg_sleep(0.5)')
+        await trx('tags').insert({ name: args.name })
+        return 'finished'
+      },
+    }),
+  },
 })
 const server = await serve(executor, { port: 0, shutdownOn: ['SIGTERM'], onShutdown: () => knex.destroy() })
 console.log(server.url)
