@@ -1,13 +1,15 @@
 /**
- * Each contender's server runs in its own process, on the same PostgreSQL schema and data.
- * Three figures per contender:
+ * Each contender's server runs in its own process, on the same PostgreSQL schema and data,
+ * all of them started before the first measurement. Three figures per contender:
  * - server throughput: autocannon replays requests captured from the contender's real
- *   client (16 connections); transactions committed per request, read from
- *   pg_stat_database, show each one really ran its queries;
- * - a 10,000-row result, first thing after the process starts: throughput with 4
- *   connections and the process's peak resident memory (VmHWM) against its idle size;
+ *   client (16 connections); the rows each client gets back per query show that every
+ *   contender answers the same query with the same rows;
+ * - a 10,000-row result, each server's first workload: throughput with 4 connections and
+ *   the process's peak resident memory (VmHWM) against its idle size;
  * - end to end: the contender's real client in this process, 16 callers in a loop (the
  *   client's CPU counts here, as it does in an app).
+ * Every figure is measured in rounds that take the contenders in turn; a ratio is the
+ * median of the ratios to the floor's figure of the same round.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -202,14 +204,16 @@ async function load(url: string, captured: NonNullable<Captured[WorkloadKey]>, s
       c.body === undefined ? { method: c.method, path: c.path } : { method: c.method, path: c.path, headers: { 'content-type': 'application/json' }, body: c.body },
     ),
   })
-  return { rps: result.requests.average / captured.perQuery, non2xx: result.non2xx + result.errors, total: result.requests.total / captured.perQuery }
+  // Completed requests over the time taken (autocannon's per-second average needs whole seconds).
+  return { rps: result.requests.total / result.duration / captured.perQuery, non2xx: result.non2xx + result.errors, total: result.requests.total / captured.perQuery }
 }
 
 export interface ThroughputRow {
   readonly contender: string
   readonly rps: number
   ratio: number
-  readonly xactPerRequest: number
+  /** Rows in each answer, on average, as the contender's client got them (the same for every contender). */
+  readonly rowsPerQuery: number | undefined
   readonly failures: number
 }
 
@@ -250,6 +254,8 @@ interface Contender {
   readonly requests: Captured | ((url: string) => Promise<Captured>)
   /** The contender's real client against its running server, for the end-to-end figures. */
   readonly client?: (url: string) => Queries
+  /** Whether it has a row of its own end to end (default: when it has a client). */
+  readonly endToEnd?: boolean
   /** Why the contender has no requests for some workloads. */
   readonly cannot?: string
 }
@@ -262,14 +268,17 @@ export async function runThroughput(options: { databaseUrl: string; quick: boole
   await migrate(admin)
   await seed(admin, { authors: AUTHORS, postsPerAuthor: 10, commentsPerPost: 0 })
   await admin.raw('analyze')
-  const xacts = async () => Number((await admin.raw('select xact_commit from pg_stat_database where datname = current_database()')).rows[0].xact_commit)
 
   const env = { ...process.env, DATABASE_URL: options.databaseUrl, BENCH_SCHEMA: schema }
   const ours = await captureAsyncOrm()
+  const ourClient = (url: string) => asyncOrmQueries((input, init) => fetch(input, init), url)
   const contenders: Contender[] = [
     { name: 'floor (hono + pg)', script: 'bench/servers/floor.ts', args: [], requests: captureFloor(), client: floorQueries },
-    { name: 'async-orm', script: 'bench/servers/async-orm.ts', args: ['connection'], requests: ours, client: (url) => asyncOrmQueries((input, init) => fetch(input, init), url) },
-    { name: 'async-orm, SET LOCAL per request', script: 'bench/servers/async-orm.ts', args: ['set-local'], requests: ours },
+    { name: 'async-orm', script: 'bench/servers/async-orm.ts', args: ['connection'], requests: ours, client: ourClient },
+    // The same executor, paying BEGIN/SET LOCAL/COMMIT per request (left out of quick runs).
+    ...(options.quick
+      ? []
+      : [{ name: 'async-orm, SET LOCAL per request', script: 'bench/servers/async-orm.ts', args: ['set-local'], requests: ours, client: ourClient, endToEnd: false }]),
     { name: 'drizzle pg-proxy', script: 'bench/servers/drizzle.ts', args: [], requests: await captureDrizzle(), client: drizzleClient, cannot: 'its documented server takes one statement per request' },
     {
       name: 'Remult REST',
@@ -280,58 +289,142 @@ export async function runThroughput(options: { databaseUrl: string; quick: boole
       cannot: 'its REST API answers one query per request',
     },
   ]
-  const seconds = options.quick ? 1.5 : 10
+  // Every server runs for the whole measurement; each round measures the contenders one
+  // after another (in a rotating order), and each figure is the median over the rounds of
+  // its ratio to the floor in the same round, so drifting machine load cancels out.
+  // autocannon measures whole seconds.
+  const rounds = options.quick ? 2 : 5
+  const seconds = options.quick ? 1 : 4
   // Warm up until the JIT has compiled the hot path: short warm-ups favour the smallest server.
   const warmup = options.quick ? 1 : 3
-  const server: ThroughputResult[] = KEYS.map((key) => ({ workload: WORKLOADS[key].name, rows: [] }))
-  const large: LargeResultRow[] = []
-  const endToEnd = KEYS.map((key) => ({ workload: WORKLOADS[key].name, rows: [] as EndToEndRow[] }))
-  const notRun: string[] = []
-  const split = new Set<string>()
-  for (const contender of contenders) {
-    const { url, child } = await start(contender.script, contender.args, env)
-    try {
+  const running: Running[] = []
+  try {
+    const started = await Promise.allSettled(contenders.map((contender) => start(contender.script, contender.args, env)))
+    for (const [i, outcome] of started.entries()) {
+      if (outcome.status === 'rejected') throw outcome.reason
+      const contender = contenders[i]!
+      const { url, child } = outcome.value
       const requests = typeof contender.requests === 'function' ? await contender.requests(url) : contender.requests
+      const queries = contender.client?.(url) ?? {}
+      running.push({ contender, url, child, requests, queries, rows: await rowsPerQuery(queries) })
+    }
+    const notRun: string[] = []
+    const split = new Set<string>()
+    for (const { contender, requests } of running) {
       for (const key of KEYS) {
         const captured = requests[key]
         if (!captured) notRun.push(`${contender.name} has no ${WORKLOADS[key].name.toLowerCase()} (${contender.cannot ?? 'not supported'})`)
         else if (captured.perQuery > 1) split.add(`${contender.name}'s client sends ${captured.perQuery} requests per query for ${WORKLOADS[key].name.toLowerCase()}; its figure counts queries (requests ÷ ${captured.perQuery})`)
       }
-      // The large result runs first, so the peak is its own.
-      const point = requests.point!
-      await load(url, { requests: point.requests.slice(0, 1), perQuery: 1 }, 0.5, 1)
-      const idle = await memory(child.pid!, 'VmRSS')
-      const result = await load(url, requests.large!, options.quick ? 2 : 10, LARGE_RESULT.connections)
-      large.push({ contender: contender.name, rps: result.rps, ratio: 0, idleMb: idle, peakMb: await memory(child.pid!, 'VmHWM'), failures: result.non2xx })
-      for (const [i, key] of KEYS.entries()) {
-        const captured = requests[key]
-        if (!captured) continue
-        await load(url, captured, warmup)
-        const before = await xacts()
-        const { rps, non2xx, total } = await load(url, captured, seconds)
-        const after = await xacts()
-        server[i]!.rows.push({ contender: contender.name, rps, ratio: 0, xactPerRequest: (after - before) / Math.max(1, total), failures: non2xx })
-      }
-      const queries = contender.client?.(url) ?? {}
-      for (const [i, key] of KEYS.entries()) {
-        const query = queries[key]
-        if (!query) continue
-        await callersLoop(query, WORKLOADS[key].params, options.quick ? 0.5 : 2)
-        const rps = await callersLoop(query, WORKLOADS[key].params, options.quick ? 1 : 5)
-        endToEnd[i]!.rows.push({ contender: contender.name, rps, ratio: 0 })
-      }
-    } finally {
-      child.kill('SIGTERM')
-      await once(child, 'exit')
     }
+
+    // The large result is each server's first workload, so the peak memory is its own.
+    const idle = new Map<Running, number>()
+    for (const one of running) {
+      await load(one.url, { requests: one.requests.point!.requests.slice(0, 1), perQuery: 1 }, 0.3, 1)
+      idle.set(one, await memory(one.child.pid!, 'VmRSS'))
+    }
+    const largeRounds = await inRounds(running, options.quick ? 1 : 3, async (one) => {
+      const result = await load(one.url, one.requests.large!, options.quick ? 2 : 5, LARGE_RESULT.connections)
+      return { rps: result.rps, failures: result.non2xx }
+    })
+    const large: LargeResultRow[] = []
+    for (const one of running) {
+      const figure = largeRounds.get(one)!
+      large.push({ contender: one.contender.name, rps: figure.rps, ratio: figure.ratio, idleMb: idle.get(one)!, peakMb: await memory(one.child.pid!, 'VmHWM'), failures: figure.failures })
+    }
+
+    const server: ThroughputResult[] = []
+    for (const key of KEYS) {
+      const able = running.filter((one) => one.requests[key])
+      for (const one of able) await load(one.url, one.requests[key]!, warmup)
+      const figures = await inRounds(able, rounds, async (one) => {
+        const { rps, non2xx } = await load(one.url, one.requests[key]!, seconds)
+        return { rps, failures: non2xx }
+      })
+      server.push({
+        workload: WORKLOADS[key].name,
+        rows: able.map((one) => {
+          const figure = figures.get(one)!
+          return { contender: one.contender.name, rps: figure.rps, ratio: figure.ratio, rowsPerQuery: one.rows.get(key), failures: figure.failures }
+        }),
+      })
+    }
+
+    const endToEnd: BenchResults['endToEnd'] = []
+    for (const key of KEYS) {
+      const able = running.filter((one) => one.queries[key] && one.contender.endToEnd !== false)
+      for (const one of able) await callersLoop(one.queries[key]!, WORKLOADS[key].params, options.quick ? 0.3 : 2)
+      const figures = await inRounds(able, rounds, async (one) => ({
+        rps: await callersLoop(one.queries[key]!, WORKLOADS[key].params, options.quick ? 0.4 : 3),
+        failures: 0,
+      }))
+      endToEnd.push({ workload: WORKLOADS[key].name, rows: able.map((one) => ({ contender: one.contender.name, rps: figures.get(one)!.rps, ratio: figures.get(one)!.ratio })) })
+    }
+    await admin.raw('drop schema ?? cascade', [schema])
+    return { server, large, endToEnd, notRun: [...notRun, ...split] }
+  } finally {
+    for (const { child } of running) child.kill('SIGTERM')
+    await Promise.all(running.map(({ child }) => (child.exitCode === null ? once(child, 'exit') : undefined)))
+    await admin.destroy()
   }
-  for (const rows of [...server.map((r) => r.rows), large, ...endToEnd.map((r) => r.rows)]) {
-    const floor = rows[0]!.rps
-    for (const row of rows) row.ratio = row.rps / floor
+}
+
+/** A contender's server, started, with its captured requests and its client's queries. */
+interface Running {
+  readonly contender: Contender
+  readonly url: string
+  readonly child: ChildProcess
+  readonly requests: Captured
+  readonly queries: Queries
+  /** Rows per answer for each workload, counted from the client's answers. */
+  readonly rows: Map<WorkloadKey, number>
+}
+
+interface Measured {
+  readonly rps: number
+  readonly failures: number
+}
+
+/**
+ * Measures each of `contenders` (the floor first) once per round, starting each round
+ * with a different one; per contender: the median throughput, the median of its ratios
+ * to the floor's figure of the same round, and the failures of all rounds.
+ */
+async function inRounds(
+  contenders: readonly Running[],
+  rounds: number,
+  measure: (one: Running) => Promise<Measured>,
+): Promise<Map<Running, { rps: number; ratio: number; failures: number }>> {
+  const byRound: Map<Running, Measured>[] = []
+  for (let round = 0; round < rounds; round++) {
+    const figures = new Map<Running, Measured>()
+    for (let i = 0; i < contenders.length; i++) {
+      const one = contenders[(i + round) % contenders.length]!
+      figures.set(one, await measure(one))
+    }
+    byRound.push(figures)
   }
-  await admin.raw('drop schema ?? cascade', [schema])
-  await admin.destroy()
-  return { server, large, endToEnd, notRun: [...notRun, ...split] }
+  const floor = contenders[0]!
+  return new Map(
+    contenders.map((one) => {
+      const measured = byRound.map((figures) => figures.get(one)!)
+      return [
+        one,
+        {
+          rps: median(measured.map((m) => m.rps)),
+          ratio: median(byRound.map((figures) => figures.get(one)!.rps / figures.get(floor)!.rps)),
+          failures: measured.reduce((sum, m) => sum + m.failures, 0),
+        },
+      ]
+    }),
+  )
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }
 
 /** drizzle's pg-proxy client sending to its server with fetch, as its documentation does. */
@@ -358,6 +451,23 @@ async function callersLoop(query: (param: number) => PromiseLike<unknown>, param
   return done / seconds
 }
 
+/** Rows in each workload's answers, on average over its first parameters (a row: an object or an array element). */
+async function rowsPerQuery(queries: Queries): Promise<Map<WorkloadKey, number>> {
+  const rows = new Map<WorkloadKey, number>()
+  for (const key of KEYS) {
+    const query = queries[key]
+    if (!query) continue
+    const params = WORKLOADS[key].params.slice(0, 20)
+    let total = 0
+    for (const param of params) {
+      const answer = await query(param)
+      total += Array.isArray(answer) ? answer.filter((row) => row != null).length : answer == null ? 0 : 1
+    }
+    rows.set(key, total / params.length)
+  }
+  return rows
+}
+
 /** A process's resident memory (`VmRSS`) or its peak (`VmHWM`), in MB (Linux). */
 async function memory(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
@@ -373,14 +483,14 @@ export async function writeReport(results: BenchResults, header: string, extra: 
     '',
     '### Server throughput',
     '',
-    'autocannon replays requests captured from each contender\'s client, 16 connections.',
+    "autocannon replays requests captured from each contender's client, 16 connections; median of rounds that take the contenders in turn, each ratio against the floor's figure of the same round.",
     '',
-    '| workload | contender | req/s | vs floor | transactions per request | failed requests |',
+    '| workload | contender | queries/s | vs floor | rows per query | failed requests |',
     '| --- | --- | --- | --- | --- | --- |',
   ]
   for (const result of results.server) {
     for (const row of result.rows) {
-      lines.push(`| ${result.workload} | ${row.contender} | ${row.rps.toFixed(0)} | ${x(row.ratio)} | ${row.xactPerRequest.toFixed(2)} | ${row.failures} |`)
+      lines.push(`| ${result.workload} | ${row.contender} | ${row.rps.toFixed(0)} | ${x(row.ratio)} | ${row.rowsPerQuery === undefined ? '—' : row.rowsPerQuery.toFixed(1)} | ${row.failures} |`)
     }
   }
   if (results.notRun.length > 0) lines.push('', `Not run: ${results.notRun.join('; ')}.`)
