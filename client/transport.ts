@@ -85,12 +85,13 @@ export class Transport {
   }
 
   private async dispatch(batch: Pending[]): Promise<void> {
-    // The request is cancelled only when every caller in it has given up.
-    const controller = new AbortController()
-    const onAbort = () => batch.every((p) => p.settled) && controller.abort()
+    // The request is cancelled only when every caller in it has given up (signals, and
+    // the controllers they need, only when a caller passed one).
+    const controller = batch.some((p) => p.signal) ? new AbortController() : undefined
+    const onAbort = () => batch.every((p) => p.settled) && controller?.abort()
     for (const p of batch) p.signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      const body = await this.post(batch.map((p) => p.query), controller.signal, false)
+      const body = await this.post(batch.map((p) => p.query), controller?.signal, false)
       batch.forEach((p, i) => {
         const result = body.results[i]
         if (result === undefined) {
@@ -114,11 +115,8 @@ export class Transport {
    */
   async sendAtomic(queries: Query[], signal?: AbortSignal): Promise<unknown[]> {
     if (signal?.aborted) throw aborted(signal)
-    const controller = new AbortController()
-    const onAbort = () => controller.abort()
-    signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      const { results, failed: reported } = await this.post(queries, controller.signal, true)
+      const { results, failed: reported } = await this.post(queries, signal, true)
       const failed = typeof reported === 'number' ? reported : results.findIndex((result) => 'error' in result)
       if (failed !== -1 && results[failed] && 'error' in results[failed]) {
         const { error } = results[failed] as { error: WireError }
@@ -129,12 +127,10 @@ export class Transport {
     } catch (error) {
       if (signal?.aborted) throw aborted(signal)
       throw error
-    } finally {
-      signal?.removeEventListener('abort', onAbort)
     }
   }
 
-  private async post(queries: Query[], signal: AbortSignal, atomic: boolean): Promise<ResponseBody> {
+  private async post(queries: Query[], signal: AbortSignal | undefined, atomic: boolean): Promise<ResponseBody> {
     const { url } = this.options
     const body = encodeRequest(atomic ? { v: PROTOCOL_VERSION, queries, atomic } : { v: PROTOCOL_VERSION, queries })
     const writes = queries.some((query) => MUTATIONS.has(query.op))
@@ -142,25 +138,23 @@ export class Transport {
     const idempotencyKey = writes ? randomKey() : undefined
     const retries = writes && this.options.retryMutations === false ? 0 : (this.options.retry ?? 2)
     for (let attempt = 0; ; attempt++) {
-      const headers = new Headers(await resolveHeaders(this.options.headers))
-      headers.set('content-type', 'application/json')
-      if (idempotencyKey) headers.set('idempotency-key', idempotencyKey)
+      const headers = requestHeaders(await resolveHeaders(this.options.headers), idempotencyKey)
       let response: Response
       let text: string
       // Each attempt stops when the caller gives up or its own timeout passes.
-      const attempt$ = new AbortController()
-      const stop = () => attempt$.abort()
-      signal.addEventListener('abort', stop, { once: true })
       const { timeout } = this.options
+      const attempt$ = signal || timeout !== undefined ? new AbortController() : undefined
+      const stop = () => attempt$?.abort()
+      signal?.addEventListener('abort', stop, { once: true })
       let timedOut = false
       const timer = timeout === undefined ? undefined : setTimeout(() => ((timedOut = true), stop()), timeout)
       try {
         const fetch = this.options.fetch ?? globalThis.fetch
-        response = await fetch(url, { method: 'POST', body, headers, signal: attempt$.signal })
+        response = await fetch(url, attempt$ ? { method: 'POST', body, headers, signal: attempt$.signal } : { method: 'POST', body, headers })
         // The body is part of the answer: a connection lost while reading it is a network error too.
         text = await response.text()
       } catch (error) {
-        if (signal.aborted) throw aborted(signal)
+        if (signal?.aborted) throw aborted(signal)
         if (attempt < retries) {
           await sleep(backoff(this.options.retryDelay ?? 200, attempt), signal)
           continue
@@ -169,7 +163,7 @@ export class Transport {
         throw new AsyncOrmError({ code: 'NETWORK_ERROR', message: `[POST ${url}] network error: ${reason}`, cause: error })
       } finally {
         clearTimeout(timer)
-        signal.removeEventListener('abort', stop)
+        signal?.removeEventListener('abort', stop)
       }
       if (response.status === 503 && attempt < retries) {
         await sleep(backoff(this.options.retryDelay ?? 200, attempt), signal)
@@ -220,6 +214,15 @@ function codeForStatus(status: number): ErrorCode {
   return ERROR_CODES.find((code) => ERROR_STATUS[code] === status) ?? 'INTERNAL'
 }
 
+/** The caller's headers with the protocol's own; a fresh plain object when the caller set none. */
+function requestHeaders(own: HeadersInit | undefined, idempotencyKey: string | undefined): HeadersInit {
+  if (own === undefined) return idempotencyKey ? { 'content-type': 'application/json', 'idempotency-key': idempotencyKey } : { 'content-type': 'application/json' }
+  const headers = new Headers(own)
+  headers.set('content-type', 'application/json')
+  if (idempotencyKey) headers.set('idempotency-key', idempotencyKey)
+  return headers
+}
+
 async function resolveHeaders(option: HeadersOption | undefined): Promise<HeadersInit | undefined> {
   return typeof option === 'function' ? option() : option
 }
@@ -261,9 +264,9 @@ function backoff(base: number, attempt: number): number {
   return base * 2 ** attempt * (0.5 + Math.random() / 2)
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => (clearTimeout(timer), reject(aborted(signal))), { once: true })
+    signal?.addEventListener('abort', () => (clearTimeout(timer), reject(aborted(signal))), { once: true })
   })
 }
