@@ -498,13 +498,13 @@ export async function writeReport(results: BenchResults, header: string, extra: 
     '',
     `### ${LARGE_RESULT.name[0]!.toUpperCase()}${LARGE_RESULT.name.slice(1)}`,
     '',
-    `${LARGE_RESULT.connections} connections, first workload after the server starts; memory is the server process's resident size before the workload and its peak (VmHWM).`,
+    `${LARGE_RESULT.connections} connections, each server's first workload; memory is the server process's resident size before it and its peak (VmHWM). The growth is what answering costs; the idle size is mostly the code each server loads.`,
     '',
-    '| contender | req/s | vs floor | idle MB | peak MB | failed requests |',
-    '| --- | --- | --- | --- | --- | --- |',
+    '| contender | req/s | vs floor | idle MB | peak MB | growth MB (peak − idle) | failed requests |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
   )
   for (const row of results.large) {
-    lines.push(`| ${row.contender} | ${row.rps.toFixed(1)} | ${x(row.ratio)} | ${row.idleMb.toFixed(0)} | ${row.peakMb.toFixed(0)} | ${row.failures} |`)
+    lines.push(`| ${row.contender} | ${row.rps.toFixed(1)} | ${x(row.ratio)} | ${row.idleMb.toFixed(0)} | ${row.peakMb.toFixed(0)} | ${(row.peakMb - row.idleMb).toFixed(0)} | ${row.failures} |`)
   }
   lines.push(
     '',

@@ -189,9 +189,17 @@ export function decode<T>(text: string): T {
   const visitChildren = (children: Record<string, unknown>, holder: Record<string, unknown> | null, key: string): void => {
     const value = holder === null ? json : holder[key]
     for (const path of Object.keys(children)) {
-      const segments = parsePath(path)
-      const parent = walkTo(value, segments.slice(0, -1))
-      const last = segments[segments.length - 1]!
+      let parent: Record<string, unknown>
+      let last: string
+      if (path.includes('.') || path.includes('\\') || FORBIDDEN_KEYS.has(path)) {
+        const segments = parsePath(path)
+        parent = walkTo(value, segments.slice(0, -1))
+        last = segments[segments.length - 1]!
+      } else {
+        // One plain segment (every key of a nested tree, as a rule): no path to parse.
+        parent = walkTo(value, NO_SEGMENTS)
+        last = path
+      }
       if (!Object.hasOwn(parent, last)) throw new WireFormatError('INTERNAL', 'an annotation points outside the document')
       visit(children[path], parent, last)
     }
@@ -209,6 +217,8 @@ export function decode<T>(text: string): T {
   }
   return json as T
 }
+
+const NO_SEGMENTS: readonly string[] = []
 
 function walkTo(root: unknown, segments: readonly string[]): Record<string, unknown> {
   let node = root as Record<string, unknown>
