@@ -1,7 +1,7 @@
 /**
  * Type parsers for the executor's own reads, passed per query (never installed
  * globally, so the application's other queries keep pg's defaults): int8 as bigint, and
- * timestamptz as a `Date` that already knows its ISO text, so answering it costs no
+ * timestamptz as a `Date` read from PostgreSQL's own text, so answering it costs no
  * second conversion. Everything else is pg's parser (the application's, if it set one).
  */
 import pg from 'pg'
@@ -9,36 +9,60 @@ import pg from 'pg'
 const INT8 = 20
 const TIMESTAMPTZ = 1184
 
-/** A `Date` whose `toISOString()` (and so `toJSON()`) is the text it was parsed from. */
-class IsoDate extends Date {
+/**
+ * A `Date` parsed from PostgreSQL's UTC text, which it keeps (pg allocated it anyway):
+ * `toISOString()` (and so `toJSON()`) rewrites that text instead of formatting the time.
+ * Nothing else is allocated per value, which matters while a large result is arriving.
+ */
+class PgDate extends Date {
   constructor(
     time: number,
-    private readonly iso: string,
+    private readonly text: string,
   ) {
     super(time)
   }
 
   override toISOString(): string {
-    return this.iso
+    const ms = this.getUTCMilliseconds()
+    return `${this.text.slice(0, 10)}T${this.text.slice(11, 19)}.${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`
   }
 }
 
 /**
  * PostgreSQL's ISO output in UTC (`2024-10-08 16:37:34.713123+00`, the common case) is
- * rewritten to JavaScript's ISO form directly (milliseconds truncated, as `Date` does);
- * any other form (another time zone, BC, infinity, five-digit years) goes through pg.
+ * read digit by digit (milliseconds truncated, as `Date` does); any other form (another
+ * time zone, BC, infinity, years before 100 or after 9999) goes through pg's parser.
  */
 function parseTimestamptz(text: string): unknown {
   const n = text.length
-  const shape = text.charCodeAt(4) === 45 /* - */ && text.charCodeAt(10) === 32 /* space */ && (n === 22 || text.charCodeAt(19) === 46) /* . */
-  if (n >= 22 && n <= 29 && shape && text.endsWith('+00')) {
-    const fraction = n > 22 ? text.slice(20, n - 3) : ''
-    const iso = `${text.slice(0, 10)}T${text.slice(11, 19)}.${`${fraction}000`.slice(0, 3)}Z`
-    const date = new IsoDate(Date.parse(iso), iso)
-    // Date.parse rolls over what it should refuse (February 30, 24:00): keep only exact fields.
-    if (date.getUTCDate() === digits(text, 8) && date.getUTCHours() === digits(text, 11)) return date
+  if (n >= 22 && n <= 29 && text.endsWith('+00') && shaped(text, n)) {
+    const year = digits(text, 0) * 100 + digits(text, 2)
+    const month = digits(text, 5)
+    const day = digits(text, 8)
+    const hour = digits(text, 11)
+    const minute = digits(text, 14)
+    const second = digits(text, 17)
+    let ms = 0
+    for (let i = 20, scale = 100; i < n - 3 && scale >= 1; i++, scale /= 10) ms += (text.charCodeAt(i) - 48) * scale
+    if (year >= 100) {
+      const date = new PgDate(Date.UTC(year, month - 1, day, hour, minute, second, ms), text)
+      // Date.UTC rolls over what it should refuse (February 30, 24:00): keep only exact fields.
+      const exact =
+        date.getUTCMonth() === month - 1 && date.getUTCDate() === day && date.getUTCHours() === hour && date.getUTCMinutes() === minute && date.getUTCSeconds() === second
+      if (exact) return date
+    }
   }
   return pg.types.getTypeParser(TIMESTAMPTZ, 'text')(text)
+}
+
+/** `YYYY-MM-DD HH:MM:SS` then `+00` or `.` and 1 to 6 digits then `+00`, digits where digits belong. */
+function shaped(text: string, n: number): boolean {
+  for (let i = 0; i < n - 3; i++) {
+    const c = text.charCodeAt(i)
+    const expected = i === 4 || i === 7 ? 45 /* - */ : i === 10 ? 32 /* space */ : i === 13 || i === 16 ? 58 /* : */ : i === 19 ? 46 /* . */ : -1
+    if (expected === -1 ? c < 48 || c > 57 : c !== expected) return false
+  }
+  return n === 22 || n > 23
 }
 
 /** The two-digit number at `at`. */
