@@ -7,8 +7,8 @@ import type { DbSession, Row } from './db-session.js'
 import { ExecutorError } from './executor-error.js'
 import type { Limits } from './limits.js'
 import type { RequestScope } from './request-scope.js'
-import { assertNever, columnsAs, joinOn, limitClause, orderClause, orderTerm, source, whereClause, type Params, type Source } from './sql.js'
-import type { CheckedGraph, CheckedRead, CheckedSelection } from './validate-query.js'
+import { assertNever, columnsAs, fixed, joinOn, limitClause, orderClause, orderTerm, source, whereClause, type Params, type Source } from './sql.js'
+import type { CheckedAggregate, CheckedGraph, CheckedRead, CheckedSelection } from './validate-query.js'
 
 /** Result keys the executor adds for relation loading and strips before answering. */
 const KEY_PREFIX = '__ao_k'
@@ -69,7 +69,7 @@ async function aggregateRows(session: DbSession, read: CheckedRead, scope: Reque
   const columns = columnsAs(p, read.groupBy, alias)
   for (const aggregate of read.aggregates) {
     const target = aggregate.column === undefined ? '*' : p.column(alias, aggregate.column)
-    columns.push(`${AGGREGATES[aggregate.fn]}(${aggregate.distinct ? 'distinct ' : ''}${target}) as ${p.id(aggregate.alias)}`)
+    columns.push(`${fixed(AGGREGATES, aggregate.fn, 'aggregate')}(${aggregate.distinct ? 'distinct ' : ''}${target}) as ${p.id(aggregate.alias)}`)
   }
   const grouped = new Set(read.groupBy.map((c) => c.column))
   // Validation allowed only groupBy columns and aggregate aliases in the order.
@@ -85,7 +85,7 @@ async function aggregateRows(session: DbSession, read: CheckedRead, scope: Reque
 }
 
 /** Each aggregate function's SQL name, from a fixed table. */
-const AGGREGATES = { count: 'count', sum: 'sum', avg: 'avg', min: 'min', max: 'max' } as const
+const AGGREGATES: Readonly<Record<CheckedAggregate['fn'], string>> = { count: 'count', sum: 'sum', avg: 'avg', min: 'min', max: 'max' }
 
 /** The owner columns each relation of `selection` joins on, selected under internal names. */
 function parentKeys(p: Params, selection: CheckedSelection, alias: string) {

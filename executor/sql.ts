@@ -1,7 +1,8 @@
 /**
- * Writes SQL for checked queries. Identifiers come only from the API metadata (tables,
- * columns, relation keys) or are the executor's own (aliases `t0`, `t1`…, internal key
- * names); every client value becomes a parameter. Reads send the text straight to pg
+ * Writes SQL for checked queries. Identifiers come from the API metadata (tables,
+ * columns, relation keys), are the executor's own (aliases `t0`, `t1`…, internal key
+ * names) or are aggregate aliases the validator limited to plain identifiers; all are
+ * quoted. Every client value becomes a parameter. Reads send the text straight to pg
  * (`$1` placeholders); writes embed conditions in knex builders (`?` placeholders).
  */
 import type { Knex } from 'knex'
@@ -166,9 +167,13 @@ const OPERATORS: Readonly<Record<ComparisonOperator, string>> = {
 
 /** The SQL of a validated operator, from a fixed table (never the client's string). */
 function operator(op: ComparisonOperator): string {
-  const sql = OPERATORS[op]
-  if (sql === undefined) throw new TypeError(`unexpected operator ${JSON.stringify(op)}`)
-  return sql
+  return fixed(OPERATORS, op, 'operator')
+}
+
+/** `table[key]` for an own key only: a value validated upstream still never reaches SQL unmapped. */
+export function fixed<K extends string>(table: Readonly<Record<K, string>>, key: K, what: string): string {
+  if (!Object.hasOwn(table, key)) throw new TypeError(`unexpected ${what} ${JSON.stringify(key)}`)
+  return table[key]
 }
 
 function inList(p: Params, target: string, values: readonly unknown[], negated: boolean): string {

@@ -4,7 +4,7 @@
  */
 import knexFactory from 'knex'
 import { describe, expect, it } from 'vitest'
-import { Params } from '../../executor/sql.js'
+import { fixed, Params } from '../../executor/sql.js'
 
 describe('SQL identifiers', () => {
   it('double-quotes names, doubling embedded quotes', () => {
@@ -31,5 +31,15 @@ describe('SQL identifiers', () => {
     const { sql, bindings } = knex.raw(text, p.values as number[]).toSQL().toNative()
     expect(sql).toBe('select "t0"."a?b" as "c??d" from "s"."t?" as "t0" where "t0"."id" = $1')
     expect(bindings).toEqual([7])
+  })
+})
+
+describe('fixed SQL words', () => {
+  it('maps only own keys of its table, whatever a caller passes', () => {
+    const table = { count: 'count' } as Record<string, string>
+    expect(fixed(table, 'count', 'aggregate')).toBe('count')
+    for (const key of ['constructor', '__proto__', 'toString', 'count; drop table x']) {
+      expect(() => fixed(table, key, 'aggregate')).toThrow(TypeError)
+    }
   })
 })
