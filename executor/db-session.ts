@@ -4,10 +4,10 @@
  * and `SET LOCAL` in one round trip; requests that write or call procedures use a knex
  * transaction, which procedures receive as `trx`.
  *
- * Rows come back with int8 columns as bigints, decided by each result's field types
- * rather than by global pg type parsers (which would change every other query of the
- * application; per-query parsers are not honoured by every pg-compatible driver, PGlite's
- * among them).
+ * Rows come back with int8 columns as bigints, never through global pg type parsers
+ * (which would change every other query of the application): reads sent straight to the
+ * connection carry per-query parsers (`read-types.ts`); statements run through knex are
+ * converted afterwards, by each result's field types.
  */
 import type { Knex } from 'knex'
 import { ExecutorError } from './executor-error.js'
