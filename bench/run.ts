@@ -167,7 +167,7 @@ const bundles = await measureClientBundles()
 const throughputUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const results = await runThroughput({ databaseUrl: throughputUrl, quick })
 const cpus = (await import('node:os')).cpus()
-const header = `## Benchmarks${quick ? ' (quick)' : ''}\n\nRun ${new Date().toISOString()} on ${cpus.length} × ${cpus[0]?.model ?? 'CPU'}, node ${process.version}, PostgreSQL at ${new URL(throughputUrl).host}.`
+const header = `## Benchmarks${quick ? ' (quick)' : ''}\n\nRun ${new Date().toISOString()} on ${cpus.length} × ${cpus[0]?.model ?? 'CPU'}, node ${process.version}, ${await serverVersion(throughputUrl)} at ${new URL(throughputUrl).host}; ${await versions(['pg', 'knex', 'objection', 'drizzle-orm', 'remult', 'autocannon'])}.`
 const extra = [
   [
     '### Batching and transactions, end to end through the client',
@@ -181,3 +181,23 @@ const extra = [
 ]
 console.log(`\n${await writeReport(results, header, extra)}`)
 await database.close()
+
+/** `name version` of each installed package. */
+async function versions(names: readonly string[]): Promise<string> {
+  const { readFile } = await import('node:fs/promises')
+  const found = await Promise.all(
+    names.map(async (name) => `${name} ${(JSON.parse(await readFile(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version}`),
+  )
+  return found.join(', ')
+}
+
+/** The server's own version string, e.g. `PostgreSQL 15.20`. */
+async function serverVersion(url: string): Promise<string> {
+  const knex = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 1 } })
+  try {
+    const { rows } = (await knex.raw('show server_version')) as { rows: { server_version: string }[] }
+    return `PostgreSQL ${rows[0]!.server_version.split(' ')[0]}`
+  } finally {
+    await knex.destroy()
+  }
+}

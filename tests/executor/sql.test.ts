@@ -37,9 +37,9 @@ describe('SQL identifiers', () => {
 describe('fixed SQL words', () => {
   it('maps only own keys of its table, whatever a caller passes', () => {
     const table = { count: 'count' } as Record<string, string>
-    expect(fixed(table, 'count', 'aggregate')).toBe('count')
+    expect(fixed<string>(table, 'count', 'aggregate')).toBe('count')
     for (const key of ['constructor', '__proto__', 'toString', 'count; drop table x']) {
-      expect(() => fixed(table, key, 'aggregate')).toThrow(TypeError)
+      expect(() => fixed<string>(table, key, 'aggregate')).toThrow(TypeError)
     }
   })
 })
