@@ -11,7 +11,7 @@
  */
 import type { Knex } from 'knex'
 import { ExecutorError } from './executor-error.js'
-import { READ_TYPES } from './read-types.js'
+import { readTypes, type TypeParsers } from './read-types.js'
 import { Params, type Statement } from './sql.js'
 
 export type Row = Record<string, unknown>
@@ -114,15 +114,15 @@ function selectOn(knex: Knex, connection: PgConnection, statement: Statement): P
     client.emit('query', { __knexUid: connection.__knexUid, __knexTxId: connection.__knexTxId, method: 'select', sql: text, bindings: values })
   }
   return new Promise((resolve, reject) => {
-    connection.query({ text, values, types: READ_TYPES }, (error, result) => (error ? reject(error) : resolve(result)))
+    connection.query({ text, values, types: readTypes(connection) }, (error, result) => (error ? reject(error) : resolve(result)))
   })
 }
 
 /** A pooled node-postgres client as knex hands it out. */
-interface PgConnection {
+interface PgConnection extends Partial<TypeParsers> {
   readonly __knexUid?: string
   readonly __knexTxId?: string
-  query(config: { text: string; values: readonly unknown[]; types: typeof READ_TYPES }, callback: (error: Error | null, result: PgResult) => void): void
+  query(config: { text: string; values: readonly unknown[]; types: TypeParsers }, callback: (error: Error | null, result: PgResult) => void): void
 }
 
 class ReadOnlySession extends DbSession {

@@ -74,17 +74,38 @@ function parseInt8(text: string): bigint {
   return BigInt(text)
 }
 
+/** Type parsers as pg looks them up (a pg client, or pg's global registry). */
+export interface TypeParsers {
+  getTypeParser(oid: number, format?: 'text' | 'binary'): (text: string) => unknown
+}
+
+/** Per-query parsers for reads, empty arrays as well (below), by the parsers they fall back to. */
+const byFallback = new WeakMap<TypeParsers, readonly never[] & TypeParsers>()
+
 /**
- * pg's per-query `types` option for the executor's reads. It is also an empty array:
+ * pg's per-query `types` option for the executor's reads on a connection: int8 and
+ * timestamptz as above, every other type as the connection parses it (so a `types`
+ * option in the knex connection settings still applies). It is also an empty array:
  * pg hands a query's `types` to its Parse message as the parameters' type OIDs as well,
  * and PGlite's driver iterates it, so both readings must hold (no declared OIDs).
  */
-export const READ_TYPES: readonly never[] & { getTypeParser(oid: number, format?: 'text' | 'binary'): (text: string) => unknown } = Object.assign([], {
-  getTypeParser(oid: number, format?: 'text' | 'binary'): (text: string) => unknown {
-    if (format !== 'binary') {
-      if (oid === TIMESTAMPTZ) return parseTimestamptz
-      if (oid === INT8) return parseInt8
-    }
-    return format === 'binary' ? pg.types.getTypeParser(oid, 'binary') : pg.types.getTypeParser(oid, 'text')
-  },
-})
+export function readTypes(connection: Partial<TypeParsers>): readonly never[] & TypeParsers {
+  const fallback: TypeParsers = typeof connection.getTypeParser === 'function' ? (connection as TypeParsers) : pg.types
+  let types = byFallback.get(fallback)
+  if (types === undefined) {
+    types = Object.assign([], {
+      getTypeParser(oid: number, format?: 'text' | 'binary'): (text: string) => unknown {
+        if (format !== 'binary') {
+          if (oid === TIMESTAMPTZ) return parseTimestamptz
+          if (oid === INT8) return parseInt8
+        }
+        return fallback.getTypeParser(oid, format ?? 'text')
+      },
+    })
+    byFallback.set(fallback, types)
+  }
+  return types
+}
+
+/** The read parsers over pg's global registry. */
+export const READ_TYPES = readTypes(pg.types)

@@ -1,11 +1,19 @@
 /**
  * The executor's per-query type parsers agree with pg's own: the same instant and the
- * same ISO text for every timestamptz PostgreSQL can print, on the fast path and off it.
+ * same ISO text for every timestamptz PostgreSQL can print, on the fast path and off it;
+ * parsers the application sets on its connection keep applying to the other types.
  */
 import fc from 'fast-check'
+import knexFactory, { type Knex } from 'knex'
 import pg from 'pg'
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createClient } from '../../client/index.js'
+import type { DemoApi } from '../../examples/demo/api.js'
+import { api } from '../../examples/demo/api.js'
+import { createExecutor } from '../../executor/index.js'
 import { READ_TYPES } from '../../executor/read-types.js'
+import { POSTGRES_URL } from '../support/databases.js'
+import { openDemo, type Demo } from '../support/demo.js'
 
 const TIMESTAMPTZ = 1184
 const pgParse = pg.types.getTypeParser(TIMESTAMPTZ, 'text') as (text: string) => unknown
@@ -76,5 +84,30 @@ describe('timestamptz parsing for reads', () => {
   it('is also an empty list of parameter types, as pg and PGlite read it in Parse', () => {
     expect(READ_TYPES).toHaveLength(0)
     expect([...READ_TYPES]).toEqual([])
+  })
+})
+
+describe('type parsers set on the connection (PostgreSQL)', () => {
+  let demo: Demo
+  beforeAll(async () => {
+    demo = await openDemo('postgres')
+  })
+  afterAll(() => demo?.close())
+
+  it('still apply to every type but int8 and timestamptz in the executor’s reads', async () => {
+    const { searchPath } = demo.knex.client.config as { searchPath: string[] }
+    const NUMERIC = 1700
+    const types = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === NUMERIC ? Number : pg.types.getTypeParser(oid, format ?? 'text')) }
+    const knex = knexFactory({ client: 'pg', connection: { connectionString: POSTGRES_URL, types } as Knex.PgConnectionConfig, searchPath, pool: { min: 0, max: 1 } })
+    try {
+      const executor = createExecutor({ knex, api })
+      const db = createClient<DemoApi>({ url: 'http://test.local/orm', fetch: (input, init) => executor(new Request(input as string, init)) })
+      const author = await db.Author.query().whereNotNull('rating').orderBy('id').first()
+      expect(typeof author!.rating).toBe('number')
+      expect(typeof author!.id).toBe('bigint')
+      expect(author!.createdAt).toBeInstanceOf(Date)
+    } finally {
+      await knex.destroy()
+    }
   })
 })

@@ -14,7 +14,7 @@ export interface TestDatabase {
   close(): Promise<void>
 }
 
-const POSTGRES_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+export const POSTGRES_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
 export async function openDatabase(kind: DatabaseKind): Promise<TestDatabase> {
   if (kind === 'pglite') {
