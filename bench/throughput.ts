@@ -4,8 +4,8 @@
  * - server throughput: autocannon replays requests captured from the contender's real
  *   client (16 connections); the rows each client gets back per query show that every
  *   contender answers the same query with the same rows;
- * - a 10,000-row result, each server's first workload: throughput with 4 connections and
- *   the process's peak resident memory (VmHWM) against its idle size;
+ * - a 10,000-row result, the first workload measured: throughput with 4 connections and
+ *   the process's peak resident memory (VmHWM) against its size once started;
  * - end to end: the contender's real client in this process, 16 callers in a loop (the
  *   client's CPU counts here, as it does in an app).
  * Every figure is measured in rounds that take the contenders in turn; a ratio is the
@@ -300,12 +300,18 @@ export async function runThroughput(options: { databaseUrl: string; quick: boole
   // Warm up until the JIT has compiled the hot path: short warm-ups favour the smallest server.
   const warmup = options.quick ? 1 : 3
   const running: Running[] = []
+  const children: ChildProcess[] = []
   try {
     const started = await Promise.allSettled(contenders.map((contender) => start(contender.script, contender.args, env)))
+    for (const outcome of started) if (outcome.status === 'fulfilled') children.push(outcome.value.child)
+    const idle = new Map<Contender, number>()
     for (const [i, outcome] of started.entries()) {
       if (outcome.status === 'rejected') throw outcome.reason
+      idle.set(contenders[i]!, await memory(outcome.value.child.pid!, 'VmRSS'))
+    }
+    for (const [i, outcome] of started.entries()) {
       const contender = contenders[i]!
-      const { url, child } = outcome.value
+      const { url, child } = (outcome as PromiseFulfilledResult<{ url: string; child: ChildProcess }>).value
       const requests = typeof contender.requests === 'function' ? await contender.requests(url) : contender.requests
       const queries = contender.client?.(url) ?? {}
       running.push({ contender, url, child, requests, queries, rows: await rowsPerQuery(queries) })
@@ -320,12 +326,7 @@ export async function runThroughput(options: { databaseUrl: string; quick: boole
       }
     }
 
-    // The large result is each server's first workload, so the peak memory is its own.
-    const idle = new Map<Running, number>()
-    for (const one of running) {
-      await load(one.url, { requests: one.requests.point!.requests.slice(0, 1), perQuery: 1 }, 0.3, 1)
-      idle.set(one, await memory(one.child.pid!, 'VmRSS'))
-    }
+    // The large result is the first workload measured, so each server's peak memory is its own.
     const largeRounds = await inRounds(running, options.quick ? 1 : 3, async (one) => {
       const result = await load(one.url, one.requests.large!, options.quick ? 2 : 5, LARGE_RESULT.connections)
       return { rps: result.rps, failures: result.non2xx }
@@ -333,7 +334,7 @@ export async function runThroughput(options: { databaseUrl: string; quick: boole
     const large: LargeResultRow[] = []
     for (const one of running) {
       const figure = largeRounds.get(one)!
-      large.push({ contender: one.contender.name, rps: figure.rps, ratio: figure.ratio, idleMb: idle.get(one)!, peakMb: await memory(one.child.pid!, 'VmHWM'), failures: figure.failures })
+      large.push({ contender: one.contender.name, rps: figure.rps, ratio: figure.ratio, idleMb: idle.get(one.contender)!, peakMb: await memory(one.child.pid!, 'VmHWM'), failures: figure.failures })
     }
 
     const server: ThroughputResult[] = []
@@ -366,8 +367,8 @@ export async function runThroughput(options: { databaseUrl: string; quick: boole
     await admin.raw('drop schema ?? cascade', [schema])
     return { server, large, endToEnd, notRun, notes: [...split] }
   } finally {
-    for (const { child } of running) child.kill('SIGTERM')
-    await Promise.all(running.map(({ child }) => (child.exitCode === null ? once(child, 'exit') : undefined)))
+    for (const child of children) child.kill('SIGTERM')
+    await Promise.all(children.map((child) => (child.exitCode === null ? once(child, 'exit') : undefined)))
     await admin.destroy()
   }
 }
@@ -501,7 +502,7 @@ export async function writeReport(results: BenchResults, header: string, extra: 
     '',
     `### ${LARGE_RESULT.name[0]!.toUpperCase()}${LARGE_RESULT.name.slice(1)}`,
     '',
-    `${LARGE_RESULT.connections} connections, each server's first workload; memory is the server process's resident size before it and its peak (VmHWM). The growth is what answering costs; the idle size is mostly the code each server loads.`,
+    `${LARGE_RESULT.connections} connections, the first workload measured; memory is each server process's resident size once started (idle) and its peak (VmHWM). The growth is what answering costs; the idle size is mostly the code each server loads.`,
     '',
     '| contender | req/s | vs floor | idle MB | peak MB | growth MB (peak − idle) | failed requests |',
     '| --- | --- | --- | --- | --- | --- | --- |',
