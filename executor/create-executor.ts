@@ -5,7 +5,7 @@
 import type { Knex } from 'knex'
 import type { ApiShape } from '../shared/api-types.js'
 import { ERROR_STATUS, type WireError } from '../shared/error-codes.js'
-import { decodeRequestText, encode, PROTOCOL_VERSION, type QueryResult, type ResponseBody } from '../shared/wire.js'
+import { decodeRequestText, encode, encodeOwned, PROTOCOL_VERSION, type QueryResult, type ResponseBody } from '../shared/wire.js'
 import { buildApiMetadata } from './api-metadata.js'
 import { columnNames, ExecutorError, toWireError, type ColumnNames, type Logger } from './executor-error.js'
 import { resolveLimits, type Limits } from './limits.js'
@@ -174,7 +174,9 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
         runBatch(knex, checked, atomic, plainReads, new RequestScope(ctx), limits, report, beforeCommit)
       const key = request.headers.get('idempotency-key')
       const writes = checked.some((query) => !isWireError(query) && query.kind !== 'read')
-      if (!store || key === null || !writes) return answer(encode(await run()))
+      // A read-only answer holds only rows this request read: encoded in place, not copied.
+      if (!writes) return answer(encodeOwned(await run()))
+      if (!store || key === null) return answer(encode(await run()))
       return await once(store, IdempotencyStore.key(key), await sha256(scopeOf(ctx)), await sha256(text), run)
     } catch (error) {
       return failure(error, requestId)

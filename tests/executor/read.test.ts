@@ -290,6 +290,21 @@ describe.each(DATABASE_KINDS)('reads on %s', (kind) => {
     }
   })
 
+  it('types a related row shared by several parents the same under each of them', async () => {
+    // One author's posts all load the same author row: it is answered once per post, typed each time.
+    const posts = await db.Post.query().where('authorId', 7n).orderBy('id').limit(5).withGraphFetched({ author: { posts: true } })
+    expect(posts.length).toBeGreaterThan(1)
+    for (const post of posts) {
+      expect(typeof post.author!.id).toBe('bigint')
+      expect(post.author!.createdAt).toBeInstanceOf(Date)
+      for (const inner of post.author!.posts) {
+        expect(typeof inner.authorId).toBe('bigint')
+        expect(inner.createdAt).toBeInstanceOf(Date)
+      }
+    }
+    expect(new Set(posts.map((post) => post.author!.createdAt.getTime())).size).toBe(1)
+  })
+
   it('treats an empty AND as true and an empty OR as false, alone and nested', async () => {
     const count = (where: unknown) => demo.run({ model: 'Tag', op: 'count', where })
     const all = await Tag.query(demo.knex).resultSize()

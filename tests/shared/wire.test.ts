@@ -4,7 +4,7 @@
  */
 import { SuperJSON } from 'superjson'
 import { describe, expect, it } from 'vitest'
-import { decode, decodeRequestText, encode, encodeRequest, WireFormatError } from '../../shared/wire.js'
+import { decode, decodeRequestText, encode, encodeOwned, encodeRequest, WireFormatError } from '../../shared/wire.js'
 
 const LIMITS = { maxDepth: 40, maxNodes: 5000 }
 
@@ -161,5 +161,26 @@ describe('annotation layout', () => {
     expect(() => decodeRequestText(poisoned, LIMITS)).toThrow(/forbidden key/)
     const wide = JSON.stringify({ json: { a: '1' }, meta: { values: { a: Object.fromEntries(Array.from({ length: 6000 }, (_, i) => [String(i), ['bigint']])) } } })
     expect(() => decodeRequestText(wide, LIMITS)).toThrow(WireFormatError)
+  })
+})
+
+describe('encoding values the caller owns', () => {
+  const build = () => {
+    const author = { id: 7n, createdAt: new Date('2024-01-02T03:04:05.678Z'), meta: { tags: ['a'] } }
+    const rows = [1, 2, 3].map((id) => ({ id, authorId: 7n, author, at: new Date(Date.UTC(2024, 0, id)), none: undefined, ratio: Number.NaN }))
+    return { results: [{ data: rows }, { data: { results: rows.slice(0, 1), total: 3 } }, { data: null }] }
+  }
+
+  it('writes what encode writes, shared objects included, and superjson reads it the same', () => {
+    const text = encodeOwned(build())
+    expect(text).toBe(encode(build()))
+    expect(decode(text)).toEqual(build())
+    expect(SuperJSON.parse(text)).toEqual(build())
+  })
+
+  it('converts in place, so the value is spent afterwards', () => {
+    const body = build()
+    encodeOwned(body)
+    expect(typeof (body.results[0]!.data as { id: unknown; authorId: unknown }[])[0]!.authorId).toBe('string')
   })
 })
