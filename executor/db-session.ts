@@ -125,13 +125,11 @@ interface PgConnection extends Partial<TypeParsers> {
   query(config: { text: string; values: readonly unknown[]; types: TypeParsers }, callback: (error: Error | null, result: PgResult) => void): void
 }
 
-class ReadOnlySession extends DbSession {
-  private open = false
-
-  private constructor(
+/** A session on one pooled connection it holds itself: selects go straight to that connection. */
+abstract class PooledSession extends DbSession {
+  protected constructor(
     readonly knex: Knex,
-    private readonly connection: PgConnection,
-    private readonly begin: string,
+    protected readonly connection: PgConnection,
   ) {
     super()
   }
@@ -142,6 +140,31 @@ class ReadOnlySession extends DbSession {
 
   protected override select(statement: Statement): Promise<PgResult> {
     return selectOn(this.knex, this.connection, statement)
+  }
+
+  /** The per-query parsers have made int8 values bigints already. */
+  override async rows(statement: Statement): Promise<Row[]> {
+    return (await this.select(statement)).rows
+  }
+
+  run<T>(query: Knex.QueryBuilder | Knex.Raw): Promise<T> {
+    return query.connection(this.connection) as unknown as Promise<T>
+  }
+
+  protected release(): Promise<void> {
+    return (this.knex.client as unknown as PoolClient).releaseConnection(this.connection)
+  }
+}
+
+class ReadOnlySession extends PooledSession {
+  private open = false
+
+  private constructor(
+    knex: Knex,
+    connection: PgConnection,
+    private readonly begin: string,
+  ) {
+    super(knex, connection)
   }
 
   static async open(knex: Knex, timeout: number | undefined): Promise<DbSession> {
@@ -163,10 +186,6 @@ class ReadOnlySession extends DbSession {
     this.open = true
   }
 
-  run<T>(query: Knex.QueryBuilder | Knex.Raw): Promise<T> {
-    return query.connection(this.connection) as unknown as Promise<T>
-  }
-
   async restart(): Promise<void> {
     this.open = false
     await this.run(this.knex.raw('rollback'))
@@ -178,39 +197,21 @@ class ReadOnlySession extends DbSession {
       if (this.open) await this.run(this.knex.raw(commit ? 'commit' : 'rollback'))
     } finally {
       this.open = false
-      await (this.knex.client as unknown as PoolClient).releaseConnection(this.connection)
+      await this.release()
     }
   }
 }
 
-class PlainSession extends DbSession {
-  private constructor(
-    readonly knex: Knex,
-    private readonly connection: PgConnection,
-  ) {
-    super()
-  }
-
+/** Reads with no transaction around them (the connection sets `statement_timeout`). */
+class PlainSession extends PooledSession {
   static async open(knex: Knex): Promise<DbSession> {
     return new PlainSession(knex, (await (knex.client as unknown as PoolClient).acquireConnection()) as PgConnection)
-  }
-
-  override params(): Params {
-    return new Params('pg')
-  }
-
-  protected override select(statement: Statement): Promise<PgResult> {
-    return selectOn(this.knex, this.connection, statement)
-  }
-
-  run<T>(query: Knex.QueryBuilder | Knex.Raw): Promise<T> {
-    return query.connection(this.connection) as unknown as Promise<T>
   }
 
   async restart(): Promise<void> {}
 
   async end(): Promise<void> {
-    await (this.knex.client as unknown as PoolClient).releaseConnection(this.connection)
+    await this.release()
   }
 }
 

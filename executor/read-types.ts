@@ -1,12 +1,13 @@
 /**
  * Type parsers for the executor's own reads, passed per query (never installed
- * globally, so the application's other queries keep pg's defaults): int8 as bigint, and
- * timestamptz as a `Date` read from PostgreSQL's own text, so answering it costs no
- * second conversion. Everything else is pg's parser (the application's, if it set one).
+ * globally, so the application's other queries keep pg's defaults): int8 and its arrays
+ * as bigint, and timestamptz as a `Date` read from PostgreSQL's own text, so answering
+ * it costs no second conversion. Everything else is pg's parser (the application's, if it set one).
  */
 import pg from 'pg'
 
 const INT8 = 20
+const INT8_ARRAY = 1016
 const TIMESTAMPTZ = 1184
 
 /**
@@ -74,6 +75,12 @@ function parseInt8(text: string): bigint {
   return BigInt(text)
 }
 
+/** Every element of a (nested) int8 array as a bigint; nulls stay null. */
+function toBigInts(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(toBigInts)
+  return typeof value === 'string' || typeof value === 'number' ? BigInt(value) : value
+}
+
 /** Type parsers as pg looks them up (a pg client, or pg's global registry). */
 export interface TypeParsers {
   getTypeParser(oid: number, format?: 'text' | 'binary'): (text: string) => unknown
@@ -93,11 +100,14 @@ export function readTypes(connection: Partial<TypeParsers>): readonly never[] & 
   const fallback: TypeParsers = typeof connection.getTypeParser === 'function' ? (connection as TypeParsers) : pg.types
   let types = byFallback.get(fallback)
   if (types === undefined) {
+    const parseArray = fallback.getTypeParser(INT8_ARRAY, 'text')
+    const parseInt8Array = (text: string) => toBigInts(parseArray(text))
     types = Object.assign([], {
       getTypeParser(oid: number, format?: 'text' | 'binary'): (text: string) => unknown {
         if (format !== 'binary') {
           if (oid === TIMESTAMPTZ) return parseTimestamptz
           if (oid === INT8) return parseInt8
+          if (oid === INT8_ARRAY) return parseInt8Array
         }
         return fallback.getTypeParser(oid, format ?? 'text')
       },

@@ -75,8 +75,10 @@ describe('timestamptz parsing for reads', () => {
     }
   })
 
-  it('parses int8 as bigint and leaves other types to pg', () => {
+  it('parses int8 and int8 arrays as bigint and leaves other types to pg', () => {
     expect(READ_TYPES.getTypeParser(20, 'text')('9007199254740993')).toBe(9007199254740993n)
+    expect(READ_TYPES.getTypeParser(1016, 'text')('{1,NULL,9007199254740993}')).toEqual([1n, null, 9007199254740993n])
+    expect(READ_TYPES.getTypeParser(1016, 'text')('{{1,2},{3,NULL}}')).toEqual([[1n, 2n], [3n, null]])
     expect(READ_TYPES.getTypeParser(23, 'text')).toBe(pg.types.getTypeParser(23, 'text'))
     expect(READ_TYPES.getTypeParser(1114, 'text')).toBe(pg.types.getTypeParser(1114, 'text'))
   })
