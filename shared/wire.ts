@@ -47,10 +47,7 @@ export interface ErrorBody {
  * annotations: the executor refuses the rest.)
  */
 export function encode(value: unknown): string {
-  const encoder = new Encoder(false)
-  const json = encoder.walk(value)
-  const values = encoder.note
-  return JSON.stringify(values === undefined ? { json } : { json, meta: { values, v: 1 } })
+  return toDocument(new Encoder(false), value)
 }
 
 /** A request document (the same format, typed), its annotations as flat paths. */
@@ -81,7 +78,11 @@ const NUMBER: Annotation = ['number']
  * is converted once and keeps its annotations.
  */
 export function encodeOwned(value: unknown): string {
-  const encoder = new Encoder(true)
+  return toDocument(new Encoder(true), value)
+}
+
+/** `value` as a superjson document, its annotations as a nested tree. */
+function toDocument(encoder: Encoder, value: unknown): string {
   const json = encoder.walk(value)
   const values = encoder.note
   return JSON.stringify(values === undefined ? { json } : { json, meta: { values, v: 1 } })
