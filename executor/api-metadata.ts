@@ -31,6 +31,8 @@ export interface WriteMeta {
   readonly columns: ReadonlyMap<string, string>
   readonly set?: Presets
   readonly check?: Check
+  /** Whether written foreign keys must point at rows the caller may read (default true). */
+  readonly checkReferences: boolean
 }
 
 export interface UpdateMeta extends WriteMeta {
@@ -62,11 +64,20 @@ export interface ModelMeta {
   /** Id properties (`findById`); each is readable. */
   readonly idProps: readonly string[]
   readonly relations: ReadonlyMap<string, RelationMeta>
+  /** Foreign keys on this model's table to exposed models (from objection's relations, exposed or not). */
+  readonly references: readonly Reference[]
   readonly policy?: PolicyFilter
   /** Any property → database column, for policy keys (which may name unreadable columns). */
   readonly toColumn: (prop: string) => string
   readonly defaultLimit: number
   readonly maxLimit: number
+}
+
+/** `columns` of a model's table hold the key `targetColumns` of a row of `target`. */
+export interface Reference {
+  readonly columns: readonly string[]
+  readonly target: ModelMeta
+  readonly targetColumns: readonly string[]
 }
 
 export type RelationKind = 'belongsTo' | 'hasMany' | 'manyToMany'
@@ -119,7 +130,7 @@ export async function buildApiMetadata(api: ApiShape, knex: Knex, limits: Limits
     byClass.set(exposure.modelClass, name)
   }
 
-  const metas = new Map<string, ModelMeta & { relations: Map<string, RelationMeta> }>()
+  const metas = new Map<string, ModelMeta & { relations: Map<string, RelationMeta>; references: Reference[] }>()
   for (const [name, exposure] of exposures) {
     metas.set(name, await buildModel(name, exposure, knex, limits))
   }
@@ -155,7 +166,37 @@ export async function buildApiMetadata(api: ApiShape, knex: Knex, limits: Limits
       })
     }
   }
+  addReferences(exposures, metas, byClass)
   return metas
+}
+
+/**
+ * Every foreign key between exposed models that objection's relation mappings declare,
+ * exposed relations or not: a belongs-to on the model itself, or a has-many / has-one on
+ * the model it points at. Written values of these columns are checked against the
+ * target's read policy.
+ */
+function addReferences(
+  exposures: ReadonlyMap<string, Exposure>,
+  metas: ReadonlyMap<string, ModelMeta & { references: Reference[] }>,
+  byClass: ReadonlyMap<typeof Model, string>,
+): void {
+  const seen = new Set<string>()
+  const add = (owner: string, columns: readonly string[], target: string, targetColumns: readonly string[]) => {
+    const key = JSON.stringify([owner, columns, target, targetColumns])
+    if (seen.has(key)) return
+    seen.add(key)
+    metas.get(owner)!.references.push({ columns, target: metas.get(target)!, targetColumns })
+  }
+  for (const [name, exposure] of exposures) {
+    const relations = exposure.modelClass.getRelations() as unknown as Record<string, ObjectionRelation>
+    for (const relation of Object.values(relations)) {
+      const related = byClass.get(relation.relatedModelClass)
+      if (related === undefined || relation.joinTable) continue
+      if (relation instanceof Model.BelongsToOneRelation) add(name, relation.ownerProp.cols, related, relation.relatedProp.cols)
+      else if (relation instanceof Model.HasManyRelation) add(related, relation.relatedProp.cols, name, relation.ownerProp.cols)
+    }
+  }
 }
 
 /** The static methods of objection's Model that its typings leave out. */
@@ -210,6 +251,7 @@ async function buildModel(name: string, exposure: Exposure, knex: Knex, limits: 
     aggregateAllowed: read?.aggregate === undefined ? readAllowed : allowed(read.aggregate),
     idProps: idProps.every((prop) => columns.has(prop)) ? idProps : [],
     relations: new Map<string, RelationMeta>(),
+    references: [] as Reference[],
     ...(read?.where && { policy: read.where as PolicyFilter }),
     ...(insert && {
       insert: {
@@ -217,6 +259,7 @@ async function buildModel(name: string, exposure: Exposure, knex: Knex, limits: 
         columns: columnsFor(insert.columns, 'insert'),
         ...(insert.set && { set: insert.set as Presets }),
         ...(insert.check && { check: insert.check as Check }),
+        checkReferences: insert.checkReferences !== false,
       },
     }),
     ...(update && {
@@ -227,6 +270,7 @@ async function buildModel(name: string, exposure: Exposure, knex: Knex, limits: 
         ...(update.check && { check: update.check as Check }),
         ...(update.where && { where: update.where as PolicyFilter }),
         allowUnfiltered: update.allowUnfiltered === true,
+        checkReferences: update.checkReferences !== false,
       },
     }),
     ...(deletion && {

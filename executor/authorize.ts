@@ -43,6 +43,13 @@ export function authorize(query: CheckedQuery, ctx: unknown, roles: readonly str
         return
     }
   }
+  // A write's filter reads the rows it tests: the count it answers would be an oracle
+  // on columns the caller may not read.
+  const writeFilter = (model: ModelMeta, where: CheckedFilter | undefined) => {
+    if (!where) return
+    if (!model.readAllowed(ctx, roles)) deny('filtering', model)
+    filterReads(where)
+  }
   const inserts = (model: ModelMeta, rows: readonly CheckedInsertRow[]) => {
     if (!model.insert?.allowed(ctx, roles)) deny('inserting', model)
     for (const row of rows) for (const child of row.children) inserts(child.relation.target, child.rows)
@@ -57,12 +64,10 @@ export function authorize(query: CheckedQuery, ctx: unknown, roles: readonly str
       return
     case 'update':
       if (!query.model.update?.allowed(ctx, roles)) deny('updating', query.model)
-      if (query.where) filterReads(query.where)
-      return
+      return writeFilter(query.model, query.where)
     case 'delete':
       if (!query.model.delete?.allowed(ctx, roles)) deny('deleting', query.model)
-      if (query.where) filterReads(query.where)
-      return
+      return writeFilter(query.model, query.where)
     case 'call':
       if (!query.procedure.allowed(ctx, roles)) throw new ExecutorError('FORBIDDEN', `calling ${query.procedure.name} is not allowed`)
       return

@@ -4,20 +4,18 @@
  */
 import type { Knex } from 'knex'
 import type { ApiShape } from '../shared/api-types.js'
-import { ERROR_STATUS, type WireError } from '../shared/error-codes.js'
-import { decodeRequestText, encode, encodeOwned, PROTOCOL_VERSION, type QueryResult, type ResponseBody } from '../shared/wire.js'
+import { ERROR_STATUS } from '../shared/error-codes.js'
+import { decode, decodeRequestText, encode, encodeOwned, type QueryResult } from '../shared/wire.js'
 import { buildApiMetadata } from './api-metadata.js'
 import { columnNames, ExecutorError, toWireError, type ColumnNames, type Logger } from './executor-error.js'
+import { OutageLog } from './outage.js'
 import { resolveLimits, type Limits } from './limits.js'
 import { authorize, defaultRoles, type RolesOf } from './authorize.js'
-import { DbSession } from './db-session.js'
 import { IdempotencyStore, scopeOf, sha256, type IdempotencyOptions, type StoredAnswer } from './idempotency.js'
-import { RequestScope } from './request-scope.js'
-import { pointReadKey, runPointReads, runRead } from './run-read.js'
-import { RequestValidator, type CheckedQuery } from './validate-write.js'
-import type { CheckedRead } from './validate-query.js'
-import { runCall, runDelete, runInsert, runUpdate } from './run-write.js'
-import { assertNever } from './sql.js'
+import { checkEnvelope, readBody } from './request-body.js'
+import { assertAnswerSize } from './result-budget.js'
+import { runBatch, writes, type Batch, type BatchEnvironment, type Checked } from './run-batch.js'
+import { RequestValidator } from './validate-write.js'
 import { buildProcedures, type Procedure } from './procedures.js'
 
 export interface ExecutorOptions<Ctx> {
@@ -81,12 +79,19 @@ const RESPONSE_HEADERS = {
   'x-content-type-options': 'nosniff',
 }
 
+/**
+ * Set by the client on a write it sends again after an attempt whose answer never came
+ * (that attempt may have been applied). Without an idempotency store to tell, the
+ * executor refuses such a retry instead of applying the write a second time.
+ */
+const RETRY_HEADER = 'idempotency-retry'
+
 export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Executor {
   const { knex, api, auth } = options
   const limits = resolveLimits(options.limits)
-  const logger = options.logger ?? console
+  const logger = new OutageLog(options.logger ?? console)
   const rolesOf = (options.roles as RolesOf | undefined) ?? defaultRoles
-  const plainReads = options.statementTimeout === 'connection'
+  const connectionTimeout = options.statementTimeout === 'connection'
   const procedures = buildProcedures(options.procedures as Readonly<Record<string, Procedure>> | undefined)
   const store = options.idempotency
     ? new IdempotencyStore(knex, options.idempotency === true ? {} : options.idempotency)
@@ -96,7 +101,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
     (compiled ??= (async () => {
       const meta = await buildApiMetadata(api, knex, limits)
       await store?.ensureTable()
-      if (plainReads) await assertConnectionTimeout(knex)
+      if (connectionTimeout) await assertConnectionTimeout(knex)
       return { validator: new RequestValidator(meta, limits, procedures), names: columnNames(meta) }
     })())
 
@@ -109,6 +114,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
     if (cross) {
       response.headers.set('access-control-allow-origin', cross)
       response.headers.append('vary', 'Origin')
+      response.headers.set('access-control-expose-headers', 'idempotent-replayed')
       if (options.cors?.credentials) response.headers.set('access-control-allow-credentials', 'true')
     }
     return response
@@ -144,7 +150,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
           status: 204,
           headers: {
             'access-control-allow-methods': 'POST',
-            'access-control-allow-headers': 'content-type, authorization, idempotency-key',
+            'access-control-allow-headers': `content-type, authorization, idempotency-key, ${RETRY_HEADER}`,
             'access-control-max-age': String(options.cors?.maxAge ?? 600),
           },
         })
@@ -155,13 +161,14 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
         throw new ExecutorError('BAD_REQUEST', 'content-type must be application/json')
       }
       const text = await readBody(request, limits.maxBodyBytes)
+      // Who is calling is settled before the body is parsed: parsing is what costs.
+      const ctx = await authenticate(request, text)
       const body = decodeRequestText(text, { maxDepth: limits.maxAstDepth, maxNodes: limits.maxAstNodes })
       const { queries, atomic } = checkEnvelope(body, limits)
-      const ctx = await authenticate(request, text)
       const { validator, names } = await compile()
       const report = (error: unknown) => toWireError(error, requestId, logger, names)
       const roles = ctx === null ? [] : rolesOf(ctx)
-      const checked = queries.map((query, index): CheckedQuery | WireError => {
+      const checked = queries.map((query, index): Checked => {
         try {
           const valid = validator.query(query, index)
           authorize(valid, ctx, roles)
@@ -170,42 +177,64 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
           return report(error)
         }
       })
-      const run = (beforeCommit?: BeforeCommit) =>
-        runBatch(knex, checked, atomic, plainReads, new RequestScope(ctx), limits, report, beforeCommit)
+      const env: BatchEnvironment = { knex, limits, connectionTimeout, report, signal: request.signal }
+      const batch: Batch = { ctx, roles, queries: checked, atomic }
+      if (!checked.some(writes)) {
+        // A read-only answer holds only rows this request read: encoded in place, not copied.
+        return answer(await runBatch(batch, env, async (body) => sized(encodeOwned(body))))
+      }
       const key = request.headers.get('idempotency-key')
-      const writes = checked.some((query) => !isWireError(query) && query.kind !== 'read')
-      // A read-only answer holds only rows this request read: encoded in place, not copied.
-      if (!writes) return answer(encodeOwned(await run()))
-      if (!store || key === null) return answer(encode(await run()))
-      return await once(store, IdempotencyStore.key(key), await sha256(scopeOf(ctx)), await sha256(text), run)
+      const retry = request.headers.get(RETRY_HEADER) !== null
+      if (!store || key === null) {
+        if (retry) {
+          throw new ExecutorError(
+            'CONFLICT',
+            'this write may have been applied already (an earlier attempt got no answer), and the executor keeps no idempotency store to tell; check before writing again',
+          )
+        }
+        return answer(await runBatch(batch, env, async (body) => sized(encode(body))))
+      }
+      const response = await once(store, IdempotencyStore.key(key), await sha256(scopeOf(ctx)), await sha256(text), batch, env)
+      store.sweep((error) => logger.error('async-orm executor: sweeping the idempotency store failed', { error }))
+      return response
     } catch (error) {
       return failure(error, requestId)
     }
   }
 
-  /** Runs a write request once per key: replays a saved answer, or saves this one as it commits. */
-  async function once(
-    store: IdempotencyStore,
-    key: string,
-    scope: string,
-    requestHash: string,
-    run: (beforeCommit?: BeforeCommit) => Promise<ResponseBody>,
-  ): Promise<Response> {
-    const replay = (saved: StoredAnswer) => {
+  /** The answer's text, once it is known to be within `maxResponseBytes`. */
+  function sized(text: string): string {
+    assertAnswerSize(text, limits.maxResponseBytes)
+    return text
+  }
+
+  /**
+   * Runs a write request once per key: replays a saved answer (running its reads again),
+   * or saves what its writes answered as it commits.
+   */
+  async function once(store: IdempotencyStore, key: string, scope: string, requestHash: string, batch: Batch, env: BatchEnvironment): Promise<Response> {
+    const replay = async (saved: StoredAnswer) => {
       if (saved.requestHash !== requestHash) {
         throw new ExecutorError('CONFLICT', 'this Idempotency-Key was used for a different request')
       }
-      return answer(saved.response, true)
+      const body = decode<SavedAnswer>(saved.response)
+      const known = new Map<number, QueryResult>()
+      body.results.forEach((result, index) => result !== null && known.set(index, result))
+      if (known.size === batch.queries.length) return answer(saved.response, true)
+      return answer(await runBatch({ ...batch, saved: known }, env, async (answer) => sized(encode({ ...answer, ...(body.failed !== undefined && { failed: body.failed }) }))), true)
     }
     const saved = await store.lookup(key, scope)
     if (saved) return replay(saved)
-    let text = ''
     try {
-      await run(async (body, session) => {
-        text = encode(body)
-        await store.save(session, key, scope, requestHash, text)
-      })
-      return answer(text)
+      return answer(
+        await runBatch(batch, env, async (body, session) => {
+          const text = sized(encode(body))
+          // Reads are not kept (they run again on a replay): only what the writes answered.
+          const kept: SavedAnswer = { ...body, results: body.results.map((result, index) => (writes(batch.queries[index]!) || 'error' in result ? result : null)) }
+          if (session) await store.save(session, key, scope, requestHash, kept.results.every((r) => r !== null) ? text : encode(kept))
+          return text
+        }),
+      )
     } catch (error) {
       if (!store.isDuplicate(error)) throw error
       // A concurrent request with this key committed first: answer as it did.
@@ -216,9 +245,9 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
   }
 
   function answer(text: string, replayed = false): Response {
+    logger.available()
     return new Response(text, { status: 200, headers: replayed ? { ...RESPONSE_HEADERS, 'idempotent-replayed': 'true' } : RESPONSE_HEADERS })
   }
-
 
   async function authenticate(request: Request, body: string): Promise<Ctx | null> {
     if (!auth) return null
@@ -233,6 +262,12 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
   return Object.assign(handle, { ready: async () => void (await compile()), limits })
 }
 
+/** A saved answer: the results of its writes, `null` where a read ran (it runs again on a replay). */
+interface SavedAnswer {
+  readonly results: readonly (QueryResult | null)[]
+  readonly failed?: number
+}
+
 /** `statementTimeout: 'connection'` is a promise about the pool: check it once. */
 async function assertConnectionTimeout(knex: Knex): Promise<void> {
   const result = (await knex.raw('show statement_timeout')) as { rows: { statement_timeout: string }[] }
@@ -240,206 +275,4 @@ async function assertConnectionTimeout(knex: Knex): Promise<void> {
   if (!setting || setting === '0') {
     throw new TypeError("statementTimeout: 'connection' needs statement_timeout set on the pg connection (knex connection option)")
   }
-}
-
-function checkEnvelope(body: unknown, limits: Limits): { queries: readonly unknown[]; atomic: boolean } {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new ExecutorError('BAD_REQUEST', 'request must be { v, queries }')
-  }
-  const { v, queries, atomic, ...rest } = body as Record<string, unknown>
-  if (v !== PROTOCOL_VERSION) {
-    throw new ExecutorError('UNSUPPORTED_VERSION', `protocol version ${String(v)} is not supported; this executor speaks ${PROTOCOL_VERSION}`)
-  }
-  const extra = Object.keys(rest)[0]
-  if (extra !== undefined) throw new ExecutorError('BAD_REQUEST', `unknown field "${extra.slice(0, 40)}" in request`)
-  if (!Array.isArray(queries) || queries.length === 0) {
-    throw new ExecutorError('BAD_REQUEST', 'queries must be a non-empty array')
-  }
-  if (queries.length > limits.maxBatch) {
-    throw new ExecutorError('LIMIT_EXCEEDED', `a request may carry at most ${limits.maxBatch} queries`)
-  }
-  if (atomic !== undefined && typeof atomic !== 'boolean') throw new ExecutorError('BAD_REQUEST', 'atomic must be a boolean')
-  return { queries, atomic: atomic === true }
-}
-
-/** Reads the body, refusing it as soon as it passes `max` bytes (whatever Content-Length says). */
-async function readBody(request: Request, max: number): Promise<string> {
-  const length = request.headers.get('content-length')
-  const declared = Number(length ?? 0)
-  if (declared > max) throw new ExecutorError('PAYLOAD_TOO_LARGE', `request body is larger than ${max} bytes`)
-  // With a declared length, the runtime reads no more than it (Node's HTTP parser, and
-  // fetch, enforce it): read it whole, which adapters do without building a web stream.
-  if (length !== null && /^\d+$/.test(length)) return decodeUtf8(new Uint8Array(await request.arrayBuffer()))
-  if (!request.body) return ''
-  const reader = request.body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > max) {
-      await reader.cancel()
-      throw new ExecutorError('PAYLOAD_TOO_LARGE', `request body is larger than ${max} bytes`)
-    }
-    chunks.push(value)
-  }
-  const bytes = new Uint8Array(size)
-  let offset = 0
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset)
-    offset += chunk.byteLength
-  }
-  return decodeUtf8(bytes)
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true })
-
-function decodeUtf8(bytes: Uint8Array): string {
-  try {
-    return utf8.decode(bytes)
-  } catch {
-    throw new ExecutorError('BAD_REQUEST', 'request body is not valid UTF-8')
-  }
-}
-
-/**
- * Runs the valid queries in request order in one transaction with a
- * `statement_timeout`. Atomic requests stop at the first failure and roll back. Otherwise
- * a failure undoes only its own query: reads restart their read-only transaction, and
- * in a request that writes each query runs under a savepoint.
- */
-async function runBatch(
-  knex: Knex,
-  checked: readonly (CheckedQuery | WireError)[],
-  atomic: boolean,
-  connectionTimeout: boolean,
-  scope: RequestScope,
-  limits: Limits,
-  report: (error: unknown) => WireError,
-  beforeCommit?: BeforeCommit,
-): Promise<ResponseBody> {
-  const invalid = checked.findIndex(isWireError)
-  if (atomic && invalid !== -1) return rolledBack(checked.length, invalid, checked[invalid] as WireError)
-  if (invalid !== -1 && checked.every(isWireError)) return { results: checked.map((error) => ({ error: error as WireError })) }
-  const writes = checked.some((query) => !isWireError(query) && query.kind !== 'read')
-  const session = await DbSession.start(knex, {
-    readOnly: !writes,
-    single: !atomic,
-    connectionTimeout,
-    statementTimeoutMs: limits.statementTimeoutMs,
-    acquireTimeoutMs: limits.acquireTimeoutMs,
-  })
-  let commit = true
-  try {
-    const results: QueryResult[] = []
-    const coalesced = writes || checked.length < 2 ? NOTHING_COALESCED : await coalescePointReads(session, checked, scope, report)
-    for (const [index, query] of checked.entries()) {
-      if (isWireError(query)) {
-        results.push({ error: query })
-        continue
-      }
-      if (coalesced.has(index)) {
-        const outcome = coalesced.get(index)
-        results.push(outcome instanceof PointReadFailure ? { error: outcome.error } : { data: outcome })
-        continue
-      }
-      const run = () => runQuery(session, query, scope, limits)
-      try {
-        const data = atomic || !writes ? await run() : await session.isolated(run)
-        scope.results[index] = data
-        results.push({ data })
-      } catch (error) {
-        const wire = report(error)
-        if (atomic) {
-          commit = false
-          return rolledBack(checked.length, index, wire)
-        }
-        results.push({ error: wire })
-        if (!writes) await session.restart()
-      }
-    }
-    await beforeCommit?.({ results }, session)
-    return { results }
-  } catch (error) {
-    commit = false
-    throw error
-  } finally {
-    await session.end(commit)
-  }
-}
-
-const NOTHING_COALESCED: ReadonlyMap<number, unknown> = new Map()
-
-/** A coalesced point read's failure, shared by every read in its group. */
-class PointReadFailure {
-  constructor(readonly error: WireError) {}
-}
-
-/**
- * In a read-only request, point reads of the same model and columns run as one
- * `where id in (…)` query (DataLoader-style), so twenty `findById`s cost one statement.
- */
-async function coalescePointReads(
-  session: DbSession,
-  checked: readonly (CheckedQuery | WireError)[],
-  scope: RequestScope,
-  report: (error: unknown) => WireError,
-): Promise<Map<number, unknown>> {
-  const groups = new Map<string, { indices: number[]; ids: unknown[] }>()
-  checked.forEach((query, index) => {
-    if (isWireError(query) || query.kind !== 'read') return
-    const key = pointReadKey(query)
-    if (!key) return
-    const group = groups.get(key.group) ?? { indices: [], ids: [] }
-    group.indices.push(index)
-    group.ids.push(key.id)
-    groups.set(key.group, group)
-  })
-  const outcomes = new Map<number, unknown>()
-  for (const { indices, ids } of groups.values()) {
-    if (indices.length < 2) continue
-    try {
-      const rows = await runPointReads(session, indices.map((i) => checked[i] as CheckedRead), ids, scope)
-      indices.forEach((index, k) => outcomes.set(index, rows[k]))
-    } catch (error) {
-      const failure = new PointReadFailure(report(error))
-      for (const index of indices) outcomes.set(index, failure)
-      await session.restart()
-    }
-  }
-  for (const [index, outcome] of outcomes) if (!(outcome instanceof PointReadFailure)) scope.results[index] = outcome
-  return outcomes
-}
-
-function runQuery(session: DbSession, query: CheckedQuery, scope: RequestScope, limits: Limits): Promise<unknown> {
-  switch (query.kind) {
-    case 'read':
-      return runRead(session, query, scope, limits)
-    case 'insert':
-      return runInsert(session, query, scope)
-    case 'update':
-      return runUpdate(session, query, scope)
-    case 'delete':
-      return runDelete(session, query, scope)
-    case 'call':
-      return runCall(session, query, scope)
-    default:
-      return assertNever(query)
-  }
-}
-
-/** Called with the answer just before a write request's transaction commits. */
-type BeforeCommit = (answer: ResponseBody, session: DbSession) => Promise<void>
-
-/** An atomic request's answer when query `failed` failed: it says why, the others that nothing was applied. */
-function rolledBack(count: number, failed: number, error: WireError): ResponseBody {
-  const results = Array.from({ length: count }, (_, i): QueryResult =>
-    i === failed ? { error } : { error: { code: error.code, message: `not applied: query ${failed} of the transaction failed` } },
-  )
-  return { results, failed }
-}
-
-function isWireError(value: CheckedQuery | WireError): value is WireError {
-  return 'code' in value
 }

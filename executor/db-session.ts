@@ -8,6 +8,11 @@
  * (which would change every other query of the application): reads sent straight to the
  * connection carry per-query parsers (`read-types.ts`); statements run through knex are
  * converted afterwards, by each result's field types.
+ *
+ * A session also bounds how long the request holds its connection (`requestTimeoutMs`)
+ * and follows the request's `AbortSignal` (the client hung up): when either fires, the
+ * statement running on the connection is cancelled (PostgreSQL's cancel request, on a
+ * connection of its own, so it needs no pool slot) and no further statement starts.
  */
 import type { Knex } from 'knex'
 import { ExecutorError } from './executor-error.js'
@@ -30,11 +35,37 @@ interface PoolClient {
 const INT8 = 20
 const INT8_ARRAY = 1016
 
+export interface SessionOptions {
+  readonly readOnly: boolean
+  readonly single: boolean
+  readonly connectionTimeout: boolean
+  readonly statementTimeoutMs: number
+  readonly acquireTimeoutMs: number
+  /** How long the session may hold its connection, from the moment it has one. */
+  readonly requestTimeoutMs: number
+  /** Aborted when the client gives up (hangs up): the session stops. */
+  readonly signal?: AbortSignal
+}
+
 export abstract class DbSession {
   /** Builds queries that run in this session's transaction (via `rows`/`run`). */
   abstract readonly knex: Knex
+  /** The pg connection the session holds (for cancelling its statement). */
+  protected abstract readonly pgConnection: PgConnection
+  /**
+   * Why the session stopped (its time ran out, or its client hung up), once it has:
+   * every later statement fails with it, and the request must not commit.
+   */
+  stopped: ExecutorError | undefined
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private unwatch: (() => void) | undefined
+
   /** Runs a builder in the transaction and returns knex's answer for it. */
-  abstract run<T>(query: Knex.QueryBuilder | Knex.Raw): Promise<T>
+  run<T>(query: Knex.QueryBuilder | Knex.Raw): Promise<T> {
+    return this.guard(() => this.runOnConnection<T>(query))
+  }
+
+  protected abstract runOnConnection<T>(query: Knex.QueryBuilder | Knex.Raw): Promise<T>
   /** After a failed statement: roll back and begin a new transaction (read-only sessions). */
   abstract restart(): Promise<void>
   /** Ends the transaction (`commit` or roll back) and gives the connection back. */
@@ -45,10 +76,7 @@ export abstract class DbSession {
    * requests that need no snapshot across queries (`single`) run each query on its own
    * with no transaction around them, and the others skip `SET LOCAL`.
    */
-  static async start(
-    knex: Knex,
-    options: { readOnly: boolean; single: boolean; connectionTimeout: boolean; statementTimeoutMs: number; acquireTimeoutMs: number },
-  ): Promise<DbSession> {
+  static async start(knex: Knex, options: SessionOptions): Promise<DbSession> {
     // The timeout comes from validated configuration (a positive integer), never a client.
     const timeout = options.connectionTimeout ? undefined : Math.trunc(options.statementTimeoutMs)
     const opening = !options.readOnly
@@ -56,7 +84,47 @@ export abstract class DbSession {
       : options.connectionTimeout && options.single
         ? PlainSession.open(knex)
         : ReadOnlySession.open(knex, timeout)
-    return withinTime(opening, options.acquireTimeoutMs)
+    const session = await withinTime(opening, options.acquireTimeoutMs)
+    session.watch(options.requestTimeoutMs, options.signal)
+    return session
+  }
+
+  private watch(ms: number, signal: AbortSignal | undefined): void {
+    this.timer = setTimeout(() => this.stop(new ExecutorError('TIMEOUT', `the request ran out of time (${ms} ms)`)), ms)
+    if (signal) {
+      const onAbort = () => this.stop(new ExecutorError('TIMEOUT', 'the client gave up on the request'))
+      if (signal.aborted) onAbort()
+      else {
+        signal.addEventListener('abort', onAbort, { once: true })
+        this.unwatch = () => signal.removeEventListener('abort', onAbort)
+      }
+    }
+  }
+
+  /** Stops the session: cancels the statement running on its connection, refuses the next. */
+  private stop(reason: ExecutorError): void {
+    if (this.stopped) return
+    this.stopped = reason
+    cancelActiveStatement(this.pgConnection)
+  }
+
+  /** Clears the session's timer and signal listener (when it ends). */
+  protected unwatchAll(): void {
+    clearTimeout(this.timer)
+    this.unwatch?.()
+  }
+
+  /**
+   * Runs one statement unless the session has stopped; a statement that fails because
+   * the session stopped while it ran fails with the reason.
+   */
+  protected async guard<T>(statement: () => Promise<T>): Promise<T> {
+    if (this.stopped) throw this.stopped
+    try {
+      return await statement()
+    } catch (error) {
+      throw this.stopped ?? error
+    }
   }
 
   /** Parameters for a statement `rows` will run (pg's placeholders, or knex's in a knex transaction). */
@@ -122,6 +190,12 @@ function selectOn(knex: Knex, connection: PgConnection, statement: Statement): P
 interface PgConnection extends Partial<TypeParsers> {
   readonly __knexUid?: string
   readonly __knexTxId?: string
+  /** Set by knex when the connection must not go back to the pool. */
+  __knex__disposed?: unknown
+  /** The backend's cancel key (absent on connections that cannot be cancelled, such as PGlite's). */
+  readonly processID?: number | null
+  readonly activeQuery?: unknown
+  readonly connectionParameters?: object
   query(config: { text: string; values: readonly unknown[]; types: TypeParsers }, callback: (error: Error | null, result: PgResult) => void): void
 }
 
@@ -134,12 +208,16 @@ abstract class PooledSession extends DbSession {
     super()
   }
 
+  protected get pgConnection(): PgConnection {
+    return this.connection
+  }
+
   override params(): Params {
     return new Params('pg')
   }
 
   protected override select(statement: Statement): Promise<PgResult> {
-    return selectOn(this.knex, this.connection, statement)
+    return this.guard(() => selectOn(this.knex, this.connection, statement))
   }
 
   /** The per-query parsers have made int8 values bigints already. */
@@ -147,11 +225,17 @@ abstract class PooledSession extends DbSession {
     return (await this.select(statement)).rows
   }
 
-  run<T>(query: Knex.QueryBuilder | Knex.Raw): Promise<T> {
+  protected runOnConnection<T>(query: Knex.QueryBuilder | Knex.Raw): Promise<T> {
     return query.connection(this.connection) as unknown as Promise<T>
   }
 
-  protected release(): Promise<void> {
+  /**
+   * Gives the connection back to the pool; after a cancelled statement, a connection
+   * whose state is in doubt is closed instead.
+   */
+  protected release(healthy = true): Promise<void> {
+    this.unwatchAll()
+    if (!healthy) this.connection.__knex__disposed = 'async-orm: the request stopped while this connection was busy'
     return (this.knex.client as unknown as PoolClient).releaseConnection(this.connection)
   }
 }
@@ -193,11 +277,17 @@ class ReadOnlySession extends PooledSession {
   }
 
   async end(commit: boolean): Promise<void> {
+    let healthy = true
     try {
-      if (this.open) await this.run(this.knex.raw(commit ? 'commit' : 'rollback'))
+      if (this.open) {
+        if (this.stopped) {
+          // The session stopped: end its transaction whatever the outcome asked for.
+          await this.runOnConnection(this.knex.raw('rollback')).catch(() => (healthy = false))
+        } else await this.run(this.knex.raw(commit ? 'commit' : 'rollback'))
+      }
     } finally {
       this.open = false
-      await this.release()
+      await this.release(healthy)
     }
   }
 }
@@ -211,29 +301,35 @@ class PlainSession extends PooledSession {
   async restart(): Promise<void> {}
 
   async end(): Promise<void> {
-    await this.release()
+    // A cancel request can arrive after its statement ended; a stopped session's
+    // connection is not reused.
+    await this.release(this.stopped === undefined)
   }
 }
 
 class WriteSession extends DbSession {
-  private constructor(readonly knex: Knex.Transaction) {
+  private constructor(
+    readonly knex: Knex.Transaction,
+    protected readonly pgConnection: PgConnection,
+  ) {
     super()
   }
 
   /** `timeout` undefined: the connection sets `statement_timeout` already. */
   static async open(knex: Knex, timeout: number | undefined): Promise<DbSession> {
     const trx = await knex.transaction()
-    if (timeout === undefined) return new WriteSession(trx)
     try {
-      await trx.raw(`set local statement_timeout = ${timeout}`)
+      // A knex transaction's client hands out the one connection it holds.
+      const connection = (await (trx.client as unknown as PoolClient).acquireConnection()) as PgConnection
+      if (timeout !== undefined) await trx.raw(`set local statement_timeout = ${timeout}`)
+      return new WriteSession(trx, connection)
     } catch (error) {
       await trx.rollback().catch(() => undefined)
       throw error
     }
-    return new WriteSession(trx)
   }
 
-  run<T>(query: Knex.QueryBuilder | Knex.Raw): Promise<T> {
+  protected runOnConnection<T>(query: Knex.QueryBuilder | Knex.Raw): Promise<T> {
     return query as unknown as Promise<T>
   }
 
@@ -242,10 +338,37 @@ class WriteSession extends DbSession {
   }
 
   async end(commit: boolean): Promise<void> {
+    this.unwatchAll()
     if (this.knex.isCompleted()) return
-    if (commit) await this.knex.commit()
-    else await this.knex.rollback()
+    if (commit && !this.stopped) {
+      await this.knex.commit()
+      return
+    }
+    try {
+      await this.knex.rollback()
+    } catch (error) {
+      // A stopped session's transaction may be past saving; its connection is not reused.
+      if (!this.stopped) throw error
+      this.pgConnection.__knex__disposed = 'async-orm: the request stopped while this connection was busy'
+    }
   }
+}
+
+/**
+ * Asks PostgreSQL to cancel the statement running on `connection`, over a connection of
+ * its own (the cancel request carries the backend's key; it needs no pool slot). pg's
+ * `Client#cancel` sends it. Connections without a backend key (PGlite's) are left alone.
+ */
+function cancelActiveStatement(connection: PgConnection): void {
+  if (connection.processID == null || !connection.activeQuery || !connection.connectionParameters) return
+  const Client = connection.constructor as new (config: object) => {
+    cancel(client: unknown, query: unknown): void
+    connection: { on(event: 'error', listener: () => void): void; end(): void }
+  }
+  const canceller = new Client(connection.connectionParameters)
+  // A cancel that cannot be delivered leaves the statement to statement_timeout.
+  canceller.connection.on('error', () => undefined)
+  canceller.cancel(connection, connection.activeQuery)
 }
 
 /**

@@ -78,6 +78,12 @@ export interface InsertPolicy<I, Ctx, IC extends ColumnKey<I>> {
   readonly set?: (ctx: Ctx) => Presets<I>
   /** Checked on each inserted row (every column); `false` rolls the write back (`FORBIDDEN`). */
   readonly check?: (row: Record<string, unknown>, ctx: Ctx) => boolean | Promise<boolean>
+  /**
+   * Whether a foreign key the client writes must point at a row of the referenced
+   * (exposed) model that the caller may read, checked under that model's read policy.
+   * Default `true`; `false` leaves it to the database's own constraints.
+   */
+  readonly checkReferences?: boolean
 }
 
 export interface UpdatePolicy<I, Ctx, UC extends ColumnKey<I>> {
@@ -92,6 +98,8 @@ export interface UpdatePolicy<I, Ctx, UC extends ColumnKey<I>> {
   readonly check?: (row: Record<string, unknown>, ctx: Ctx) => boolean | Promise<boolean>
   /** Allow updates with no filter at all (default: refused). */
   readonly allowUnfiltered?: boolean
+  /** As for inserts: written foreign keys must point at rows the caller may read (default `true`). */
+  readonly checkReferences?: boolean
 }
 
 export interface DeletePolicy<I, Ctx> {
@@ -149,6 +157,7 @@ export interface Exposure {
     readonly columns: readonly string[]
     readonly set?: (ctx: never) => Readonly<Record<string, unknown>>
     readonly check?: (row: Record<string, unknown>, ctx: never) => boolean | Promise<boolean>
+    readonly checkReferences?: boolean
   }
   readonly update?: {
     readonly allow?: Allow<never>
@@ -157,6 +166,7 @@ export interface Exposure {
     readonly set?: (ctx: never) => Readonly<Record<string, unknown>>
     readonly check?: (row: Record<string, unknown>, ctx: never) => boolean | Promise<boolean>
     readonly allowUnfiltered?: boolean
+    readonly checkReferences?: boolean
   }
   readonly delete?:
     | true

@@ -1,9 +1,10 @@
 /**
- * The opt-in idempotency store: a request that writes and carries an `Idempotency-Key`
- * is applied once. Its answer is saved in a PostgreSQL table in the same transaction as
- * its writes, so a retry (same key, same caller, same body) replays the saved answer
- * instead of writing again; a concurrent duplicate waits on the key's unique index and
- * then replays. A key reused for a different request is a `CONFLICT`.
+ * The opt-in idempotency store: a request that writes and carries an `Idempotency-Key` is
+ * applied once. What its writes answered is saved in a PostgreSQL table in the same
+ * transaction as the writes, so a retry (same key, same caller, same body) is answered
+ * from it instead of writing again; its reads are not kept but run again. A concurrent
+ * duplicate waits on the key's unique index and then replays. A key reused for a
+ * different request is a `CONFLICT`. Entries expire (`ttlSeconds`) and are swept.
  */
 import type { Knex } from 'knex'
 import type { DbSession } from './db-session.js'
@@ -12,6 +13,13 @@ import { ExecutorError } from './executor-error.js'
 export interface IdempotencyOptions {
   /** The table the store keeps answers in (created when missing). Default `async_orm_idempotency`. */
   readonly table?: string
+  /** How long a saved answer is replayed, in seconds. Default 86 400 (a day). */
+  readonly ttlSeconds?: number
+  /**
+   * Largest saved answer (its write results), in bytes. A request whose writes would
+   * answer more is refused (`LIMIT_EXCEEDED`) and nothing is applied. Default 1 MiB.
+   */
+  readonly maxAnswerBytes?: number
 }
 
 export interface StoredAnswer {
@@ -21,9 +29,17 @@ export interface StoredAnswer {
 
 const KEY = /^[A-Za-z0-9_.:-]{1,200}$/
 const TABLE = /^[a-z_][a-z0-9_]{0,62}$/
+/** Expired entries are swept at most this often (per executor). */
+const SWEEP_INTERVAL_MS = 60_000
+
+/** Thrown inside the request's transaction when an entry for the key exists already. */
+export class DuplicateKey extends Error {}
 
 export class IdempotencyStore {
   readonly table: string
+  readonly ttlSeconds: number
+  readonly maxAnswerBytes: number
+  private lastSweep = 0
 
   constructor(
     private readonly knex: Knex,
@@ -31,6 +47,8 @@ export class IdempotencyStore {
   ) {
     this.table = options.table ?? 'async_orm_idempotency'
     if (!TABLE.test(this.table)) throw new TypeError('idempotency.table must be a plain lower-case identifier')
+    this.ttlSeconds = positive(options.ttlSeconds, 86_400, 'idempotency.ttlSeconds')
+    this.maxAnswerBytes = positive(options.maxAnswerBytes, 1024 * 1024, 'idempotency.maxAnswerBytes')
   }
 
   async ensureTable(): Promise<void> {
@@ -42,6 +60,7 @@ export class IdempotencyStore {
       t.text('response').notNullable()
       t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(this.knex.fn.now())
       t.primary(['key', 'scope'])
+      t.index(['created_at'])
     })
   }
 
@@ -53,21 +72,61 @@ export class IdempotencyStore {
     return header
   }
 
+  /** The unexpired entry for this key and caller. */
   async lookup(key: string, scope: string): Promise<StoredAnswer | undefined> {
-    const row = await this.knex(this.table).where({ key, scope }).first('request_hash', 'response')
+    const row = await this.knex(this.table)
+      .where({ key, scope })
+      .andWhereRaw('created_at > now() - make_interval(secs => ?)', [this.ttlSeconds])
+      .first('request_hash', 'response')
     return row ? { requestHash: row.request_hash, response: row.response } : undefined
   }
 
-  /** Saves the answer inside the request's transaction, just before it commits. */
+  /**
+   * Saves the answer inside the request's transaction, just before it commits. An entry
+   * for the key that has expired is replaced; a live one (a concurrent duplicate that
+   * committed first) makes this throw `DuplicateKey`.
+   */
   async save(session: DbSession, key: string, scope: string, requestHash: string, response: string): Promise<void> {
-    await session.run(session.knex(this.table).insert({ key, scope, request_hash: requestHash, response }))
+    if (response.length > this.maxAnswerBytes) {
+      throw new ExecutorError(
+        'LIMIT_EXCEEDED',
+        `the answer of this write would be larger than ${this.maxAnswerBytes} bytes, more than the idempotency store keeps; return fewer rows or columns`,
+      )
+    }
+    const saved = await session.run<{ rows: unknown[] }>(
+      session.knex.raw(
+        `insert into ?? as "entry" (key, scope, request_hash, response, created_at) values (?, ?, ?, ?, now())
+         on conflict (key, scope) do update set request_hash = excluded.request_hash, response = excluded.response, created_at = excluded.created_at
+         where "entry".created_at <= now() - make_interval(secs => ?) returning 1`,
+        [this.table, key, scope, requestHash, response, this.ttlSeconds],
+      ),
+    )
+    if (saved.rows.length === 0) throw new DuplicateKey()
   }
 
-  /** Whether `error` is the unique violation of a concurrent request with the same key. */
+  /** Whether `error` says a concurrent request with the same key got there first. */
   isDuplicate(error: unknown): boolean {
+    if (error instanceof DuplicateKey) return true
     const pg = error as { code?: string; table?: string }
     return pg?.code === '23505' && pg.table === this.table
   }
+
+  /** Deletes expired entries, at most once a minute; never fails the caller. */
+  sweep(onError: (error: unknown) => void): void {
+    const now = Date.now()
+    if (now - this.lastSweep < SWEEP_INTERVAL_MS) return
+    this.lastSweep = now
+    this.knex(this.table)
+      .whereRaw('created_at <= now() - make_interval(secs => ?)', [this.ttlSeconds])
+      .delete()
+      .then(() => undefined, onError)
+  }
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer`)
+  return value
 }
 
 /** SHA-256 of a string, hex: the body's fingerprint and the caller's scope. */

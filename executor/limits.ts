@@ -6,6 +6,14 @@ export interface Limits {
   readonly maxLimit: number
   /** Most rows one relation level may load across all parents. */
   readonly maxRelationRows: number
+  /**
+   * Most rows in one request's answer, across all its queries and relation levels,
+   * counting a related row once for every parent it is attached to (what the answer
+   * holds after fan-out, not what the database returned).
+   */
+  readonly maxResultRows: number
+  /** Largest answer, in bytes of its JSON text. */
+  readonly maxResponseBytes: number
   /** Deepest relation nesting in `withGraphFetched` and relation filters. */
   readonly maxGraphDepth: number
   /** Longest `whereIn` list (and most ids in `findByIds`). */
@@ -20,8 +28,19 @@ export interface Limits {
   readonly maxAstDepth: number
   /** Longest string value. */
   readonly maxStringLength: number
+  /** Longest `like`/`ilike` pattern. */
+  readonly maxPatternLength: number
+  /** Most unescaped `%` wildcards in one pattern. */
+  readonly maxPatternWildcards: number
+  /** Most `like`/`ilike` filters in one query. */
+  readonly maxPatternFilters: number
   /** `statement_timeout` set with `SET LOCAL` in each request's transaction. */
   readonly statementTimeoutMs: number
+  /**
+   * Longest time one request may hold a database connection, all its queries together;
+   * the statement running when it passes is cancelled.
+   */
+  readonly requestTimeoutMs: number
   /** Longest wait for a pooled connection before answering `UNAVAILABLE` (503). */
   readonly acquireTimeoutMs: number
 }
@@ -30,6 +49,8 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   defaultLimit: 100,
   maxLimit: 1000,
   maxRelationRows: 10_000,
+  maxResultRows: 50_000,
+  maxResponseBytes: 16 * 1024 * 1024,
   maxGraphDepth: 4,
   maxInList: 1000,
   maxBatch: 50,
@@ -37,7 +58,11 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxAstNodes: 5000,
   maxAstDepth: 40,
   maxStringLength: 10_000,
+  maxPatternLength: 200,
+  maxPatternWildcards: 4,
+  maxPatternFilters: 8,
   statementTimeoutMs: 5000,
+  requestTimeoutMs: 10_000,
   acquireTimeoutMs: 5000,
 })
 

@@ -6,6 +6,7 @@
 import type { Scalar } from '../shared/query-ast.js'
 import type { ModelMeta } from './api-metadata.js'
 import { ExecutorError } from './executor-error.js'
+import type { ResultBudget } from './result-budget.js'
 import { Ref, type CheckedValue } from './validate-values.js'
 
 export type PolicyTerm = readonly [column: string, value: Scalar | readonly Scalar[]]
@@ -14,10 +15,49 @@ export type PolicyFilter = (ctx: unknown) => Readonly<Record<string, Scalar | re
 export class RequestScope {
   private readonly policies = new Map<PolicyFilter, readonly PolicyTerm[]>()
   private aliases = 0
+  /** How many times a related row appears in the answer (top-level rows: once). */
+  private readonly weights = new WeakMap<object, number>()
   /** Each query's result, by position; `undefined` until it has run (or when it failed). */
   readonly results: unknown[] = []
 
-  constructor(readonly ctx: unknown) {}
+  constructor(
+    readonly ctx: unknown,
+    readonly roles: readonly string[],
+    /** What the answer may still hold, across all queries of the request. */
+    readonly budget: ResultBudget,
+  ) {}
+
+  /** Whether this caller holds the model's read grant. */
+  canRead(model: ModelMeta): boolean {
+    return model.readAllowed(this.ctx, this.roles)
+  }
+
+  /**
+   * Whether a written row (keyed by property) is one this caller may read: the read
+   * grant, and every term of the read policy. Values compare as PostgreSQL would for the
+   * types it returns (integers whatever their JS type, uuids in any case, times by
+   * instant); anything it cannot tell equal counts as outside the policy.
+   */
+  mayRead(model: ModelMeta, row: Readonly<Record<string, unknown>>): boolean {
+    if (!this.canRead(model)) return false
+    return this.policyTerms(model).every(([column, expected]) => {
+      const value = row[model.allProps.get(column) ?? column]
+      const type = model.columnTypes.get(column)?.type ?? ''
+      if (expected === null) return value === null
+      if (Array.isArray(expected)) return expected.some((one) => sameValue(value, one, type))
+      return sameValue(value, expected as Scalar, type)
+    })
+  }
+
+  weight(row: object): number {
+    return this.weights.get(row) ?? 1
+  }
+
+  /** Counts `row` as attached once more under a parent that appears `weight` times. */
+  addWeight(row: object, weight: number): void {
+    const current = this.weights.get(row)
+    this.weights.set(row, current === undefined ? weight : current + weight)
+  }
 
   alias(): string {
     return `t${this.aliases++}`
@@ -76,4 +116,29 @@ function evaluatePolicy(model: ModelMeta, policy: PolicyFilter, ctx: unknown): P
     if (value === undefined) throw denied()
     return [model.toColumn(prop), value] as const
   })
+}
+
+function sameValue(actual: unknown, expected: Scalar, type: string): boolean {
+  if (actual === null || actual === undefined || expected === null) return false
+  if (actual instanceof Date || expected instanceof Date) {
+    const a = actual instanceof Date ? actual.getTime() : Date.parse(String(actual))
+    const b = expected instanceof Date ? expected.getTime() : Date.parse(String(expected))
+    return !Number.isNaN(a) && a === b
+  }
+  const numeric = (value: unknown) => typeof value === 'number' || typeof value === 'bigint'
+  if ((numeric(actual) || numeric(expected)) && typeof actual !== 'boolean' && typeof expected !== 'boolean') {
+    const a = integerOf(actual)
+    const b = integerOf(expected)
+    if (a !== undefined && b !== undefined) return a === b
+    return typeof actual !== 'string' || actual.trim() !== '' ? Number(actual) === Number(expected) : false
+  }
+  if (type === 'uuid' && typeof actual === 'string' && typeof expected === 'string') return actual.toLowerCase() === expected.toLowerCase()
+  return actual === expected
+}
+
+function integerOf(value: unknown): bigint | undefined {
+  if (typeof value === 'bigint') return value
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value)
+  if (typeof value === 'string' && /^-?\d+$/.test(value)) return BigInt(value)
+  return undefined
 }

@@ -5,6 +5,7 @@
  */
 import type { DbSession, Row } from './db-session.js'
 import { ExecutorError } from './executor-error.js'
+import { jsonSize, tooManyRows } from './result-budget.js'
 import type { Limits } from './limits.js'
 import type { RequestScope } from './request-scope.js'
 import { assertNever, columnsAs, fixed, joinOn, limitClause, orderClause, orderTerm, source, whereClause, type Params, type Source } from './sql.js'
@@ -49,6 +50,7 @@ async function selectRows(session: DbSession, read: CheckedRead, limit: number, 
     `select ${read.distinct ? 'distinct ' : ''}${columns.join(', ')} from ${from.from}${whereClause(from.conditions)}` +
     `${orderClause(p, read.orderBy, from.alias)}${limitClause(p, limit, read.offset)}`
   const rows = await session.rows(p.statement(text))
+  scope.budget.chargeRows(rows)
   await loadGraph(session, read, rows, keys.names, scope, limits)
   return rows
 }
@@ -71,14 +73,14 @@ async function aggregateRows(session: DbSession, read: CheckedRead, scope: Reque
     const target = aggregate.column === undefined ? '*' : p.column(alias, aggregate.column)
     columns.push(`${fixed(AGGREGATES, aggregate.fn, 'aggregate')}(${aggregate.distinct ? 'distinct ' : ''}${target}) as ${p.id(aggregate.alias)}`)
   }
-  const grouped = new Set(read.groupBy.map((c) => c.column))
-  // Validation allowed only groupBy columns and aggregate aliases in the order.
-  const order = read.orderBy.map((term) => orderTerm(grouped.has(term.column) ? p.column(alias, term.column) : p.id(term.column), term))
+  // Validation allowed only groupBy columns and the query's own aggregate aliases.
+  const order = read.orderBy.map((term) => orderTerm(term.alias ? p.id(term.column) : p.column(alias, term.column), term))
   const text =
     `select ${columns.join(', ')} from ${from.from}${whereClause(from.conditions)}` +
     `${read.groupBy.length > 0 ? ` group by ${read.groupBy.map((c) => p.column(alias, c.column)).join(', ')}` : ''}` +
     `${order.length > 0 ? ` order by ${order.join(', ')}` : ''}${limitClause(p, read.limit, read.offset)}`
   const rows = await session.rows(p.statement(text))
+  scope.budget.chargeRows(rows)
   const counts = read.aggregates.filter((a) => a.fn === 'count').map((a) => a.alias)
   for (const row of rows) for (const key of counts) row[key] = Number(row[key])
   return rows
@@ -104,7 +106,8 @@ function parentKeys(p: Params, selection: CheckedSelection, alias: string) {
 
 /**
  * Loads each relation of `selection` for all `parents` in one query (per-parent limits by
- * `row_number()`), then recurses. Objection's semantics: many → array, one → row or null.
+ * `row_number()`), attaches the rows, charges the answer's budget with them, then loads
+ * their own relations. Objection's semantics: many → array, one → row or null.
  */
 async function loadGraph(
   session: DbSession,
@@ -117,23 +120,39 @@ async function loadGraph(
   if (selection.graph.length === 0) return
   for (const node of selection.graph) {
     const ownerKeys = node.relation.ownerColumns.map((column) => keyNames.get(column)!)
-    const children = parents.length === 0 ? [] : await loadRelation(session, node, parents, ownerKeys, scope, limits)
+    const loaded = parents.length === 0 ? undefined : await loadRelation(session, node, parents, ownerKeys, scope, limits)
+    const children = loaded?.rows ?? []
     const byParent = new Map<string, Row[]>()
+    const parentKeys = node.relation.ownerColumns.map((_, i) => `${PARENT_PREFIX}${i}`)
     for (const child of children) {
-      const key = tupleKey(child, node.relation.ownerColumns.map((_, i) => `${PARENT_PREFIX}${i}`))
+      const key = tupleKey(child, parentKeys)
       let list = byParent.get(key)
       if (!list) byParent.set(key, (list = []))
       list.push(child)
-      for (let i = 0; i < node.relation.ownerColumns.length; i++) delete child[`${PARENT_PREFIX}${i}`]
+      for (const name of parentKeys) delete child[name]
     }
     for (const parent of parents) {
       const list = byParent.get(tupleKey(parent, ownerKeys)) ?? []
+      const attached = node.relation.many ? list : list.slice(0, 1)
       parent[node.relation.name] = node.relation.many ? list : (list[0] ?? null)
+      // A row appears in the answer once for every time each of its parents does.
+      const weight = scope.weight(parent)
+      for (const child of attached) scope.addWeight(child, weight)
     }
+    let rows = 0
+    let bytes = 0
+    for (const child of children) {
+      const weight = scope.weight(child)
+      rows += weight
+      bytes += weight * jsonSize(child)
+    }
+    scope.budget.charge(rows, bytes)
+    if (loaded) await loadGraph(session, node, children, loaded.keyNames, scope, limits)
   }
   for (const parent of parents) for (const name of keyNames.values()) delete parent[name]
 }
 
+/** One relation level's rows for all parents, with the key columns their own relations need. */
 async function loadRelation(
   session: DbSession,
   node: CheckedGraph,
@@ -141,10 +160,10 @@ async function loadRelation(
   ownerKeys: string[],
   scope: RequestScope,
   limits: Limits,
-): Promise<Row[]> {
+): Promise<{ rows: Row[]; keyNames: ReadonlyMap<string, string> } | undefined> {
   const { relation } = node
   const tuples = distinctTuples(parents, ownerKeys)
-  if (tuples.length === 0) return []
+  if (tuples.length === 0) return undefined
   const p = session.params()
   const from: Source = source(p, node.model, node.where, scope)
   const { alias } = from
@@ -164,7 +183,10 @@ async function loadRelation(
 
   const names = [...node.select.map((c) => c.prop), ...keys.names.values(), ...parentColumns.map((_, i) => `${PARENT_PREFIX}${i}`)]
   const select = [...columnsAs(p, node.select, alias), ...keys.select, ...parentColumns.map((column, i) => `${column} as ${p.id(`${PARENT_PREFIX}${i}`)}`)]
-  const cap = limits.maxRelationRows + 1
+  // Every row read is attached to a parent at least once: never read more than the
+  // answer may still hold.
+  const room = Math.min(limits.maxRelationRows, scope.budget.remainingRows())
+  const cap = room + 1
   let text: string
   if (node.limit === undefined && node.offset === 0) {
     text = `select ${select.join(', ')} from ${from.from}${whereClause(from.conditions)}${orderClause(p, node.orderBy, alias)} limit ${p.add(cap)}`
@@ -178,13 +200,10 @@ async function loadRelation(
   }
   const rows = await session.rows(p.statement(text))
   if (rows.length === cap) {
-    throw new ExecutorError(
-      'LIMIT_EXCEEDED',
-      `relation ${relation.name} matched more than ${limits.maxRelationRows} rows; give it a limit`,
-    )
+    if (room < limits.maxRelationRows) throw tooManyRows(scope.budget.maxRows)
+    throw new ExecutorError('LIMIT_EXCEEDED', `relation ${relation.name} matched more than ${limits.maxRelationRows} rows; give it a limit`)
   }
-  await loadGraph(session, node, rows, keys.names, scope, limits)
-  return rows
+  return { rows, keyNames: keys.names }
 }
 
 function distinctTuples(rows: Row[], keys: string[]): unknown[][] {
@@ -225,25 +244,49 @@ export function pointReadKey(read: CheckedRead): { group: string; id: unknown } 
   const idColumn = model.columns.get(model.idProps[0]!)
   const id = where.values[0]
   if (where.column !== idColumn || id === null || typeof id === 'object') return undefined
+  // Only ids whose match in the answer can be told in JavaScript as PostgreSQL tells it.
+  if (idKey(model.columnTypes.get(idColumn)?.type ?? '', id) === undefined) return undefined
   return { group: `${model.name}\u0000${read.select.map((c) => c.prop).join(',')}`, id }
+}
+
+const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint'])
+const TEXT_TYPES = new Set(['text', 'character varying', 'citext'])
+
+/**
+ * An id as PostgreSQL compares it with a column of `type`: integers whatever their form
+ * (`5`, `5n`, `'05'`), uuids in any case, text exactly; `undefined` for anything else.
+ */
+function idKey(type: string, value: unknown): string | undefined {
+  if (INTEGER_TYPES.has(type)) {
+    if (typeof value === 'bigint') return `${value}`
+    if (typeof value === 'number' && Number.isSafeInteger(value)) return `${value}`
+    if (typeof value === 'string' && /^\s*[+-]?\d{1,19}\s*$/.test(value)) return `${BigInt(value.trim())}`
+    return undefined
+  }
+  if (type === 'uuid') return typeof value === 'string' ? value.toLowerCase() : undefined
+  if (TEXT_TYPES.has(type)) return typeof value === 'string' ? value : undefined
+  return undefined
 }
 
 /** Runs point reads of one model (same columns) as one query; each gets its row or `undefined`. */
 export async function runPointReads(session: DbSession, reads: readonly CheckedRead[], ids: readonly unknown[], scope: RequestScope): Promise<unknown[]> {
   const { model, select } = reads[0]!
   const idColumn = model.columns.get(model.idProps[0]!)!
+  const type = model.columnTypes.get(idColumn)?.type ?? ''
   const p = session.params()
   const from = source(p, model, undefined, scope)
   from.conditions.push(`${p.column(from.alias, idColumn)} in (${[...new Set(ids)].map((id) => p.add(id)).join(', ')})`)
   const columns = [...columnsAs(p, select, from.alias), `${p.column(from.alias, idColumn)} as ${p.id(`${KEY_PREFIX}id`)}`]
   const rows = await session.rows(p.statement(`select ${columns.join(', ')} from ${from.from}${whereClause(from.conditions)}`))
-  const byId = new Map<string, Row>()
+  const byId = new Map<string | undefined, Row>()
   for (const row of rows) {
-    byId.set(keyPart(row[`${KEY_PREFIX}id`]), row)
+    byId.set(idKey(type, row[`${KEY_PREFIX}id`]), row)
     delete row[`${KEY_PREFIX}id`]
   }
-  return ids.map((id) => {
-    const row = byId.get(keyPart(id))
+  const results = ids.map((id) => {
+    const row = byId.get(idKey(type, id))
     return row === undefined ? undefined : { ...row }
   })
+  scope.budget.chargeRows(results.filter((row) => row !== undefined))
+  return results
 }

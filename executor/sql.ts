@@ -78,9 +78,63 @@ export interface Source {
 export function source(p: Params, model: ModelMeta, where: CheckedFilter | undefined, scope: RequestScope): Source {
   const alias = scope.alias()
   const conditions = policyConditions(p, model, alias, scope)
-  if (where) conditions.push(filter(p, where, alias, scope))
+  if (where) conditions.push(...clientConditions(p, model, alias, scope, undefined, conditions.length > 0, where))
   return { alias, from: `${p.table(model.table)} as ${p.id(alias)}`, conditions }
 }
+
+/**
+ * A client's filter, as conditions that never touch a row outside the policy before the
+ * policy has: PostgreSQL orders the conditions of one scan by its own cost estimates, so
+ * a pattern match or a relation filter could run on other tenants' rows first and its
+ * cost would tell what they hold. Conjuncts that cost the same whatever a row holds
+ * (comparisons, `in`, null checks, `between`; indexes may serve them) stay plain; the
+ * rest run inside `case when <policy> then … else false end`, which PostgreSQL evaluates
+ * in order.
+ */
+function clientConditions(
+  p: Params,
+  model: ModelMeta,
+  alias: string,
+  scope: RequestScope,
+  extra: PolicyFilter | undefined,
+  policed: boolean,
+  where: CheckedFilter,
+): string[] {
+  const conjuncts = where.kind === 'and' ? where.filters : [where]
+  const plain = policed ? conjuncts.filter(leakproof) : conjuncts
+  const conditions = plain.map((conjunct) => filter(p, conjunct, alias, scope))
+  const guarded = policed ? conjuncts.filter((conjunct) => !leakproof(conjunct)) : []
+  if (guarded.length > 0) {
+    // The policy's conditions are written again: knex's positional `?` cannot refer back.
+    const policy = policyConditions(p, model, alias, scope, extra).join(' and ')
+    const inner = guarded.map((conjunct) => filter(p, conjunct, alias, scope)).join(' and ')
+    conditions.push(`(case when ${policy} then ${inner} else false end)`)
+  }
+  return conditions
+}
+
+/** Whether evaluating `node` costs the same for any row (no pattern match, no subquery). */
+function leakproof(node: CheckedFilter): boolean {
+  switch (node.kind) {
+    case 'compare':
+      return !PATTERN_OPERATORS.has(node.op)
+    case 'in':
+    case 'null':
+    case 'between':
+      return true
+    case 'and':
+    case 'or':
+      return node.filters.every(leakproof)
+    case 'not':
+      return leakproof(node.filter)
+    case 'exists':
+      return false
+    default:
+      return assertNever(node)
+  }
+}
+
+const PATTERN_OPERATORS = new Set<ComparisonOperator>(['like', 'ilike', 'not like', 'not ilike'])
 
 /** The conditions of the model's read policy (and of `extra`, a write grant's filter). */
 export function policyConditions(
@@ -114,7 +168,7 @@ export function restrict(
 ): void {
   const p = new Params('knex')
   const conditions = policyConditions(p, model, alias, scope, extra)
-  if (where) conditions.push(filter(p, where, alias, scope))
+  if (where) conditions.push(...clientConditions(p, model, alias, scope, extra, conditions.length > 0, where))
   if (conditions.length > 0) builder.whereRaw(conditions.join(' and '), p.values as Knex.RawBinding[])
 }
 
@@ -213,6 +267,7 @@ export function columnsAs(p: Params, columns: readonly Column[], alias: string):
 /** ` order by …`, or nothing. */
 export function orderClause(p: Params, orderBy: readonly CheckedOrder[], alias: string): string {
   if (orderBy.length === 0) return ''
+  if (orderBy.some((term) => term.alias)) throw new TypeError('an aggregate alias orders only an aggregate query')
   return ` order by ${orderBy.map((term) => orderTerm(p.column(alias, term.column), term)).join(', ')}`
 }
 

@@ -47,7 +47,9 @@ export interface Column {
 }
 
 export interface CheckedOrder {
+  /** A database column of the ordered table, or (with `alias`) an aggregate alias of the query. */
   readonly column: string
+  readonly alias?: true
   readonly direction: 'asc' | 'desc'
   readonly nulls?: 'first' | 'last'
 }
@@ -112,12 +114,15 @@ function typeOf(model: ModelMeta, column: string): string {
   return model.columnTypes.get(column)?.type ?? ''
 }
 const FUNCTIONS = new Set<string>(AGGREGATE_FUNCTIONS)
+const NO_ALIASES: ReadonlySet<string> = new Set()
 
 export class QueryValidator {
   /** @internal */
   readonly values: ValueRules
   /** Position of the query being checked in its request (refs may point only before it). */
   protected index = 0
+  /** `like`/`ilike` filters seen in the query being checked. */
+  protected patterns = 0
 
   constructor(
     protected readonly api: ApiMetadata,
@@ -137,24 +142,26 @@ export class QueryValidator {
     const op = string(query.op, 'query.op')
     if (!OPS.has(op)) throw bad(`unknown operation "${clip(op)}"`)
 
-    const selection = this.selection(model, query, 0, model.name)
-    const groupBy = query.groupBy === undefined ? [] : this.columns(model, query.groupBy, `${model.name} groupBy`)
-    const aggregates = query.aggregates === undefined ? [] : this.aggregates(model, query.aggregates)
+    // Aggregate fields belong to op "aggregate" only, even when empty: an order term may
+    // name an aggregate alias only where the query declares that alias.
     const isAggregate = op === 'aggregate'
-    if (isAggregate !== aggregates.length > 0) {
-      throw bad(isAggregate ? 'an aggregate query needs at least one aggregate' : `aggregates need op "aggregate", not "${op}"`)
+    if (!isAggregate && (query.aggregates !== undefined || query.groupBy !== undefined)) {
+      throw bad(`aggregates and groupBy need op "aggregate", not "${op}"`)
     }
-    if (groupBy.length > 0 && !isAggregate) throw bad('groupBy needs op "aggregate"')
+    const aggregates = isAggregate ? this.aggregates(model, query.aggregates) : []
+    if (isAggregate && aggregates.length === 0) throw bad('an aggregate query needs at least one aggregate')
+    const aliases = new Set(aggregates.map((a) => a.alias))
+    const selection = this.selection(model, query, 0, model.name, aliases)
+    const groupBy = query.groupBy === undefined ? [] : this.columns(model, query.groupBy, `${model.name} groupBy`)
     if (isAggregate) {
       if (query.select !== undefined) throw bad('an aggregate query selects its groupBy columns; select is not allowed')
       if (selection.graph.length > 0) throw bad('an aggregate query cannot load relations')
-      const aliases = new Set(aggregates.map((a) => a.alias))
       for (const column of groupBy) {
         if (aliases.has(column.prop)) throw bad(`aggregate alias "${column.prop}" collides with a groupBy column`)
       }
       const grouped = new Set(groupBy.map((c) => c.column))
       for (const order of selection.orderBy) {
-        if (!grouped.has(order.column) && !aliases.has(order.column)) {
+        if (!order.alias && !grouped.has(order.column)) {
           throw bad('an aggregate query can order only by its groupBy columns and aggregate aliases')
         }
       }
@@ -176,13 +183,19 @@ export class QueryValidator {
     return { kind: 'read', ...selection, op: op as ReadOp, distinct, limit, groupBy, aggregates }
   }
 
-  private selection(model: ModelMeta, query: Record<string, unknown>, depth: number, path: string): CheckedSelection {
+  private selection(
+    model: ModelMeta,
+    query: Record<string, unknown>,
+    depth: number,
+    path: string,
+    aliases: ReadonlySet<string> = NO_ALIASES,
+  ): CheckedSelection {
     const select =
       query.select === undefined
         ? [...model.columns].map(([prop, column]) => ({ prop, column }))
         : this.columns(model, query.select, `${path} select`)
     const where = query.where === undefined ? undefined : this.filter(model, query.where, depth, 0)
-    const orderBy = query.orderBy === undefined ? [] : this.orderBy(model, query.orderBy, path, query.aggregates !== undefined)
+    const orderBy = query.orderBy === undefined ? [] : this.orderBy(model, query.orderBy, path, aliases)
     const limit = query.limit === undefined ? undefined : this.values.count(query.limit, `${path} limit`, model.maxLimit)
     const offset = query.offset === undefined ? 0 : this.values.count(query.offset, `${path} offset`, Number.MAX_SAFE_INTEGER)
     const graph = query.graph === undefined ? [] : this.graph(model, query.graph, depth, path)
@@ -234,7 +247,8 @@ export class QueryValidator {
     })
   }
 
-  private orderBy(model: ModelMeta, input: unknown, path: string, aggregate: boolean): CheckedOrder[] {
+  /** Order terms: readable columns of `model`, or (aggregate queries) the query's own aliases. */
+  private orderBy(model: ModelMeta, input: unknown, path: string, aliases: ReadonlySet<string>): CheckedOrder[] {
     return array(input, `${path} orderBy`).map((item) => {
       const term = record(item, 'orderBy term')
       checkKeys(term, ORDER_KEYS, 'orderBy term')
@@ -243,9 +257,9 @@ export class QueryValidator {
       const nulls = term.nulls
       if (nulls !== undefined && nulls !== 'first' && nulls !== 'last') throw bad('orderBy nulls must be "first" or "last"')
       const name = string(term.column, 'orderBy column')
-      // In an aggregate query an order term may name an aggregate alias; read() checks which.
-      const column = aggregate && !model.columns.has(name) && ALIAS_PATTERN.test(name) ? name : this.column(model, name, 'orderBy').column
-      if (model.columns.has(name) && !ORDERED(typeOf(model, column))) throw bad(`cannot order by "${clip(name)}"`)
+      if (!model.columns.has(name) && aliases.has(name)) return { column: name, alias: true, direction, ...(nulls && { nulls }) }
+      const column = this.column(model, name, 'orderBy').column
+      if (!ORDERED(typeOf(model, column))) throw bad(`cannot order by "${clip(name)}"`)
       return { column, direction, ...(nulls && { nulls }) }
     })
   }
@@ -288,7 +302,7 @@ export class QueryValidator {
         const like = LIKE_OPERATORS.has(op)
         if (like && !TEXT_TYPES.has(typeOf(model, column))) throw bad(`"${op}" applies to text columns; "${clip(String(node.column))}" is not one`)
         if (!like) this.comparable(model, column, String(node.column))
-        const value = like ? this.values.string(node.value, `${op} pattern`) : this.values.value(node.value, this.index)
+        const value = like ? this.pattern(node.value, op) : this.values.value(node.value, this.index)
         if (value === null) throw bad(`compare with null using whereNull, not "${op}"`)
         return { kind, column, op: op as ComparisonOperator, value }
       }
@@ -342,6 +356,30 @@ export class QueryValidator {
       default:
         throw bad(`unknown filter kind "${clip(kind)}"`)
     }
+  }
+
+  /**
+   * A `like`/`ilike` pattern, bounded in what it may cost to match: its length, its
+   * unescaped `%` wildcards (each one multiplies the backtracking a match may need) and the
+   * number of patterns in one query.
+   */
+  private pattern(input: unknown, op: string): string {
+    const pattern = this.values.string(input, `${op} pattern`)
+    if (++this.patterns > this.limits.maxPatternFilters) {
+      throw new ExecutorError('LIMIT_EXCEEDED', `a query may have at most ${this.limits.maxPatternFilters} like/ilike filters`)
+    }
+    if (pattern.length > this.limits.maxPatternLength) {
+      throw new ExecutorError('LIMIT_EXCEEDED', `a like pattern is longer than ${this.limits.maxPatternLength} characters`)
+    }
+    let wildcards = 0
+    for (let i = 0; i < pattern.length; i++) {
+      if (pattern[i] === '\\') i++
+      else if (pattern[i] === '%') wildcards++
+    }
+    if (wildcards > this.limits.maxPatternWildcards) {
+      throw new ExecutorError('LIMIT_EXCEEDED', `a like pattern has more than ${this.limits.maxPatternWildcards} % wildcards`)
+    }
+    return pattern
   }
 
   /** `json` (unlike `jsonb`) has no equality or ordering in PostgreSQL. */

@@ -80,6 +80,7 @@ export class RequestValidator extends QueryValidator {
   /** Validates query `index` of a request. */
   query(input: unknown, index: number): CheckedQuery {
     this.index = index
+    this.patterns = 0
     const query = record(input, 'query')
     const op = string(query.op, 'query.op')
     if (READS.has(op)) return this.read(query)
@@ -212,7 +213,7 @@ export class RequestValidator extends QueryValidator {
       if (missing.length > 0) throw bad(`update replaces every updatable column; missing ${missing.join(', ')} (use patch to change some)`)
     }
     const where = query.where === undefined ? undefined : this.filter(model, query.where, 0, 0)
-    if (!where && !grant.allowUnfiltered) throw bad(`${op} without a filter would change every ${model.name} row; it is not allowed`)
+    if (matchesEveryRow(where) && !grant.allowUnfiltered) throw bad(`${op} without a filter would change every ${model.name} row; it is not allowed`)
     return {
       kind: 'update',
       op,
@@ -230,7 +231,7 @@ export class RequestValidator extends QueryValidator {
     const grant = model.delete
     if (!grant) throw new ExecutorError('FORBIDDEN', `deleting ${model.name} is not allowed`)
     const where = query.where === undefined ? undefined : this.filter(model, query.where, 0, 0)
-    if (!where && !grant.allowUnfiltered) throw bad(`delete without a filter would remove every ${model.name} row; it is not allowed`)
+    if (matchesEveryRow(where) && !grant.allowUnfiltered) throw bad(`delete without a filter would remove every ${model.name} row; it is not allowed`)
     return {
       kind: 'delete',
       model,
@@ -246,6 +247,31 @@ export class RequestValidator extends QueryValidator {
     const procedure = this.procedures.get(name)
     if (!procedure) throw bad(`unknown procedure "${clip(name)}"`)
     return { kind: 'call', procedure, args: query.args }
+  }
+}
+
+/**
+ * Whether a filter is absent or matches every row by its shape alone (`and []`, an
+ * `or` holding one of those, `not in []`, `not (or [])`…): the guard against accidental
+ * whole-table writes must not be passed by an empty group.
+ */
+export function matchesEveryRow(filter: CheckedFilter | undefined): boolean {
+  return filter === undefined || always(filter, true)
+}
+
+/** Whether `filter` is `value` (true or false) for every row, by its shape alone. */
+function always(filter: CheckedFilter, value: boolean): boolean {
+  switch (filter.kind) {
+    case 'and':
+      return value ? filter.filters.every((f) => always(f, true)) : filter.filters.some((f) => always(f, false))
+    case 'or':
+      return value ? filter.filters.some((f) => always(f, true)) : filter.filters.every((f) => always(f, false))
+    case 'not':
+      return always(filter.filter, !value)
+    case 'in':
+      return filter.values.length === 0 && filter.negated === value
+    default:
+      return false
   }
 }
 

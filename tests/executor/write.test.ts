@@ -96,8 +96,8 @@ describe.each(DATABASE_KINDS)('writes on %s', (kind) => {
     const db = demo.client(ann)
     const own = await db.Post.query().insert({ title: 'Whole', body: 'b', published: true })
     await expect(db.Post.query().where('id', own.id).update({ title: 'only title' } as never)).rejects.toMatchObject({ code: 'BAD_REQUEST' })
-    const updated = await db.Post.query().updateAndFetchById(own.id, { title: 'T', body: 'B', published: false })
-    expect(updated).toMatchObject({ title: 'T', body: 'B', published: false })
+    const updated = await db.Post.query().updateAndFetchById(own.id, { title: 'T', body: 'B', published: true })
+    expect(updated).toMatchObject({ title: 'T', body: 'B', published: true })
   })
 
   it('refuses patch and delete without a filter', async () => {

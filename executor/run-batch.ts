@@ -1,0 +1,198 @@
+/**
+ * Runs one request's checked queries, in request order, in one database session: one
+ * transaction with a `statement_timeout`, a time budget for the whole request, and the
+ * answer's row and byte budget shared by every query.
+ */
+import type { Knex } from 'knex'
+import type { WireError } from '../shared/error-codes.js'
+import type { QueryResult, ResponseBody } from '../shared/wire.js'
+import { DbSession } from './db-session.js'
+import type { Limits } from './limits.js'
+import { ResultBudget } from './result-budget.js'
+import { RequestScope } from './request-scope.js'
+import { pointReadKey, runPointReads, runRead } from './run-read.js'
+import { runCall, runDelete, runInsert, runUpdate } from './run-write.js'
+import { assertNever } from './sql.js'
+import type { CheckedRead } from './validate-query.js'
+import type { CheckedQuery } from './validate-write.js'
+
+export type Checked = CheckedQuery | WireError
+
+export interface Batch {
+  readonly ctx: unknown
+  readonly roles: readonly string[]
+  readonly queries: readonly Checked[]
+  readonly atomic: boolean
+  /** Results already known (a replay's saved write results): those queries do not run. */
+  readonly saved?: ReadonlyMap<number, QueryResult>
+}
+
+export interface BatchEnvironment {
+  readonly knex: Knex
+  readonly limits: Limits
+  /** The connection sets `statement_timeout` (`statementTimeout: 'connection'`). */
+  readonly connectionTimeout: boolean
+  /** Turns a thrown value into this request's wire error (logging what must be logged). */
+  readonly report: (error: unknown) => WireError
+  /** Aborted when the client hangs up. */
+  readonly signal?: AbortSignal
+}
+
+/**
+ * Turns the answer into what is sent, inside the request's transaction (so a refusal,
+ * or a failure to save the answer, rolls its writes back).
+ */
+export type Finish = (answer: ResponseBody, session: DbSession | undefined) => Promise<string>
+
+export function isWireError(value: Checked): value is WireError {
+  return 'code' in value
+}
+
+/** Whether the query changes data (or may: procedures). */
+export function writes(query: Checked): boolean {
+  return !isWireError(query) && query.kind !== 'read'
+}
+
+/**
+ * Atomic requests stop at the first failure and roll back. Otherwise a failure undoes
+ * only its own query: reads restart their read-only transaction, and in a request that
+ * writes each query runs under a savepoint. A request that runs out of time, or whose
+ * client hangs up, fails as a whole and commits nothing.
+ */
+export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Finish): Promise<string> {
+  const { queries, atomic, saved } = batch
+  const { limits, report } = env
+  const invalid = queries.findIndex(isWireError)
+  if (atomic && invalid !== -1) return finish(rolledBack(queries.length, invalid, queries[invalid] as WireError), undefined)
+  const pending = queries.filter((query, index) => !isWireError(query) && !saved?.has(index))
+  if (pending.length === 0) return finish({ results: queries.map((query, index) => known(query, index, saved)) }, undefined)
+  const writing = pending.some(writes)
+  const session = await DbSession.start(env.knex, {
+    readOnly: !writing,
+    single: !atomic,
+    connectionTimeout: env.connectionTimeout,
+    statementTimeoutMs: limits.statementTimeoutMs,
+    acquireTimeoutMs: limits.acquireTimeoutMs,
+    requestTimeoutMs: limits.requestTimeoutMs,
+    ...(env.signal && { signal: env.signal }),
+  })
+  const scope = new RequestScope(batch.ctx, batch.roles, new ResultBudget(limits.maxResultRows, limits.maxResponseBytes))
+  let commit = true
+  try {
+    const results: QueryResult[] = []
+    const coalesced = writing || pending.length < 2 ? NOTHING_COALESCED : await coalescePointReads(session, queries, scope, report)
+    for (const [index, query] of queries.entries()) {
+      const done = isWireError(query) || saved?.has(index) ? known(query, index, saved) : undefined
+      if (done) {
+        if ('data' in done) scope.results[index] = done.data
+        results.push(done)
+        continue
+      }
+      const checked = query as CheckedQuery
+      if (coalesced.has(index)) {
+        const outcome = coalesced.get(index)
+        results.push(outcome instanceof PointReadFailure ? { error: outcome.error } : { data: outcome })
+        continue
+      }
+      const mark = scope.budget.mark()
+      const run = () => runQuery(session, checked, scope, limits)
+      try {
+        const data = atomic || !writing ? await run() : await session.isolated(run)
+        scope.results[index] = data
+        results.push({ data })
+      } catch (error) {
+        if (session.stopped) throw session.stopped
+        scope.budget.reset(mark)
+        const wire = report(error)
+        if (atomic) {
+          commit = false
+          return await finish(rolledBack(queries.length, index, wire), session)
+        }
+        results.push({ error: wire })
+        if (!writing) await session.restart()
+      }
+    }
+    return await finish({ results }, session)
+  } catch (error) {
+    commit = false
+    throw error
+  } finally {
+    await session.end(commit)
+  }
+}
+
+function known(query: Checked, index: number, saved: ReadonlyMap<number, QueryResult> | undefined): QueryResult {
+  if (isWireError(query)) return { error: query }
+  return saved!.get(index)!
+}
+
+const NOTHING_COALESCED: ReadonlyMap<number, unknown> = new Map()
+
+/** A coalesced point read's failure, shared by every read in its group. */
+class PointReadFailure {
+  constructor(readonly error: WireError) {}
+}
+
+/**
+ * In a read-only request, point reads of the same model and columns run as one
+ * `where id in (…)` query (DataLoader-style), so twenty `findById`s cost one statement.
+ */
+async function coalescePointReads(
+  session: DbSession,
+  queries: readonly Checked[],
+  scope: RequestScope,
+  report: (error: unknown) => WireError,
+): Promise<Map<number, unknown>> {
+  const groups = new Map<string, { indices: number[]; ids: unknown[] }>()
+  queries.forEach((query, index) => {
+    if (isWireError(query) || query.kind !== 'read') return
+    const key = pointReadKey(query)
+    if (!key) return
+    const group = groups.get(key.group) ?? { indices: [], ids: [] }
+    group.indices.push(index)
+    group.ids.push(key.id)
+    groups.set(key.group, group)
+  })
+  const outcomes = new Map<number, unknown>()
+  for (const { indices, ids } of groups.values()) {
+    if (indices.length < 2) continue
+    const mark = scope.budget.mark()
+    try {
+      const rows = await runPointReads(session, indices.map((i) => queries[i] as CheckedRead), ids, scope)
+      indices.forEach((index, k) => outcomes.set(index, rows[k]))
+    } catch (error) {
+      if (session.stopped) throw session.stopped
+      scope.budget.reset(mark)
+      const failure = new PointReadFailure(report(error))
+      for (const index of indices) outcomes.set(index, failure)
+      await session.restart()
+    }
+  }
+  for (const [index, outcome] of outcomes) if (!(outcome instanceof PointReadFailure)) scope.results[index] = outcome
+  return outcomes
+}
+
+function runQuery(session: DbSession, query: CheckedQuery, scope: RequestScope, limits: Limits): Promise<unknown> {
+  switch (query.kind) {
+    case 'read':
+      return runRead(session, query, scope, limits)
+    case 'insert':
+      return runInsert(session, query, scope)
+    case 'update':
+      return runUpdate(session, query, scope)
+    case 'delete':
+      return runDelete(session, query, scope)
+    case 'call':
+      return runCall(session, query, scope)
+    default:
+      return assertNever(query)
+  }
+}
+
+/** An atomic request's answer when query `failed` failed: it says why, the others that nothing was applied. */
+function rolledBack(count: number, failed: number, error: WireError): ResponseBody {
+  const results = Array.from({ length: count }, (_, i): QueryResult =>
+    i === failed ? { error } : { error: { code: error.code, message: `not applied: query ${failed} of the transaction failed` } },
+  )
+  return { results, failed }
+}
