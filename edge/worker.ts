@@ -1,13 +1,14 @@
 /**
  * The edge proxy: a Cloudflare Worker in front of one executor origin. It verifies the
  * caller's JWT at the edge, rate-limits per caller on a Durable Object, serves cacheable
- * reads from the Cache API (keyed by the request, the caller and a global write version,
- * with stale-while-revalidate), and forwards everything else with a signed hop the
- * executor checks (`proxyAuth`). It never parses more of a request than the envelope.
+ * reads from the Cache API (keyed by everything the executor's answer depends on: the
+ * verified identity, the body, the URL, the origin and a global write version, with
+ * stale-while-revalidate), and forwards everything else with a signed hop the executor
+ * checks (`proxyAuth`). It never parses more of a request than the envelope.
  */
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import { ERROR_STATUS, type ErrorCode } from '../shared/error-codes.js'
-import { signHop } from '../shared/hop-signature.js'
+import { IDEMPOTENCY_KEY_HEADER, signHop } from '../shared/hop-signature.js'
 
 export { CacheVersion, RateLimiter } from './durable-objects.js'
 
@@ -37,6 +38,14 @@ export interface Env {
   readonly JWT_ALGORITHMS?: string
   readonly JWT_AUDIENCE?: string
   readonly JWT_ISSUER?: string
+  /** `false` accepts tokens without an `exp` claim; by default they are refused. */
+  readonly JWT_REQUIRE_EXP?: string
+  /**
+   * Claims the read cache keys entries by, comma-separated (`sub,tenant`): every claim the
+   * executor's `proxyAuth` context reads. Unset, entries are keyed by the whole verified
+   * payload except `iat`, `exp`, `nbf` and `jti`.
+   */
+  readonly CACHE_KEY_CLAIMS?: string
   /** Requests per caller per window (default 120) and the window in seconds (default 60). */
   readonly RATE_LIMIT?: string
   readonly RATE_WINDOW_SECONDS?: string
@@ -50,6 +59,11 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-authenticate', 'proxy-aut
 const READ_OPS = new Set(['select', 'first', 'page', 'count', 'exists', 'aggregate'])
 const CACHE_HEADER = 'x-async-orm-cache'
 const STORED_AT = 'x-async-orm-stored-at'
+/** Part of every cache key, so entries written under an older key scheme are never read. */
+const CACHE_KEY_SCHEME = 'async-orm-cache-v2'
+/** Claims that differ between two tokens for the same identity and say nothing about it. */
+const PER_ISSUANCE_CLAIMS = new Set(['iat', 'exp', 'nbf', 'jti'])
+const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i
 
 function failure(code: ErrorCode, message: string, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify({ json: { error: { code, message } } }), {
@@ -71,6 +85,8 @@ async function identify(request: Request, env: Env): Promise<JWTPayload | null |
     algorithms,
     ...(env.JWT_AUDIENCE && { audience: env.JWT_AUDIENCE }),
     ...(env.JWT_ISSUER && { issuer: env.JWT_ISSUER }),
+    // A token without `exp` never expires: refused unless explicitly allowed.
+    ...(env.JWT_REQUIRE_EXP?.trim().toLowerCase() !== 'false' && { requiredClaims: ['exp'] }),
   }
   try {
     if (env.JWT_SECRET) return (await jwtVerify(match[1]!, new TextEncoder().encode(env.JWT_SECRET), options)).payload
@@ -82,8 +98,17 @@ async function identify(request: Request, env: Env): Promise<JWTPayload | null |
   }
 }
 
-async function rateLimited(env: Env, caller: string): Promise<Response | undefined> {
-  const limiter = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(caller))
+/**
+ * Who a rate limit counts against: the token's subject, else the client's IP. Limits are
+ * about fairness, not confidentiality, so callers may share a counter; this key is never
+ * used for the cache (see `cacheIdentity`).
+ */
+function rateLimitKey(identity: JWTPayload | null, request: Request): string {
+  return identity?.sub ? `user:${identity.sub}` : `ip:${request.headers.get('cf-connecting-ip') ?? 'unknown'}`
+}
+
+async function rateLimited(env: Env, counter: string): Promise<Response | undefined> {
+  const limiter = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(counter))
   const verdict = (await (
     await limiter.fetch('https://rate-limiter/', {
       method: 'POST',
@@ -93,15 +118,19 @@ async function rateLimited(env: Env, caller: string): Promise<Response | undefin
   return verdict.allowed ? undefined : failure('RATE_LIMITED', 'too many requests', { 'retry-after': String(verdict.retryAfter) })
 }
 
-/** The envelope, read without trusting it: which queries read, write, and ask for caching. */
+/**
+ * The envelope, read without trusting it: which queries read, write, and ask for caching.
+ * Anything not recognisably a batch of reads counts as a write, so the cache is bumped
+ * rather than left stale (the executor refuses a malformed envelope anyway).
+ */
 function classify(body: string): { writes: boolean; cache?: { ttl: number; swr: number } } {
   let queries: unknown
   try {
     queries = (JSON.parse(body) as { json?: { queries?: unknown } }).json?.queries
   } catch {
-    return { writes: false }
+    return { writes: true }
   }
-  if (!Array.isArray(queries) || queries.length === 0) return { writes: false }
+  if (!Array.isArray(queries) || queries.length === 0) return { writes: true }
   const ops = queries.map((q) => (q !== null && typeof q === 'object' ? (q as { op?: unknown }).op : undefined))
   const writes = ops.some((op) => typeof op !== 'string' || !READ_OPS.has(op))
   if (writes) return { writes }
@@ -114,6 +143,66 @@ function classify(body: string): { writes: boolean; cache?: { ttl: number; swr: 
     swr = Math.min(swr, typeof hint.swr === 'number' && hint.swr > 0 ? hint.swr : 0)
   }
   return { writes, cache: { ttl: Math.min(ttl, 86_400), swr: Math.min(swr, 86_400) } }
+}
+
+/**
+ * The caller as far as the executor's answer can tell callers apart: the verified
+ * identity the proxy signs and forwards, from which `proxyAuth`'s context is made. Two
+ * tokens share entries only if every claim that could reach the context is equal: all of
+ * them but those that change with each issuance, or the claims `CACHE_KEY_CLAIMS` lists.
+ * Never the IP or the subject alone: one subject may hold tokens for several tenants, and
+ * callers behind one address hold different tokens. Anonymous callers all have the same
+ * context (none) and share entries (`null`).
+ */
+function cacheIdentity(identity: JWTPayload | null, env: Env): string | null {
+  if (identity === null) return null
+  const listed = env.CACHE_KEY_CLAIMS?.split(',').map((claim) => claim.trim()).filter(Boolean)
+  const keep = listed?.length ? (claim: string) => listed.includes(claim) : (claim: string) => !PER_ISSUANCE_CLAIMS.has(claim)
+  return canonicalObject(identity as Record<string, unknown>, keep)
+}
+
+/** JSON with object keys sorted at every level, so equal payloads give equal text. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+  if (value !== null && typeof value === 'object') return canonicalObject(value as Record<string, unknown>, () => true)
+  return JSON.stringify(value)
+}
+
+// Built from the keys directly: an own `__proto__` claim (JSON.parse makes one) is kept.
+function canonicalObject(object: Record<string, unknown>, keep: (key: string) => boolean): string {
+  const keys = Object.keys(object).filter(keep).sort()
+  return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(object[key])}`).join(',')}}`
+}
+
+/**
+ * One entry per everything the executor's answer depends on: the executor, the URL the
+ * request came to (one worker may front several paths), its `Origin` (the executor's
+ * CORS answer depends on it), the caller's identity, the write version and the body.
+ */
+async function cacheKey(request: Request, env: Env, identity: JWTPayload | null, version: number, body: string): Promise<Request> {
+  const url = new URL(request.url)
+  const parts = [
+    CACHE_KEY_SCHEME,
+    env.EXECUTOR_URL,
+    `${url.origin}${url.pathname}`,
+    request.headers.get('origin'),
+    cacheIdentity(identity, env),
+    version,
+    body,
+  ]
+  return new Request(`https://async-orm.cache/${await sha256(JSON.stringify(parts))}`)
+}
+
+/** Only a 200 whose every query succeeded is kept: errors may be transient or caller-specific. */
+function storable(status: number, text: string): boolean {
+  if (status !== 200) return false
+  let results: unknown
+  try {
+    results = (JSON.parse(text) as { json?: { results?: unknown } }).json?.results
+  } catch {
+    return false
+  }
+  return Array.isArray(results) && results.every((result) => result !== null && typeof result === 'object' && !Object.hasOwn(result, 'error'))
 }
 
 async function sha256(text: string): Promise<string> {
@@ -136,7 +225,11 @@ async function forward(request: Request, env: Env, body: string, identity: JWTPa
     if (HOP_BY_HOP.includes(lower) || lower === 'authorization' || lower.startsWith('x-async-orm-') || lower.startsWith('cf-')) continue
     headers.set(name, value)
   }
-  for (const [name, value] of Object.entries(await signHop(env.HOP_SECRET, identity, body))) headers.set(name, value)
+  // Every request gets a key, reads too (the executor ignores it on reads), so replay
+  // protection does not depend on `classify` judging writes as the executor does.
+  if (!headers.has(IDEMPOTENCY_KEY_HEADER)) headers.set(IDEMPOTENCY_KEY_HEADER, crypto.randomUUID())
+  const hop = { identity, body, idempotencyKey: headers.get(IDEMPOTENCY_KEY_HEADER) }
+  for (const [name, value] of Object.entries(await signHop(env.HOP_SECRET, hop))) headers.set(name, value)
   let upstream: Response
   try {
     upstream = await fetch(env.EXECUTOR_URL, {
@@ -152,6 +245,7 @@ async function forward(request: Request, env: Env, body: string, identity: JWTPa
   }
   const out = new Headers()
   for (const [name, value] of upstream.headers) if (!HOP_BY_HOP.includes(name.toLowerCase())) out.set(name, value)
+  out.set('cache-control', 'no-store')
   return new Response(upstream.body, { status: upstream.status, headers: out })
 }
 
@@ -166,28 +260,27 @@ export default {
     if (request.method !== 'POST') return failure('BAD_REQUEST', 'use POST')
     const identity = await identify(request, env)
     if (identity instanceof Response) return identity
-    const caller = identity?.sub ? `user:${identity.sub}` : `ip:${request.headers.get('cf-connecting-ip') ?? 'unknown'}`
-    const limited = await rateLimited(env, caller)
+    const limited = await rateLimited(env, rateLimitKey(identity, request))
     if (limited) return limited
     const body = await readBody(request, Number(env.MAX_BODY_BYTES ?? 1024 * 1024))
     if (body instanceof Response) return body
     const { writes, cache } = classify(body)
 
-    if (!cache) {
+    // A request the executor would refuse for its content type is never answered from the cache.
+    if (!cache || !JSON_CONTENT_TYPE.test(request.headers.get('content-type') ?? '')) {
       const response = await forward(request, env, body, identity)
       if (writes && response.status === 200) await cacheVersion(env, true)
       return response
     }
 
-    // Cached reads: one entry per request body, caller and write version.
     const version = await cacheVersion(env, false)
-    const key = new Request(`https://async-orm.cache/${await sha256(`${caller}\n${version}\n${body}`)}`)
+    const key = await cacheKey(request, env, identity, version, body)
     const cached = await caches.default.match(key)
     const age = cached ? (Date.now() - Number(cached.headers.get(STORED_AT))) / 1000 : Infinity
     const store = async (response: Response) => {
       const copy = new Response(response.body, response)
       copy.headers.set(STORED_AT, String(Date.now()))
-      // The key is private to this worker and includes the caller, so the entry may be stored.
+      // The key is private to this worker and includes the caller's identity, so the entry may be stored.
       copy.headers.set('cache-control', `public, max-age=${Math.ceil(cache.ttl + cache.swr)}`)
       await caches.default.put(key, copy)
     }
@@ -196,7 +289,7 @@ export default {
       ctx.waitUntil(
         forward(request, env, body, identity).then(async (fresh) => {
           const text = await fresh.text()
-          if (fresh.status === 200 && !/"error":\{"code"/.test(text)) await store(new Response(text, fresh))
+          if (storable(fresh.status, text)) await store(new Response(text, fresh))
         }),
       )
       return tagged(cached, 'STALE')
@@ -204,8 +297,7 @@ export default {
     const response = await forward(request, env, body, identity)
     if (response.status !== 200) return tagged(response, 'MISS')
     const text = await response.text()
-    // Only answers where every query succeeded are kept.
-    if (!/"error":\{"code"/.test(text)) ctx.waitUntil(store(new Response(text, response)))
+    if (storable(response.status, text)) ctx.waitUntil(store(new Response(text, response)))
     return tagged(new Response(text, response), 'MISS')
   },
 }

@@ -1,8 +1,8 @@
 /**
  * `jwtAuth(…)`: an `auth` function for `createExecutor` that verifies a bearer JWT with
- * jose. Algorithms are pinned (never `none`); `exp`, `nbf`, `aud` and `iss` are checked.
- * No token means an anonymous caller (`null`); a bad token is `UNAUTHENTICATED` before
- * any database work.
+ * jose. Algorithms are pinned (never `none`); `exp` is required and checked, as are
+ * `nbf`, `aud` and `iss`. No token means an anonymous caller (`null`); a bad token is
+ * `UNAUTHENTICATED` before any database work.
  */
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import { ExecutorError } from './executor-error.js'
@@ -18,6 +18,11 @@ export interface JwtAuthOptions<Ctx> {
   readonly issuer?: string | readonly string[]
   /** Seconds of clock skew allowed on `exp`/`nbf` (default 0). */
   readonly clockTolerance?: number
+  /**
+   * Refuse tokens without an `exp` claim (default `true`): a token that never expires
+   * stays usable forever once leaked. Set `false` only for an issuer that cannot set one.
+   */
+  readonly requireExp?: boolean
   /** Turns the verified payload into the policy context (default: the payload). */
   readonly context?: (payload: JWTPayload) => Ctx | Promise<Ctx>
 }
@@ -41,6 +46,7 @@ export function jwtAuth<Ctx = JWTPayload>(options: JwtAuthOptions<Ctx>): (reques
     ...(options.audience !== undefined && { audience: options.audience as string | string[] }),
     ...(options.issuer !== undefined && { issuer: options.issuer as string | string[] }),
     ...(options.clockTolerance !== undefined && { clockTolerance: options.clockTolerance }),
+    ...(options.requireExp !== false && { requiredClaims: ['exp'] }),
   }
   return async (request) => {
     const header = request.headers.get('authorization')

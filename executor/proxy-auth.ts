@@ -1,7 +1,10 @@
 /**
  * `proxyAuth(…)`: an `auth` for an executor behind the edge proxy. It accepts only
- * requests the proxy signed (HMAC over identity, timestamp and body) and takes the
- * caller's identity from the proxy, which verified the caller's token.
+ * requests the proxy signed (HMAC over identity, timestamp, body and Idempotency-Key)
+ * and takes the caller's identity from the proxy, which verified the caller's token.
+ * A signed request can be replayed within `maxSkewSeconds`, but only unchanged: the
+ * proxy gives every request an Idempotency-Key, so with `idempotency: true` on the
+ * executor a replayed write is answered from the store and not applied again.
  */
 import { verifyHop } from '../shared/hop-signature.js'
 import { ExecutorError } from './executor-error.js'
@@ -11,7 +14,12 @@ export interface ProxyAuthOptions<Ctx> {
   readonly secret: string
   /** Largest clock difference accepted, in seconds (default 60). */
   readonly maxSkewSeconds?: number
-  /** Turns the forwarded identity (the token's payload, or `null`) into the policy context. */
+  /**
+   * Turns the forwarded identity (the token's verified payload) into the policy context;
+   * anonymous callers get `null` without it. The proxy's read cache keys entries by
+   * every claim except `iat`, `exp`, `nbf` and `jti` (or by its `CACHE_KEY_CLAIMS`), so
+   * the context must not be derived from those.
+   */
   readonly context?: (identity: Record<string, unknown>) => Ctx | Promise<Ctx>
 }
 

@@ -1,7 +1,11 @@
 /**
  * The signed hop from the edge proxy to the executor: the proxy, which verified the
- * caller, signs the identity it forwards together with a timestamp and the body's
- * SHA-256, with an HMAC key both share. Web Crypto only, so it runs in workers and Node.
+ * caller, signs the identity it forwards together with a timestamp, the body's SHA-256
+ * and the request's `Idempotency-Key` (or its absence), with an HMAC key both share.
+ * Signing the key is what makes a captured request replayable only as itself: with the
+ * executor's idempotency store, a replayed write is answered from the store instead of
+ * being applied again, and a replay with the key removed or changed no longer verifies.
+ * Web Crypto only, so it runs in workers and Node.
  */
 
 export const HOP_HEADERS = {
@@ -9,6 +13,9 @@ export const HOP_HEADERS = {
   timestamp: 'x-async-orm-timestamp',
   signature: 'x-async-orm-signature',
 } as const
+
+/** The header the executor's idempotency store reads; the hop signature covers it. */
+export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key'
 
 const encoder = new TextEncoder()
 
@@ -20,15 +27,32 @@ async function digest(text: string): Promise<string> {
   return toBase64Url(new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text))))
 }
 
-function message(identity: string, timestamp: string, bodyDigest: string): Uint8Array<ArrayBuffer> {
-  return encoder.encode(`async-orm-hop-v1\n${timestamp}\n${identity}\n${bodyDigest}`)
+/**
+ * v2 added the Idempotency-Key; the version is part of the message so a v1 signature
+ * never verifies as v2. The key goes last, as JSON (`null` when absent), so no key can
+ * be confused with absence or with another field.
+ */
+function message(identity: string, timestamp: string, bodyDigest: string, idempotencyKey: string | null): Uint8Array<ArrayBuffer> {
+  return encoder.encode(`async-orm-hop-v2\n${timestamp}\n${identity}\n${bodyDigest}\n${JSON.stringify(idempotencyKey)}`)
 }
 
-/** Headers the proxy adds: `identity` is the verified context as JSON, or `null`. */
-export async function signHop(secret: string, identity: unknown, body: string, now = Date.now()): Promise<Record<string, string>> {
-  const encodedIdentity = toBase64Url(encoder.encode(JSON.stringify(identity ?? null)))
+export interface HopRequest {
+  /** The verified identity (the token's payload), or `null` for an anonymous caller. */
+  readonly identity: unknown
+  readonly body: string
+  /** The `Idempotency-Key` header the request is forwarded with, or `null` if none. */
+  readonly idempotencyKey: string | null
+}
+
+/** Headers the proxy adds: `identity` is the verified identity as JSON, or `null`. */
+export async function signHop(secret: string, hop: HopRequest, now = Date.now()): Promise<Record<string, string>> {
+  const encodedIdentity = toBase64Url(encoder.encode(JSON.stringify(hop.identity ?? null)))
   const timestamp = String(Math.floor(now / 1000))
-  const signature = await crypto.subtle.sign('HMAC', await key(secret), message(encodedIdentity, timestamp, await digest(body)))
+  const signature = await crypto.subtle.sign(
+    'HMAC',
+    await key(secret),
+    message(encodedIdentity, timestamp, await digest(hop.body), hop.idempotencyKey),
+  )
   return {
     [HOP_HEADERS.identity]: encodedIdentity,
     [HOP_HEADERS.timestamp]: timestamp,
@@ -38,7 +62,11 @@ export async function signHop(secret: string, identity: unknown, body: string, n
 
 export type HopCheck = { readonly ok: true; readonly identity: unknown } | { readonly ok: false; readonly reason: string }
 
-/** Verifies a signed hop (constant-time, by Web Crypto) and its freshness. */
+/**
+ * Verifies a signed hop (constant-time, by Web Crypto) and its freshness, against the
+ * `Idempotency-Key` header the request carries now: one added, removed or changed after
+ * signing fails.
+ */
 export async function verifyHop(secret: string, headers: Headers, body: string, maxSkewSeconds: number, now = Date.now()): Promise<HopCheck> {
   const identity = headers.get(HOP_HEADERS.identity)
   const timestamp = headers.get(HOP_HEADERS.timestamp)
@@ -53,7 +81,8 @@ export async function verifyHop(secret: string, headers: Headers, body: string, 
   } catch {
     return { ok: false, reason: 'the proxy signature is malformed' }
   }
-  const valid = await crypto.subtle.verify('HMAC', await key(secret), signatureBytes, message(identity, timestamp, await digest(body)))
+  const signed = message(identity, timestamp, await digest(body), headers.get(IDEMPOTENCY_KEY_HEADER))
+  const valid = await crypto.subtle.verify('HMAC', await key(secret), signatureBytes, signed)
   if (!valid) return { ok: false, reason: 'the proxy signature does not match' }
   try {
     return { ok: true, identity: JSON.parse(new TextDecoder().decode(fromBase64Url(identity))) }

@@ -81,10 +81,11 @@ describe('HTTP hardening (PostgreSQL)', () => {
     const tokens = {
       'a wrong secret': await tokenFor(1n, { secret: 'another secret, also at least 32 bytes' }),
       'an expired token': await new SignJWT({}).setProtectedHeader(alg).setSubject('1').setAudience('async-orm-tests').setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(new TextEncoder().encode(TEST_SECRET)),
-      'a token not valid yet': await new SignJWT({}).setProtectedHeader(alg).setSubject('1').setAudience('async-orm-tests').setNotBefore(Math.floor(Date.now() / 1000) + 3600).sign(new TextEncoder().encode(TEST_SECRET)),
+      'a token not valid yet': await new SignJWT({}).setProtectedHeader(alg).setSubject('1').setAudience('async-orm-tests').setNotBefore(Math.floor(Date.now() / 1000) + 3600).setExpirationTime('2h').sign(new TextEncoder().encode(TEST_SECRET)),
+      'a token without exp': await new SignJWT({}).setProtectedHeader(alg).setSubject('1').setAudience('async-orm-tests').sign(new TextEncoder().encode(TEST_SECRET)),
       'another audience': await tokenFor(1n, { audience: 'someone-else' }),
       'an unsigned token (alg none)': new UnsecuredJWT({ sub: '1', aud: 'async-orm-tests' }).encode(),
-      'a token for another algorithm': await new SignJWT({}).setProtectedHeader({ alg: 'HS512' }).setSubject('1').setAudience('async-orm-tests').sign(new TextEncoder().encode(TEST_SECRET)),
+      'a token for another algorithm': await new SignJWT({}).setProtectedHeader({ alg: 'HS512' }).setSubject('1').setAudience('async-orm-tests').setExpirationTime('5m').sign(new TextEncoder().encode(TEST_SECRET)),
       'garbage': 'not.a.token',
     }
     for (const [name, token] of Object.entries(tokens)) {
