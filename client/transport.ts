@@ -34,9 +34,11 @@ export interface ClientOptions {
   /** Per-request timeout in ms (default none). */
   readonly timeout?: number
   /**
-   * Retry requests that write too (default `true`). They carry an `Idempotency-Key`, so an
-   * executor with its idempotency store applies a retried write once; without the store,
-   * set this to `false`.
+   * Retry requests that write too (default `true`), which is safe: they carry an
+   * `Idempotency-Key`, and a retry after an attempt that got no answer says so
+   * (`Idempotency-Retry`): an executor with its idempotency store applies the write once,
+   * one without it refuses the retry (`CONFLICT`) instead of writing twice. A `503` means
+   * nothing was applied.
    */
   readonly retryMutations?: boolean
 }
@@ -137,8 +139,11 @@ export class Transport {
     // One key per logical call, kept across retries, so the executor can apply it once.
     const idempotencyKey = writes ? randomKey() : undefined
     const retries = writes && this.options.retryMutations === false ? 0 : (this.options.retry ?? 2)
+    // Once an attempt got no answer it may have been applied: later attempts say so, and an
+    // executor without an idempotency store refuses them rather than writing twice.
+    let mayBeApplied = false
     for (let attempt = 0; ; attempt++) {
-      const headers = requestHeaders(await resolveHeaders(this.options.headers), idempotencyKey)
+      const headers = requestHeaders(await resolveHeaders(this.options.headers), idempotencyKey, writes && mayBeApplied)
       let response: Response
       let text: string
       // Each attempt stops when the caller gives up or its own timeout passes.
@@ -155,6 +160,7 @@ export class Transport {
         text = await response.text()
       } catch (error) {
         if (signal?.aborted) throw aborted(signal)
+        mayBeApplied = true
         if (attempt < retries) {
           await sleep(backoff(this.options.retryDelay ?? 200, attempt), signal)
           continue
@@ -215,11 +221,12 @@ function codeForStatus(status: number): ErrorCode {
 }
 
 /** The caller's headers with the protocol's own; a fresh plain object when the caller set none. */
-function requestHeaders(own: HeadersInit | undefined, idempotencyKey: string | undefined): HeadersInit {
-  if (own === undefined) return idempotencyKey ? { 'content-type': 'application/json', 'idempotency-key': idempotencyKey } : { 'content-type': 'application/json' }
+function requestHeaders(own: HeadersInit | undefined, idempotencyKey: string | undefined, retry: boolean): HeadersInit {
+  if (own === undefined && !retry) return idempotencyKey ? { 'content-type': 'application/json', 'idempotency-key': idempotencyKey } : { 'content-type': 'application/json' }
   const headers = new Headers(own)
   headers.set('content-type', 'application/json')
   if (idempotencyKey) headers.set('idempotency-key', idempotencyKey)
+  if (retry) headers.set('idempotency-retry', '1')
   return headers
 }
 

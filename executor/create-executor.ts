@@ -14,7 +14,7 @@ import { authorize, defaultRoles, type RolesOf } from './authorize.js'
 import { IdempotencyStore, scopeOf, sha256, type IdempotencyOptions, type StoredAnswer } from './idempotency.js'
 import { checkEnvelope, readBody } from './request-body.js'
 import { assertAnswerSize } from './result-budget.js'
-import { runBatch, writes, type Batch, type BatchEnvironment, type Checked } from './run-batch.js'
+import { CommitOutcomeUnknown, runBatch, writes, type Batch, type BatchEnvironment, type Checked } from './run-batch.js'
 import { RequestValidator } from './validate-write.js'
 import { buildProcedures, type Procedure } from './procedures.js'
 
@@ -192,7 +192,14 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
             'this write may have been applied already (an earlier attempt got no answer), and the executor keeps no idempotency store to tell; check before writing again',
           )
         }
-        return answer(await runBatch(batch, env, async (body) => sized(encode(body))))
+        try {
+          return answer(await runBatch(batch, env, async (body) => sized(encode(body))))
+        } catch (error) {
+          if (!(error instanceof CommitOutcomeUnknown)) throw error
+          // Not UNAVAILABLE: a client retries that, and the writes may have been applied.
+          logger.error('async-orm executor: the database connection failed during COMMIT', { requestId, error: error.cause })
+          throw new ExecutorError('INTERNAL', 'the database connection failed while the writes were committed: they may or may not have been applied')
+        }
       }
       const response = await once(store, IdempotencyStore.key(key), await sha256(scopeOf(ctx)), await sha256(text), batch, env)
       store.sweep((error) => logger.error('async-orm executor: sweeping the idempotency store failed', { error }))
@@ -236,6 +243,8 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
         }),
       )
     } catch (error) {
+      // With the store a retry settles it (the answer was saved, or nothing was): UNAVAILABLE.
+      if (error instanceof CommitOutcomeUnknown) throw error.cause
       if (!store.isDuplicate(error)) throw error
       // A concurrent request with this key committed first: answer as it did.
       const winner = await store.lookup(key, scope)

@@ -8,6 +8,7 @@ import type { WireError } from '../shared/error-codes.js'
 import type { QueryResult, ResponseBody } from '../shared/wire.js'
 import { DbSession } from './db-session.js'
 import type { Limits } from './limits.js'
+import { isConnectionFailure } from './outage.js'
 import { ResultBudget } from './result-budget.js'
 import { RequestScope } from './request-scope.js'
 import { pointReadKey, runPointReads, runRead } from './run-read.js'
@@ -117,7 +118,22 @@ export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Fini
     commit = false
     throw error
   } finally {
+    await end(session, commit, writing)
+  }
+}
+
+/**
+ * The request's writes were sent to COMMIT and the connection failed before its answer:
+ * they may or may not have been applied.
+ */
+export class CommitOutcomeUnknown extends Error {}
+
+async function end(session: DbSession, commit: boolean, writing: boolean): Promise<void> {
+  try {
     await session.end(commit)
+  } catch (error) {
+    if (commit && writing && isConnectionFailure(error)) throw new CommitOutcomeUnknown('the connection failed during COMMIT', { cause: error })
+    throw error
   }
 }
 
