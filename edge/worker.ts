@@ -65,9 +65,9 @@ const CACHE_KEY_SCHEME = 'async-orm-cache-v2'
 const PER_ISSUANCE_CLAIMS = new Set(['iat', 'exp', 'nbf', 'jti'])
 const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i
 
-function failure(code: ErrorCode, message: string, headers: Record<string, string> = {}): Response {
+function failure(code: ErrorCode, message: string, headers: Record<string, string> = {}, status: number = ERROR_STATUS[code]): Response {
   return new Response(JSON.stringify({ json: { error: { code, message } } }), {
-    status: ERROR_STATUS[code],
+    status,
     headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers },
   })
 }
@@ -218,7 +218,7 @@ async function readBody(request: Request, max: number): Promise<string | Respons
   return new TextDecoder().decode(buffer)
 }
 
-async function forward(request: Request, env: Env, body: string, identity: JWTPayload | null): Promise<Response> {
+async function forward(request: Request, env: Env, body: string, identity: JWTPayload | null, writes: boolean): Promise<Response> {
   const headers = new Headers()
   for (const [name, value] of request.headers) {
     const lower = name.toLowerCase()
@@ -239,8 +239,11 @@ async function forward(request: Request, env: Env, body: string, identity: JWTPa
       signal: AbortSignal.timeout(Number(env.ORIGIN_TIMEOUT_MS ?? 15_000)),
     })
   } catch (error) {
-    return (error as Error)?.name === 'TimeoutError'
-      ? failure('TIMEOUT', 'the executor did not answer in time')
+    if ((error as Error)?.name === 'TimeoutError') return failure('TIMEOUT', 'the executor did not answer in time')
+    // A failed fetch may have delivered the request: clients retry a 503, which promises
+    // that nothing was applied, so a write whose fate is unknown answers 502 instead.
+    return writes
+      ? failure('UNAVAILABLE', 'the executor could not be reached or its answer was lost: the writes may or may not have been applied', {}, 502)
       : failure('UNAVAILABLE', 'the executor cannot be reached')
   }
   const out = new Headers()
@@ -268,7 +271,7 @@ export default {
 
     // A request the executor would refuse for its content type is never answered from the cache.
     if (!cache || !JSON_CONTENT_TYPE.test(request.headers.get('content-type') ?? '')) {
-      const response = await forward(request, env, body, identity)
+      const response = await forward(request, env, body, identity, writes)
       if (writes && response.status === 200) await cacheVersion(env, true)
       return response
     }
@@ -287,14 +290,14 @@ export default {
     if (cached && age <= cache.ttl) return tagged(cached, 'HIT')
     if (cached && age <= cache.ttl + cache.swr) {
       ctx.waitUntil(
-        forward(request, env, body, identity).then(async (fresh) => {
+        forward(request, env, body, identity, writes).then(async (fresh) => {
           const text = await fresh.text()
           if (storable(fresh.status, text)) await store(new Response(text, fresh))
         }),
       )
       return tagged(cached, 'STALE')
     }
-    const response = await forward(request, env, body, identity)
+    const response = await forward(request, env, body, identity, writes)
     if (response.status !== 200) return tagged(response, 'MISS')
     const text = await response.text()
     if (storable(response.status, text)) ctx.waitUntil(store(new Response(text, response)))

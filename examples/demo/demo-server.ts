@@ -62,6 +62,8 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
     knex: database.knex,
     api,
     procedures,
+    // Retried writes (and, behind the proxy, replayed signed ones) are applied once.
+    idempotency: true,
     auth: edge
       ? proxyAuth<DemoCtx>({ secret: edge.hopSecret, context: toCtx })
       : jwtAuth<DemoCtx>({ secret: jwtSecret, algorithms: ['HS256'], audience: AUDIENCE, context: toCtx }),

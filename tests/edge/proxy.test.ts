@@ -174,7 +174,7 @@ describe('edge proxy in workerd', () => {
     }
   })
 
-  it('answers UNAVAILABLE when the origin is down, without hanging', async () => {
+  it('answers UNAVAILABLE when the origin is down, without hanging (502 for writes)', async () => {
     const down = new Miniflare({
       modules: true,
       script: await bundleWorker('edge/worker.ts'),
@@ -186,6 +186,12 @@ describe('edge proxy in workerd', () => {
       const response = await down.dispatchFetch('http://edge.local/orm', { method: 'POST', headers: { 'content-type': 'application/json' }, body: encodeRequest(countTags as never) })
       expect(response.status).toBe(503)
       expect(decode(await response.text())).toEqual({ error: { code: 'UNAVAILABLE', message: 'the executor cannot be reached' } })
+      // A write whose request may have reached the origin is not promised "nothing applied":
+      // 502, which clients do not retry.
+      const write = encodeRequest({ v: 1, queries: [{ model: 'Tag', op: 'insert', rows: [{ name: 'lost' }], returning: 'first' }] })
+      const unsure = await down.dispatchFetch('http://edge.local/orm', { method: 'POST', headers: { 'content-type': 'application/json' }, body: write })
+      expect(unsure.status).toBe(502)
+      expect(decode(await unsure.text())).toMatchObject({ error: { code: 'UNAVAILABLE', message: expect.stringContaining('may or may not have been applied') } })
     } finally {
       await down.dispose()
     }
