@@ -13,6 +13,7 @@ export {
 } from './expose.js'
 export { ExecutorError, type Logger } from './executor-error.js'
 export { DEFAULT_LIMITS, type Limits } from './limits.js'
+export type { IdempotencyOptions } from './idempotency.js'
 export { ERROR_STATUS, type ErrorCode, type WireError } from '../shared/error-codes.js'
 export {
   procedure,
