@@ -1,10 +1,12 @@
 /**
  * The executor's one error class, and the one place that turns any thrown value into a
  * wire error (STYLE.md #5). Database errors are mapped by SQLSTATE; their text, which
- * can hold SQL and values, goes only to the server log.
+ * can hold SQL and values, goes only to the server log. A lost or refused database
+ * connection is `UNAVAILABLE` (`outage.ts`).
  */
 import { ERROR_STATUS, type ErrorCode, type WireError } from '../shared/error-codes.js'
 import { WireFormatError } from '../shared/wire.js'
+import { DATABASE_UNAVAILABLE, isConnectionFailure, OutageLog } from './outage.js'
 
 export class ExecutorError extends Error {
   override readonly name = 'ExecutorError'
@@ -23,6 +25,8 @@ export class ExecutorError extends Error {
 
 export interface Logger {
   error(message: string, details: Record<string, unknown>): void
+  /** Notices that are not failures (the end of a database outage); `error` when absent. */
+  info?(message: string, details: Record<string, unknown>): void
 }
 
 /** SQLSTATE classes a client can cause with valid-looking values (e.g. `'abc'` for an integer). */
@@ -47,6 +51,12 @@ export function columnNames(api: ReadonlyMap<string, { readonly table: string; r
 export function toWireError(error: unknown, requestId: string, logger: Logger, names: ColumnNames = (_t, c) => c): WireError {
   if (error instanceof ExecutorError || error instanceof WireFormatError) {
     return { code: error.code, message: error.message }
+  }
+  // Before SQLSTATEs: a lost connection is the database's state, not the request's fault.
+  if (isConnectionFailure(error)) {
+    if (logger instanceof OutageLog) logger.unavailable(error, requestId)
+    else logger.error('async-orm executor: database unavailable', { requestId, error })
+    return { code: 'UNAVAILABLE', message: DATABASE_UNAVAILABLE }
   }
   const sqlState = sqlStateOf(error)
   const constraint = constraintError(error, sqlState, names)

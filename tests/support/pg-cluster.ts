@@ -1,0 +1,153 @@
+/**
+ * An ephemeral PostgreSQL server of its own for one test file, to stop, kill and restart
+ * under load (the shared server at 127.0.0.1:5432 must stay up for every other file).
+ * It lives in a temporary directory: trust auth, a free TCP port on 127.0.0.1, its unix
+ * socket beside its data, and no fsync (nothing in it has to survive a power cut). Missing
+ * server binaries fail the run with instructions; the tests that need it never skip.
+ */
+import { execFile, execFileSync } from 'node:child_process'
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+export type StopMode = 'fast' | 'immediate'
+
+export interface PgCluster {
+  /** `postgres://postgres@127.0.0.1:<port>/postgres`: the same for the cluster's whole life. */
+  readonly url: string
+  readonly port: number
+  /** The temporary directory holding the data directory, the socket and `server.log`. */
+  readonly dir: string
+  start(): Promise<void>
+  /** `fast` ends sessions with 57P01 and checkpoints; `immediate` drops them like a crash. */
+  stop(mode?: StopMode): Promise<void>
+  /** Stops (`fast` unless told) and starts again on the same port. */
+  restart(mode?: StopMode): Promise<void>
+  /** Stops the server if it runs and removes its directory. */
+  destroy(): Promise<void>
+}
+
+/** `PG_BINDIR` if set, else the newest `/usr/lib/postgresql/<version>/bin` that has the server. */
+export function findPgBinDir(): string {
+  const candidates: string[] = []
+  if (process.env.PG_BINDIR) candidates.push(process.env.PG_BINDIR)
+  const root = '/usr/lib/postgresql'
+  if (existsSync(root)) {
+    const versions = readdirSync(root).filter((v) => /^\d+(\.\d+)?$/.test(v))
+    versions.sort((a, b) => Number(b) - Number(a))
+    candidates.push(...versions.map((v) => join(root, v, 'bin')))
+  }
+  const found = candidates.find((dir) => ['initdb', 'pg_ctl', 'postgres'].every((bin) => existsSync(join(dir, bin))))
+  if (!found) {
+    throw new Error(
+      `PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found in ${candidates.join(', ') || `${root}/<version>/bin`}. ` +
+        'Install them with: apt-get install -y postgresql (or set PG_BINDIR to their directory).',
+    )
+  }
+  return found
+}
+
+/** Creates the cluster (initdb) and starts it. */
+export async function startPgCluster(): Promise<PgCluster> {
+  const bin = findPgBinDir()
+  const dir = mkdtempSync(join(tmpdir(), 'ao-pg-'))
+  const data = join(dir, 'data')
+  const log = join(dir, 'server.log')
+  // initdb and the server refuse to run as root: when we are root, they run as `postgres`.
+  const asRoot = process.getuid?.() === 0
+  if (asRoot) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim())
+    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim())
+    chownSync(dir, uid, gid)
+  }
+  const run = (program: string, args: readonly string[]) => {
+    const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, program), ...args]] : [join(bin, program), [...args]]
+    return new Promise<string>((resolve, reject) => {
+      execFile(file as string, argv as string[], { encoding: 'utf8', timeout: 60_000 }, (error, stdout, stderr) => {
+        if (!error) return resolve(stdout)
+        const serverLog = existsSync(log) ? readFileSync(log, 'utf8').split('\n').slice(-15).join('\n') : ''
+        reject(new Error(`${program} ${args.join(' ')} failed: ${stderr || error.message}\n${serverLog}`, { cause: error }))
+      })
+    })
+  }
+
+  const removeDir = () => rmSync(dir, { recursive: true, force: true })
+  // A test run that dies leaves no server behind: stop it synchronously as the process exits.
+  const onExit = () => {
+    try {
+      const argv = ['stop', '-D', data, '-m', 'immediate', '-w']
+      if (asRoot) execFileSync('runuser', ['-u', 'postgres', '--', join(bin, 'pg_ctl'), ...argv], { stdio: 'ignore' })
+      else execFileSync(join(bin, 'pg_ctl'), argv, { stdio: 'ignore' })
+    } catch {
+      // Not running.
+    }
+    removeDir()
+  }
+  process.once('exit', onExit)
+
+  let port: number
+  try {
+    port = await freePort()
+    await run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions'])
+    const settings = {
+      port: String(port),
+      listen_addresses: "'127.0.0.1'",
+      unix_socket_directories: `'${dir}'`,
+      fsync: 'off',
+      synchronous_commit: 'off',
+      full_page_writes: 'off',
+      max_connections: '60',
+      shared_buffers: '32MB',
+      logging_collector: 'off',
+    }
+    writeFileSync(join(data, 'postgresql.auto.conf'), Object.entries(settings).map(([k, v]) => `${k} = ${v}\n`).join(''))
+  } catch (error) {
+    process.removeListener('exit', onExit)
+    removeDir()
+    throw error
+  }
+
+  let running = false
+  const cluster: PgCluster = {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    dir,
+    async start() {
+      await run('pg_ctl', ['start', '-D', data, '-l', log, '-w', '-t', '60'])
+      running = true
+    },
+    async stop(mode = 'fast') {
+      await run('pg_ctl', ['stop', '-D', data, '-m', mode, '-w', '-t', '60'])
+      running = false
+    },
+    async restart(mode = 'fast') {
+      await cluster.stop(mode)
+      await cluster.start()
+    },
+    async destroy() {
+      process.removeListener('exit', onExit)
+      if (running) await cluster.stop('immediate').catch(() => undefined)
+      removeDir()
+    },
+  }
+  try {
+    await cluster.start()
+  } catch (error) {
+    await cluster.destroy()
+    throw error
+  }
+  return cluster
+}
+
+/** A TCP port nobody listens on right now (the OS picks it). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
+    })
+  })
+}
