@@ -36,9 +36,9 @@ describe('graceful shutdown (PostgreSQL)', () => {
     await expect(fetch(`${url}/orm`, { method: 'POST' })).rejects.toThrow()
   })
 
-  it('finishes requests whose client hung up before closing the pool', async () => {
+  it('lets requests whose client hung up end before closing the pool', async () => {
     const schema = (demo.knex.client.config as { searchPath: string[] }).searchPath[0]!
-    const child = spawn(process.execPath, ['--import', 'tsx', 'tests/support/graceful-server.ts', schema], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['--no-deprecation', '--import', 'tsx', 'tests/support/graceful-server.ts', schema], { stdio: ['ignore', 'pipe', 'pipe'] })
     let stderr = ''
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
     const [line] = (await once(child.stdout!, 'data')) as [Buffer]
@@ -59,8 +59,10 @@ describe('graceful shutdown (PostgreSQL)', () => {
     child.kill('SIGTERM')
     const [code] = (await once(child, 'exit')) as [number]
     expect(code).toBe(0)
-    expect(stderr).not.toMatch(/unexpected error|aborted/i)
-    // Every call ran to its end before the pool closed.
-    expect(await demo.knex('tags').whereIn('name', names).count({ n: '*' })).toEqual([{ n: '3' }])
+    // Nothing failed for want of the pool (a call cut short by a closed pool would log).
+    expect(stderr).toBe('')
+    // A hang-up cancels the call's database work (tests/regression/request-time-budget.test.ts):
+    // each call rolled back as a whole, before the pool closed.
+    expect(await demo.knex('tags').whereIn('name', names).count({ n: '*' })).toEqual([{ n: '0' }])
   })
 })
