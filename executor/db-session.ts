@@ -9,7 +9,7 @@
  * connection carry per-query parsers (`read-types.ts`); statements run through knex are
  * converted afterwards, by each result's field types.
  *
- * A session also bounds how long the request holds its connection (`requestTimeoutMs`)
+ * A session also bounds how long the request holds its connection (`transactionTimeoutMs`)
  * and follows the request's `AbortSignal` (the client hung up): when either fires, the
  * statement running on the connection is cancelled (PostgreSQL's cancel request, on a
  * connection of its own, so it needs no pool slot) and no further statement starts.
@@ -42,7 +42,7 @@ export interface SessionOptions {
   readonly statementTimeoutMs: number
   readonly acquireTimeoutMs: number
   /** How long the session may hold its connection, from the moment it has one. */
-  readonly requestTimeoutMs: number
+  readonly transactionTimeoutMs: number
   /** Aborted when the client gives up (hangs up): the session stops. */
   readonly signal?: AbortSignal
 }
@@ -85,12 +85,12 @@ export abstract class DbSession {
         ? PlainSession.open(knex)
         : ReadOnlySession.open(knex, timeout)
     const session = await withinTime(opening, options.acquireTimeoutMs)
-    session.watch(options.requestTimeoutMs, options.signal)
+    session.watch(options.transactionTimeoutMs, options.signal)
     return session
   }
 
   private watch(ms: number, signal: AbortSignal | undefined): void {
-    this.timer = setTimeout(() => this.stop(new ExecutorError('TIMEOUT', `the request ran out of time (${ms} ms)`)), ms)
+    this.timer = setTimeout(() => this.stop(new ExecutorError('TIMEOUT', `the request ran out of time: it may hold the database for ${ms} ms (transactionTimeoutMs)`)), ms)
     if (signal) {
       const onAbort = () => this.stop(new ExecutorError('TIMEOUT', 'the client gave up on the request'))
       if (signal.aborted) onAbort()

@@ -40,7 +40,7 @@ export interface Limits {
    * Longest time one request may hold a database connection, all its queries together;
    * the statement running when it passes is cancelled.
    */
-  readonly requestTimeoutMs: number
+  readonly transactionTimeoutMs: number
   /** Longest wait for a pooled connection before answering `UNAVAILABLE` (503). */
   readonly acquireTimeoutMs: number
 }
@@ -62,7 +62,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxPatternWildcards: 4,
   maxPatternFilters: 8,
   statementTimeoutMs: 5000,
-  requestTimeoutMs: 10_000,
+  transactionTimeoutMs: 10_000,
   acquireTimeoutMs: 5000,
 })
 

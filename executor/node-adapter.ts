@@ -61,7 +61,7 @@ export interface ServeOptions {
   readonly headersTimeoutMs?: number
   /**
    * Time a client has to send a whole request, body included. Default 30 000. (The time
-   * the executor may take to answer is its own `limits.requestTimeoutMs`.)
+   * the executor may take to answer is its own `limits.transactionTimeoutMs`.)
    */
   readonly requestTimeoutMs?: number
   /** How long an idle keep-alive connection stays open. Default 5 000. */

@@ -74,7 +74,7 @@ export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Fini
     connectionTimeout: env.connectionTimeout,
     statementTimeoutMs: limits.statementTimeoutMs,
     acquireTimeoutMs: limits.acquireTimeoutMs,
-    requestTimeoutMs: limits.requestTimeoutMs,
+    transactionTimeoutMs: limits.transactionTimeoutMs,
     ...(env.signal && { signal: env.signal }),
   })
   const scope = new RequestScope(batch.ctx, batch.roles, new ResultBudget(limits.maxResultRows, limits.maxResponseBytes))

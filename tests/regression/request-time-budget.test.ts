@@ -2,7 +2,7 @@
  * Issue 12, findings 6 and 19: the time limit was per statement, so one request could
  * hold a pooled connection for 50 × 5 s, and requests ran on after their client hung up;
  * ten such requests starved other tenants into 503s. A request has a total time budget
- * (`requestTimeoutMs`): when it passes, the running statement is cancelled, nothing of
+ * (`transactionTimeoutMs`): when it passes, the running statement is cancelled, nothing of
  * the request is committed, and the answer is 504. A client that hangs up cancels its
  * request the same way.
  */
@@ -34,7 +34,7 @@ describe('the time budget of a request (PostgreSQL)', () => {
       knex: demo.knex,
       api: { ...api, Nap: expose(Nap, { read: { allow: true, columns: '*' } }) },
       logger: { error() {} },
-      limits: { requestTimeoutMs: 400, statementTimeoutMs: 5000 },
+      limits: { transactionTimeoutMs: 400, statementTimeoutMs: 5000 },
       procedures: {
         ...procedures,
         nap: procedure({
@@ -80,7 +80,7 @@ describe('the time budget of a request (PostgreSQL)', () => {
     const calls = [1, 2, 3, 4, 5].map((i) => ({ op: 'call', procedure: 'nap', args: { name: `budget-${i}`, seconds: 1 } }))
     const { status, body } = await post(calls)
     expect(status).toBe(504)
-    expect(body).toEqual({ error: { code: 'TIMEOUT', message: 'the request ran out of time (400 ms)' } })
+    expect(body).toEqual({ error: { code: 'TIMEOUT', message: 'the request ran out of time: it may hold the database for 400 ms (transactionTimeoutMs)' } })
     expect(await until(async () => (await sleeping()) === 0)).toBe(true)
     for (let i = 1; i <= 5; i++) expect(await tags(`budget-${i}`)).toBe(0)
   })
