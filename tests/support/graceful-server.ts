@@ -1,7 +1,8 @@
 /**
  * A standalone executor process for the shutdown and slow-client tests: prints its URL,
  * then `started <procedure>` as each slow call begins; drains on SIGTERM. Argument: the
- * schema; `SERVE_OPTIONS` (JSON) adds to the `serve()` options.
+ * schema; `SERVE_OPTIONS` (JSON) adds to the `serve()` options, `EXECUTOR_OPTIONS` (JSON) to
+ * `createExecutor`'s.
  */
 import knexFactory from 'knex'
 import * as v from 'valibot'
@@ -12,6 +13,7 @@ import { serve, type ServeOptions } from '../../executor/node-adapter.js'
 const started = (name: string) => console.log(`started ${name}`)
 const knex = knexFactory({ client: 'pg', connection: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', searchPath: [process.argv[2]!], pool: { min: 0, max: 2 } })
 const executor = createExecutor({
+  ...(JSON.parse(process.env.EXECUTOR_OPTIONS ?? '{}') as object),
   knex,
   api,
   procedures: {
