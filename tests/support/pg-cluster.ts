@@ -2,8 +2,9 @@
  * An ephemeral PostgreSQL server of its own for one test file, to stop, kill and restart
  * under load (the shared server at 127.0.0.1:5432 must stay up for every other file).
  * It lives in a temporary directory: trust auth, a free TCP port on 127.0.0.1, its unix
- * socket beside its data, and no fsync (nothing in it has to survive a power cut). Missing
- * server binaries fail the run with instructions; the tests that need it never skip.
+ * socket beside its data, and no fsync (nothing in it has to survive a power cut; every
+ * acknowledged commit still survives the server being killed). Missing server binaries
+ * fail the run with instructions; the tests that need it never skip.
  */
 import { execFile, execFileSync } from 'node:child_process'
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -84,7 +85,18 @@ export async function startPgCluster(): Promise<PgCluster> {
     }
     removeDir()
   }
+  // A test worker ended by a signal (a timed-out run) cleans up too, then dies of the signal.
+  const onSignal = (signal: NodeJS.Signals) => {
+    forget()
+    onExit()
+    process.kill(process.pid, signal)
+  }
+  const forget = () => {
+    process.removeListener('exit', onExit)
+    for (const signal of SIGNALS) process.removeListener(signal, onSignal)
+  }
   process.once('exit', onExit)
+  for (const signal of SIGNALS) process.once(signal, onSignal)
 
   let port: number
   try {
@@ -94,8 +106,9 @@ export async function startPgCluster(): Promise<PgCluster> {
       port: String(port),
       listen_addresses: "'127.0.0.1'",
       unix_socket_directories: `'${dir}'`,
+      // Off only what guards against an operating system crash: a commit is still written
+      // to the kernel before it is acknowledged, so an immediate shutdown loses none.
       fsync: 'off',
-      synchronous_commit: 'off',
       full_page_writes: 'off',
       max_connections: '60',
       shared_buffers: '32MB',
@@ -103,7 +116,7 @@ export async function startPgCluster(): Promise<PgCluster> {
     }
     writeFileSync(join(data, 'postgresql.auto.conf'), Object.entries(settings).map(([k, v]) => `${k} = ${v}\n`).join(''))
   } catch (error) {
-    process.removeListener('exit', onExit)
+    forget()
     removeDir()
     throw error
   }
@@ -126,7 +139,7 @@ export async function startPgCluster(): Promise<PgCluster> {
       await cluster.start()
     },
     async destroy() {
-      process.removeListener('exit', onExit)
+      forget()
       if (running) await cluster.stop('immediate').catch(() => undefined)
       removeDir()
     },
@@ -139,6 +152,8 @@ export async function startPgCluster(): Promise<PgCluster> {
   }
   return cluster
 }
+
+const SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP']
 
 /** A TCP port nobody listens on right now (the OS picks it). */
 function freePort(): Promise<number> {
