@@ -318,6 +318,8 @@ class WriteSession extends DbSession {
   /** `timeout` undefined: the connection sets `statement_timeout` already. */
   static async open(knex: Knex, timeout: number | undefined): Promise<DbSession> {
     const trx = await knex.transaction()
+    // A BEGIN that failed leaves the transaction completed: its promise holds the reason.
+    if (trx.isCompleted()) await trx.executionPromise
     try {
       // A knex transaction's client hands out the one connection it holds.
       const connection = (await (trx.client as unknown as PoolClient).acquireConnection()) as PgConnection
@@ -342,6 +344,8 @@ class WriteSession extends DbSession {
     if (this.knex.isCompleted()) return
     if (commit && !this.stopped) {
       await this.knex.commit()
+      // knex's commit() resolves even when COMMIT failed; the transaction's promise says so.
+      await this.knex.executionPromise
       return
     }
     try {

@@ -103,6 +103,8 @@ export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Fini
         results.push({ data })
       } catch (error) {
         if (session.stopped) throw session.stopped
+        // A lost connection fails the whole request (503, which clients retry).
+        if (isConnectionFailure(error)) throw error
         scope.budget.reset(mark)
         const wire = report(error)
         if (atomic) {
@@ -178,6 +180,7 @@ async function coalescePointReads(
       indices.forEach((index, k) => outcomes.set(index, rows[k]))
     } catch (error) {
       if (session.stopped) throw session.stopped
+      if (isConnectionFailure(error)) throw error
       scope.budget.reset(mark)
       const failure = new PointReadFailure(report(error))
       for (const index of indices) outcomes.set(index, failure)
