@@ -10,6 +10,7 @@ import type { ApiShape } from '../shared/api-types.js'
 import type { Scalar } from '../shared/query-ast.js'
 import type { Allow, Exposure, ExposedModel } from './expose.js'
 import type { Limits } from './limits.js'
+import { introspect, modelNaming, type Naming } from './naming.js'
 
 /** A database column's type as introspected once at startup. */
 export interface ColumnType {
@@ -48,6 +49,8 @@ export interface DeleteMeta {
 
 export interface ModelMeta {
   readonly name: string
+  /** The objection model: writes go through it (validation, hooks, column mapping). */
+  readonly modelClass: typeof Model
   readonly table: string
   /** Every column of the table: database column → type. */
   readonly columnTypes: ReadonlyMap<string, ColumnType>
@@ -69,6 +72,8 @@ export interface ModelMeta {
   readonly policy?: PolicyFilter
   /** Any property → database column, for policy keys (which may name unreadable columns). */
   readonly toColumn: (prop: string) => string
+  /** The model's naming, its column mappers and knex's together. */
+  readonly naming: Naming
   readonly defaultLimit: number
   readonly maxLimit: number
 }
@@ -150,9 +155,9 @@ export async function buildApiMetadata(api: ApiShape, knex: Knex, limits: Limits
       const join =
         relation.joinTable && relation.joinTableOwnerProp && relation.joinTableRelatedProp
           ? {
-              table: relation.joinTable,
-              ownerColumns: relation.joinTableOwnerProp.cols,
-              relatedColumns: relation.joinTableRelatedProp.cols,
+              table: meta.naming.table(relation.joinTable),
+              ownerColumns: relation.joinTableOwnerProp.cols.map(meta.naming.knexToDb),
+              relatedColumns: relation.joinTableRelatedProp.cols.map(meta.naming.knexToDb),
             }
           : undefined
       meta.relations.set(relationName, {
@@ -160,8 +165,8 @@ export async function buildApiMetadata(api: ApiShape, knex: Knex, limits: Limits
         kind: join ? 'manyToMany' : relation instanceof Model.BelongsToOneRelation ? 'belongsTo' : 'hasMany',
         many: !relation.isOneToOne(),
         target: metas.get(targetName)!,
-        ownerColumns: relation.ownerProp.cols,
-        relatedColumns: relation.relatedProp.cols,
+        ownerColumns: relation.ownerProp.cols.map(meta.naming.knexToDb),
+        relatedColumns: relation.relatedProp.cols.map(meta.naming.knexToDb),
         ...(join && { join }),
       })
     }
@@ -193,8 +198,11 @@ function addReferences(
     for (const relation of Object.values(relations)) {
       const related = byClass.get(relation.relatedModelClass)
       if (related === undefined || relation.joinTable) continue
-      if (relation instanceof Model.BelongsToOneRelation) add(name, relation.ownerProp.cols, related, relation.relatedProp.cols)
-      else if (relation instanceof Model.HasManyRelation) add(related, relation.relatedProp.cols, name, relation.ownerProp.cols)
+      const db = metas.get(name)!.naming.knexToDb
+      const owner = relation.ownerProp.cols.map(db)
+      const target = relation.relatedProp.cols.map(db)
+      if (relation instanceof Model.BelongsToOneRelation) add(name, owner, related, target)
+      else if (relation instanceof Model.HasManyRelation) add(related, target, name, owner)
     }
   }
 }
@@ -207,22 +215,24 @@ interface ModelStatics {
 
 async function buildModel(name: string, exposure: Exposure, knex: Knex, limits: Limits) {
   const modelClass = exposure.modelClass as typeof Model & ModelStatics
-  const table = modelClass.getTableName()
-  const toColumn = columnMapper(modelClass)
-  const toProp = propMapper(modelClass)
-  const info = (await knex(table).columnInfo()) as unknown as Record<string, { type: string; nullable: boolean }>
-  if (Object.keys(info).length === 0) throw new TypeError(`${name}: table ${table} does not exist (or is not on the search path)`)
+  const naming = modelNaming(modelClass, knex)
+  const table = naming.table(modelClass.getTableName())
+  const info = await introspect(knex, table)
+  if (info.size === 0) throw new TypeError(`${name}: table ${table} does not exist (or is not on the search path)`)
   const columnTypes = new Map<string, ColumnType>()
   const allProps = new Map<string, string>()
-  for (const column of Object.keys(info)) {
-    columnTypes.set(column, { type: info[column]!.type, nullable: info[column]!.nullable })
-    allProps.set(column, toProp(column))
+  for (const [column, type] of info) {
+    columnTypes.set(column, type)
+    allProps.set(column, naming.toProp(column))
   }
   const columnsFor = (props: readonly string[], what: string) => {
     const map = new Map<string, string>()
     for (const prop of props) {
-      const column = toColumn(prop)
-      if (!columnTypes.has(column)) throw new TypeError(`${name}: ${what} column ${prop} is not a column of table ${table}`)
+      const column = naming.toDb(prop)
+      if (!columnTypes.has(column)) throw new TypeError(`${name}: ${what} column ${prop} is not a column of table ${table} (it maps to "${column}")`)
+      if (naming.toProp(column) !== prop) {
+        throw new TypeError(`${name}: property ${prop} maps to column "${column}", which maps back to ${naming.toProp(column)}; the column name mappers must be each other's inverse`)
+      }
       map.set(prop, column)
     }
     return map
@@ -243,6 +253,7 @@ async function buildModel(name: string, exposure: Exposure, knex: Knex, limits: 
   const maxLimit = read?.maxLimit ?? limits.maxLimit
   return {
     name,
+    modelClass: exposure.modelClass,
     table,
     columnTypes,
     allProps,
@@ -280,7 +291,8 @@ async function buildModel(name: string, exposure: Exposure, knex: Knex, limits: 
         allowUnfiltered: deletion.allowUnfiltered === true,
       },
     }),
-    toColumn,
+    toColumn: naming.toDb,
+    naming,
     defaultLimit: Math.min(defaultLimit, maxLimit),
     maxLimit,
   }
@@ -308,25 +320,4 @@ export function allowed(allow: Allow<never> | undefined): Allowed {
     }
   }
   throw new TypeError('allow must be true, a list of roles or a function of the context')
-}
-
-/** objection's `columnNameMappers` (e.g. `snakeCaseMappers()`) decide a property's column. */
-function columnMapper(modelClass: typeof Model): (prop: string) => string {
-  const mappers = (modelClass as { columnNameMappers?: { format(json: object): object } }).columnNameMappers
-  if (!mappers) return (prop) => prop
-  const cache = new Map<string, string>()
-  return (prop) => {
-    let column = cache.get(prop)
-    if (column === undefined) {
-      column = Object.keys(mappers.format({ [prop]: null }))[0] ?? prop
-      cache.set(prop, column)
-    }
-    return column
-  }
-}
-
-function propMapper(modelClass: typeof Model): (column: string) => string {
-  const mappers = (modelClass as { columnNameMappers?: { parse(json: object): object } }).columnNameMappers
-  if (!mappers) return (column) => column
-  return (column) => Object.keys(mappers.parse({ [column]: null }))[0] ?? column
 }

@@ -5,6 +5,7 @@
  * connection is `UNAVAILABLE` (`outage.ts`).
  */
 import { ERROR_STATUS, type ErrorCode, type WireError } from '../shared/error-codes.js'
+import { ValidationError } from 'objection'
 import { WireFormatError } from '../shared/wire.js'
 import { DATABASE_UNAVAILABLE, isConnectionFailure, OutageLog } from './outage.js'
 
@@ -58,6 +59,11 @@ export function toWireError(error: unknown, requestId: string, logger: Logger, n
     else logger.error('async-orm executor: database unavailable', { requestId, error })
     return { code: 'UNAVAILABLE', message: DATABASE_UNAVAILABLE }
   }
+  const validation = modelValidation(error)
+  if (validation) return validation
+  // objection wraps database errors (db-errors); the driver's error carries the SQLSTATE.
+  const native = (error as { nativeError?: unknown } | null)?.nativeError
+  if (native !== undefined && native !== error) return toWireError(native, requestId, logger, names)
   const sqlState = sqlStateOf(error)
   const constraint = constraintError(error, sqlState, names)
   if (constraint) return constraint
@@ -72,6 +78,17 @@ export function toWireError(error: unknown, requestId: string, logger: Logger, n
   }
   logger.error('async-orm executor: unexpected error', { requestId, error })
   return { code: 'INTERNAL', message: 'internal error', requestId }
+}
+
+/**
+ * A model's `jsonSchema` (or `$validate`) refused a written row: `BAD_REQUEST` naming each
+ * property and what it must be (the validator's messages carry no values).
+ */
+function modelValidation(error: unknown): WireError | undefined {
+  if (!(error instanceof ValidationError)) return undefined
+  const data = (error.data ?? {}) as Record<string, readonly { message?: string }[] | undefined>
+  const problems = Object.keys(data).map((prop) => `${prop}: ${(data[prop] ?? []).map((e) => e.message ?? 'is not valid').join(', ')}`)
+  return { code: 'BAD_REQUEST', message: problems.length > 0 ? `invalid ${problems.join('; ')}` : 'a written row is not valid for its model' }
 }
 
 /**

@@ -47,17 +47,19 @@ const DRIVER_MESSAGES =
 /**
  * Whether `error` says the database connection could not be made or was lost, so the
  * request did not run or its outcome is unknown (a `COMMIT` whose answer never came).
- * Looks through `cause` and `AggregateError.errors` (Node reports a failed connection to
+ * Looks through `cause`, objection's `nativeError` and `AggregateError.errors` (Node reports a failed connection to
  * every address of a host as one `AggregateError`).
  */
 export function isConnectionFailure(error: unknown, depth = 0): boolean {
   if (error === null || typeof error !== 'object' || depth > 4) return false
-  const { code, message, cause, errors } = error as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown }
+  const { code, message, cause, errors, nativeError } = error as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown; nativeError?: unknown }
   if (typeof code === 'string' && (SOCKET_ERRORS.has(code) || SERVER_GOING_AWAY.has(code) || /^08[0-9A-Z]{3}$/.test(code))) {
     return true
   }
   if (typeof message === 'string' && code === undefined && DRIVER_MESSAGES.test(message)) return true
   if (Array.isArray(errors) && errors.some((inner) => isConnectionFailure(inner, depth + 1))) return true
+  // objection wraps a driver's error (db-errors) as `nativeError`.
+  if (nativeError !== undefined && isConnectionFailure(nativeError, depth + 1)) return true
   return cause !== undefined && isConnectionFailure(cause, depth + 1)
 }
 

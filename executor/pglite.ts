@@ -18,10 +18,18 @@ export interface EmbeddedDatabase {
  * Opens PGlite (in memory, or in `dataDir`, created when missing) and a knex instance
  * on it. PGlite serves one connection, so the pool holds one.
  */
-export async function createEmbeddedDatabase(options: { dataDir?: string } = {}): Promise<EmbeddedDatabase> {
+export interface EmbeddedDatabaseOptions {
+  /** Where PGlite keeps its files (created when missing); in memory without it. */
+  readonly dataDir?: string
+  /** More knex settings, e.g. `{ ...knexSnakeCaseMappers() }` (client, connection and pool are PGlite's). */
+  readonly knex?: Omit<Knex.Config, 'client' | 'connection' | 'pool'>
+}
+
+export async function createEmbeddedDatabase(options: EmbeddedDatabaseOptions = {}): Promise<EmbeddedDatabase> {
   if (options.dataDir !== undefined) await mkdir(options.dataDir, { recursive: true })
   const pglite = options.dataDir === undefined ? await PGlite.create() : await PGlite.create(options.dataDir)
   const knex = knexFactory({
+    ...options.knex,
     client: 'pg',
     connection: () => createPgConfig(pglite) as unknown as Knex.PgConnectionConfig,
     pool: { min: 0, max: 1 },

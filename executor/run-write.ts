@@ -1,7 +1,11 @@
 /**
- * Runs checked writes and procedure calls inside the request's transaction. Every path
- * that writes (insert, graph insert, upsert, patch, update, delete) applies the same
- * guarantees, here and nowhere else:
+ * Runs checked writes and procedure calls inside the request's transaction. Writes go
+ * through the app's objection models (`Model.query(trx)`), so the model's own rules hold
+ * for every row a client writes: `jsonSchema` validation, `$beforeInsert` /
+ * `$beforeUpdate` / `$afterInsert` / `$afterUpdate` hooks and static query hooks, with the
+ * request's transaction, and the model's JSON and column mapping. Every path that writes
+ * (insert, graph insert, upsert, patch, update, delete) applies the same guarantees on top,
+ * here and nowhere else:
  * - presets (`set`) override client values, and a graph cannot link around them;
  * - update and delete filters are ANDed with the read policy (rows a caller cannot see
  *   behave as absent), and so is an upsert's merge, with the update grant's `set`;
@@ -12,7 +16,8 @@
  *   readable columns only, nothing at all without the read grant.
  */
 import type { Knex } from 'knex'
-import type { ModelMeta, WriteMeta } from './api-metadata.js'
+import type { Model, QueryBuilder } from 'objection'
+import type { ModelMeta, RelationMeta, WriteMeta } from './api-metadata.js'
 import type { DbSession, Row } from './db-session.js'
 import { ExecutorError } from './executor-error.js'
 import { parseArgs } from './procedures.js'
@@ -38,19 +43,19 @@ export async function runInsert(session: DbSession, query: CheckedInsert, scope:
 export async function runUpdate(session: DbSession, query: CheckedUpdate, scope: RequestScope): Promise<unknown> {
   const { model } = query
   const grant = model.update!
-  const values = toDbValues(model, query.values, presets(model, grant.set, scope), scope)
-  await checkReferences(session, model, grant, [values], new Set(query.values.keys()), scope)
-  const alias = scope.alias()
-  const builder = session.knex({ [alias]: model.table }).update(values)
-  restrict(builder, model, alias, scope, grant.where, query.where)
+  const values = { ...propsOf(model, query.values, scope), ...presets(model, grant.set, scope) }
+  await checkReferences(session, model, grant, [values], writtenProps(model, query.values), scope)
+  const builder = modelQuery(session, model)
+  if (query.op === 'update') builder.update(toModelJson(model, values) as never)
+  else builder.patch(toModelJson(model, values) as never)
+  restrict(builder as unknown as Knex.QueryBuilder, model, model.table, scope, grant.where, query.where)
   return finish(session, builder, query, grant.check, scope)
 }
 
 export async function runDelete(session: DbSession, query: CheckedDelete, scope: RequestScope): Promise<unknown> {
   const { model } = query
-  const alias = scope.alias()
-  const builder = session.knex({ [alias]: model.table }).delete()
-  restrict(builder, model, alias, scope, model.delete!.where, query.where)
+  const builder = modelQuery(session, model).delete()
+  restrict(builder as unknown as Knex.QueryBuilder, model, model.table, scope, model.delete!.where, query.where)
   return finish(session, builder, query, undefined, scope)
 }
 
@@ -61,13 +66,13 @@ export async function runCall(session: DbSession, query: CheckedCall, scope: Req
 
 async function finish(
   session: DbSession,
-  builder: Knex.QueryBuilder,
+  builder: QueryBuilder<Model, unknown>,
   query: CheckedUpdate | CheckedDelete,
   check: Check,
   scope: RequestScope,
 ): Promise<unknown> {
-  if (query.returning === 'count' && !check) return Number(await session.run(builder))
-  const written = parseRows(query.model, await session.run<Row[]>(builder.returning('*')))
+  if (query.returning === 'count' && !check) return Number(await session.run(builder as never))
+  const written = rowsOf(query.model, await session.run<Model[]>(builder.returning('*') as never))
   await checkRows(query.model, written, check, scope)
   if (query.returning === 'count') return written.length
   const rows = shown(query.model, written, query.select, scope)
@@ -97,34 +102,35 @@ async function insertRows(
 ): Promise<{ full: Row; shown: Row | undefined }[]> {
   const grant = model.insert!
   const preset = presets(model, grant.set, scope)
-  const dbRows = rows.map((row, i) => {
-    const values = toDbValues(model, row.values, preset, scope)
+  const values = rows.map((row, i) => {
+    const out = { ...propsOf(model, row.values, scope), ...preset }
     const link = linked[i]
     if (link) {
       refuseLinkOverPreset(model, Object.keys(link), preset)
-      Object.assign(values, link)
+      Object.assign(out, link)
     }
-    return values
+    return out
   })
   const related: Record<string, unknown>[][] = rows.map(() => [])
 
   for (const [i, row] of rows.entries()) {
     for (const child of row.children) {
       if (child.relation.kind !== 'belongsTo') continue
-      refuseLinkOverPreset(model, child.relation.ownerColumns, preset)
+      const owner = child.relation.ownerColumns.map((column) => propOf(model, column))
+      refuseLinkOverPreset(model, owner, preset)
       const target = child.relation.target
       const [parent] = await insertRows(session, target, child.rows, scope, columnsOf(target))
-      child.relation.ownerColumns.forEach((column, k) => {
-        dbRows[i]![column] = parent!.full[propOf(target, child.relation.relatedColumns[k]!)]
+      owner.forEach((prop, k) => {
+        values[i]![prop] = parent!.full[propOf(target, child.relation.relatedColumns[k]!)]
       })
       related[i]!.push({ [child.relation.name]: parent!.shown ?? null })
     }
   }
 
   // Only what the client wrote is checked: presets are the server's, links point at rows just inserted.
-  const written = new Set(rows.flatMap((row) => [...row.values.keys()]))
-  await checkReferences(session, model, grant, dbRows, written, scope)
-  const inserted = parseRows(model, await session.run<Row[]>(session.knex(model.table).insert(dbRows).returning('*')))
+  const written = new Set(rows.flatMap((row) => [...writtenProps(model, row.values)]))
+  await checkReferences(session, model, grant, values, written, scope)
+  const inserted = rowsOf(model, await session.run<Model[]>(modelQuery(session, model).insert(values.map((v) => toModelJson(model, v)) as never).returning('*') as never))
   await checkRows(model, inserted, grant.check, scope)
 
   for (const [i, row] of rows.entries()) {
@@ -135,18 +141,11 @@ async function insertRows(
       if (relation.kind === 'belongsTo') continue
       let children: { full: Row; shown: Row | undefined }[]
       if (relation.kind === 'hasMany') {
-        const keys = Object.fromEntries(relation.relatedColumns.map((column, k) => [column, parent[propOf(model, relation.ownerColumns[k]!)]]))
+        const keys = Object.fromEntries(relation.relatedColumns.map((column, k) => [propOf(target, column), parent[propOf(model, relation.ownerColumns[k]!)]]))
         children = await insertRows(session, target, child.rows, scope, columnsOf(target), child.rows.map(() => keys))
       } else {
         children = await insertRows(session, target, child.rows, scope, columnsOf(target))
-        const join = relation.join!
-        const links = children.map((c) =>
-          Object.fromEntries([
-            ...join.ownerColumns.map((column, k) => [column, parent[propOf(model, relation.ownerColumns[k]!)]]),
-            ...join.relatedColumns.map((column, k) => [column, c.full[propOf(target, relation.relatedColumns[k]!)]]),
-          ]),
-        )
-        if (links.length > 0) await session.run(session.knex(join.table).insert(links))
+        await link(session, relation, parent, model, children.map((c) => c.full))
       }
       const visible = children.flatMap((c) => (c.shown === undefined ? [] : [c.shown]))
       related[i]!.push({ [relation.name]: relation.many ? visible : (visible[0] ?? null) })
@@ -159,11 +158,27 @@ async function insertRows(
   }))
 }
 
-/** A graph must not set, through a relation, a column the server presets. */
-function refuseLinkOverPreset(model: ModelMeta, columns: readonly string[], preset: Readonly<Record<string, unknown>>): void {
-  const column = columns.find((c) => Object.hasOwn(preset, c))
-  if (column !== undefined) {
-    throw new ExecutorError('FORBIDDEN', `${model.name}.${propOf(model, column)} is set by the server; a graph cannot link it to another row`)
+/** Rows of a many-to-many join table linking `parent` to each of `children`. */
+async function link(session: DbSession, relation: RelationMeta, parent: Row, model: ModelMeta, children: readonly Row[]): Promise<void> {
+  if (children.length === 0) return
+  const join = relation.join!
+  const p = session.params()
+  const columns = [...join.ownerColumns, ...join.relatedColumns]
+  const tuples = children.map((child) => {
+    const values = [
+      ...relation.ownerColumns.map((column) => parent[propOf(model, column)]),
+      ...relation.relatedColumns.map((column) => child[propOf(relation.target, column)]),
+    ]
+    return `(${values.map((value) => p.add(value)).join(', ')})`
+  })
+  await session.run(session.knex.raw(`insert into ${p.table(join.table)} (${columns.map((c) => p.id(c)).join(', ')}) values ${tuples.join(', ')}`, p.values as Knex.RawBinding[]))
+}
+
+/** A graph must not set, through a relation, a property the server presets. */
+function refuseLinkOverPreset(model: ModelMeta, props: readonly string[], preset: Readonly<Record<string, unknown>>): void {
+  const prop = props.find((p) => Object.hasOwn(preset, p))
+  if (prop !== undefined) {
+    throw new ExecutorError('FORBIDDEN', `${model.name}.${prop} is set by the server; a graph cannot link it to another row`)
   }
 }
 
@@ -176,29 +191,39 @@ async function upsert(session: DbSession, query: CheckedInsert, scope: RequestSc
   const { model, onConflict } = query
   const insert = model.insert!
   const preset = presets(model, insert.set, scope)
-  const dbRows = query.rows.map((row) => toDbValues(model, row.values, preset, scope))
-  const written = new Set(query.rows.flatMap((row) => [...row.values.keys()]))
-  await checkReferences(session, model, insert, dbRows, written, scope)
-  const builder = session.knex(model.table).insert(dbRows).onConflict(onConflict!.columns as string[])
-  let statement: Knex.QueryBuilder
-  if (onConflict!.action === 'ignore') statement = builder.ignore()
-  else {
-    const update = model.update!
-    const merge: Record<string, unknown> = {}
-    for (const column of onConflict!.merge) merge[column] = session.knex.raw('excluded.??', [column])
-    Object.assign(merge, presets(model, update.set, scope))
-    await checkReferences(session, model, update, dbRows, new Set([...written].filter((c) => onConflict!.merge.includes(c))), scope)
-    statement = builder.merge(merge)
-    // The conflicting row is updated only where this caller may update it.
-    restrict(statement, model, model.table, scope, update.where)
+  const values = query.rows.map((row) => ({ ...propsOf(model, row.values, scope), ...preset }))
+  const written = new Set(query.rows.flatMap((row) => [...writtenProps(model, row.values)]))
+  const knexColumn = (column: string) => model.naming.toKnex(propOf(model, column))
+  const builder = modelQuery(session, model)
+    .insert(values.map((v) => toModelJson(model, v)) as never)
+    .onConflict(onConflict!.columns.map(knexColumn))
+  const update = model.update
+  const merging = onConflict!.action === 'merge'
+  // Merged values are client values too: checked under whichever grant checks them.
+  if (insert.checkReferences || (merging && update!.checkReferences)) {
+    await checkReferences(session, model, { ...insert, checkReferences: true }, values, written, scope)
   }
-  const rows = await session.run<Row[]>(statement.returning(['*', session.knex.raw('(xmax = 0) as ??', [INSERTED])]))
-  const inserted = rows.filter((row) => row[INSERTED] === true)
-  const merged = rows.filter((row) => row[INSERTED] !== true)
-  for (const row of rows) delete row[INSERTED]
-  await checkRows(model, parseRows(model, inserted), insert.check, scope)
-  if (merged.length > 0) await checkRows(model, parseRows(model, merged), model.update!.check, scope)
-  return shown(model, parseRows(model, rows), query.select, scope)
+  if (!merging) builder.ignore()
+  else {
+    const merge: Record<string, unknown> = {}
+    for (const column of onConflict!.merge) merge[knexColumn(column)] = session.knex.raw('excluded.??', [knexColumn(column)])
+    for (const [prop, value] of Object.entries(presets(model, update!.set, scope))) merge[model.naming.toKnex(prop)] = toDatabaseValue(model, prop, value)
+    builder.merge(merge)
+    // The conflicting row is updated only where this caller may update it.
+    restrict(builder as unknown as Knex.QueryBuilder, model, model.table, scope, update!.where)
+  }
+  const returned = await session.run<Model[]>(builder.returning(['*', session.knex.raw('(xmax = 0) as ??', [INSERTED])]) as never)
+  // objection answers with the models it was given, each merged with a returned row in
+  // order; rows the database skipped or did not merge come back without the marker (which
+  // arrives under the name the model's mappers give that column).
+  const marker = model.naming.toProp(INSERTED)
+  const rows = rowsOf(model, returned).filter((row) => Object.hasOwn(row, marker))
+  const inserted = rows.filter((row) => row[marker] === true)
+  const merged = rows.filter((row) => row[marker] !== true)
+  for (const row of rows) delete row[marker]
+  await checkRows(model, inserted, insert.check, scope)
+  if (merged.length > 0) await checkRows(model, merged, update!.check, scope)
+  return shown(model, rows, query.select, scope)
 }
 
 /**
@@ -216,10 +241,11 @@ async function checkReferences(
 ): Promise<void> {
   if (!grant.checkReferences) return
   for (const reference of model.references) {
-    if (!reference.columns.some((column) => written.has(column))) continue
+    const props = reference.columns.map((column) => propOf(model, column))
+    if (!props.some((prop) => written.has(prop))) continue
     const tuples = new Map<string, unknown[]>()
     for (const row of rows) {
-      const tuple = reference.columns.map((column) => row[column])
+      const tuple = props.map((prop) => row[prop])
       if (tuple.some((value) => value === null || value === undefined)) continue
       tuples.set(JSON.stringify(tuple, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}` : v)), tuple)
     }
@@ -237,19 +263,63 @@ async function checkReferences(
   }
 }
 
-/** Client values (database column → value), overridden by the policy's presets. */
-function toDbValues(
-  model: ModelMeta,
-  values: ReadonlyMap<string, CheckedWriteValue>,
-  preset: Readonly<Record<string, unknown>>,
-  scope: RequestScope,
-): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (const [column, value] of values) out[column] = value instanceof JsonText ? value.text : scope.resolve(value)
-  return Object.assign(out, preset)
+/** A model query in the request's transaction. */
+function modelQuery(session: DbSession, model: ModelMeta): QueryBuilder<Model> {
+  return (model.modelClass as typeof Model & { query(trx: Knex.Transaction): QueryBuilder<Model> }).query(session.knex as Knex.Transaction)
 }
 
-/** The policy's `set(ctx)`, as database columns; JSON columns are serialized. */
+/** Client values by property (refs resolved); checked values come keyed by database column. */
+function propsOf(model: ModelMeta, values: ReadonlyMap<string, CheckedWriteValue>, scope: RequestScope): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [column, value] of values) out[propOf(model, column)] = value instanceof JsonText ? value : scope.resolve(value)
+  return out
+}
+
+function writtenProps(model: ModelMeta, values: ReadonlyMap<string, CheckedWriteValue>): Set<string> {
+  return new Set([...values.keys()].map((column) => propOf(model, column)))
+}
+
+/**
+ * Values as the model's `fromJson` expects them: JSON columns as values when the model
+ * serializes them itself (its `jsonAttributes`), as JSON text otherwise (pg would write
+ * a bare array as an SQL array); Dates and bigints as its `jsonSchema` types them.
+ */
+function toModelJson(model: ModelMeta, values: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [prop, value] of Object.entries(values)) out[prop] = toDatabaseValue(model, prop, value)
+  return out
+}
+
+function toDatabaseValue(model: ModelMeta, prop: string, value: unknown): unknown {
+  if (value instanceof JsonText) return jsonAttributes(model).has(prop) ? value.value : value.text
+  const type = schemaType(model, prop)
+  if (value instanceof Date && type.has('string')) return value.toISOString()
+  if (typeof value === 'bigint') {
+    if (type.has('string')) return String(value)
+    if ((type.has('integer') || type.has('number')) && Number.isSafeInteger(Number(value))) return Number(value)
+  }
+  return value
+}
+
+const jsonAttributeCache = new WeakMap<ModelMeta, ReadonlySet<string>>()
+
+function jsonAttributes(model: ModelMeta): ReadonlySet<string> {
+  let set = jsonAttributeCache.get(model)
+  if (!set) {
+    const list = (model.modelClass as typeof Model & { getJsonAttributes(): string[] | null }).getJsonAttributes() ?? []
+    jsonAttributeCache.set(model, (set = new Set(list)))
+  }
+  return set
+}
+
+/** The JSON types a property's `jsonSchema` allows (empty without a schema for it). */
+function schemaType(model: ModelMeta, prop: string): ReadonlySet<string> {
+  const schema = (model.modelClass as { jsonSchema?: { properties?: Record<string, { type?: string | string[] }> } }).jsonSchema
+  const type = schema?.properties?.[prop]?.type
+  return new Set(type === undefined ? [] : Array.isArray(type) ? type : [type])
+}
+
+/** The policy's `set(ctx)`, by property. */
 function presets(model: ModelMeta, set: ((ctx: unknown) => Readonly<Record<string, unknown>>) | undefined, scope: RequestScope) {
   if (!set) return {}
   let values: Readonly<Record<string, unknown>>
@@ -265,19 +335,19 @@ function presets(model: ModelMeta, set: ((ctx: unknown) => Readonly<Record<strin
     if (value === undefined) throw new ExecutorError('FORBIDDEN', `writing ${model.name} is not allowed`)
     const column = model.toColumn(prop)
     const type = model.columnTypes.get(column)?.type
-    out[column] = (type === 'json' || type === 'jsonb') && value !== null ? JSON.stringify(value) : value
+    out[prop] = (type === 'json' || type === 'jsonb') && value !== null ? new JsonText(value, JSON.stringify(value)) : value
   }
   return out
 }
 
-/** Rows from `returning *`: database names → properties, int8 as bigint. */
-function parseRows(model: ModelMeta, rows: Row[]): Row[] {
-  return rows.map((row) => {
+/** Written model instances as plain rows by property, int8 columns as bigint. */
+function rowsOf(model: ModelMeta, instances: readonly Model[]): Row[] {
+  return instances.map((instance) => {
     const out: Row = {}
-    for (const column of Object.keys(row)) {
-      const value = row[column]
-      const type = model.columnTypes.get(column)?.type
-      out[model.allProps.get(column) ?? column] = type === 'bigint' && (typeof value === 'string' || typeof value === 'number') ? BigInt(value) : value
+    for (const prop of Object.keys(instance)) {
+      const value = (instance as unknown as Row)[prop]
+      const type = model.columnTypes.get(model.toColumn(prop))?.type
+      out[prop] = type === 'bigint' && (typeof value === 'string' || typeof value === 'number') ? BigInt(value) : value
     }
     return out
   })

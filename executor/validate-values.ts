@@ -18,9 +18,16 @@ export class Ref {
 
 export type CheckedValue = Scalar | Ref
 
-/** A JSON value for a json/jsonb column, already serialized (pg would turn arrays into SQL arrays). */
+/**
+ * A JSON value for a json/jsonb column, with its serialized text (pg would turn a bare
+ * array into an SQL array: unless the model serializes the column itself, the text is
+ * what is written).
+ */
 export class JsonText {
-  constructor(readonly text: string) {}
+  constructor(
+    readonly value: unknown,
+    readonly text: string,
+  ) {}
 }
 
 export type CheckedWriteValue = CheckedValue | JsonText
@@ -83,7 +90,7 @@ export class ValueRules {
 
   /** A value for a column of type `type`, refused with a message naming the column. */
   columnValue(input: unknown, prop: string, type: ColumnType, index: number): CheckedWriteValue {
-    if (type.type === 'json' || type.type === 'jsonb') return new JsonText(this.json(input, prop))
+    if (type.type === 'json' || type.type === 'jsonb') return new JsonText(input, this.json(input, prop))
     const value = this.value(input, index)
     if (value === null || value instanceof Ref) return value
     const wrong = () => bad(`column "${prop}" expects ${describe(type.type)}`)

@@ -1,13 +1,27 @@
 /**
  * The demo's objection models: authors with a profile (has-one), posts (has-many /
  * belongs-to), comments, and tags (many-to-many through post_tags). Columns are
- * snake_case in the database and camelCase in JavaScript (objection's snakeCaseMappers).
+ * snake_case in the database and camelCase in JavaScript: the models map them
+ * (objection's `snakeCaseMappers()`), or, with `BaseModel.mapsColumns = false`, knex does
+ * (`knexSnakeCaseMappers()` in the knex config) — objection documents both setups.
  */
 import { Model, snakeCaseMappers } from 'objection'
 
+/**
+ * A column in a relation mapping: objection names columns there as knex is given them, so
+ * `posts.author_id` when the models map names, `posts.authorId` when knex does.
+ */
+const c = (reference: string): string => (BaseModel.mapsColumns ? reference : reference.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase()))
+
 export class BaseModel extends Model {
+  /**
+   * Whether the models map column names (false when knex's config does). objection reads
+   * it once per model class: set it before the models are first used.
+   */
+  static mapsColumns = true
+
   static override get columnNameMappers() {
-    return snakeCaseMappers()
+    return BaseModel.mapsColumns ? snakeCaseMappers() : Model.columnNameMappers
   }
 }
 
@@ -29,17 +43,17 @@ export class Author extends BaseModel {
       profile: {
         relation: Model.HasOneRelation,
         modelClass: Profile,
-        join: { from: 'authors.id', to: 'profiles.author_id' },
+        join: { from: 'authors.id', to: c('profiles.author_id') },
       },
       posts: {
         relation: Model.HasManyRelation,
         modelClass: Post,
-        join: { from: 'authors.id', to: 'posts.author_id' },
+        join: { from: 'authors.id', to: c('posts.author_id') },
       },
       comments: {
         relation: Model.HasManyRelation,
         modelClass: Comment,
-        join: { from: 'authors.id', to: 'comments.author_id' },
+        join: { from: 'authors.id', to: c('comments.author_id') },
       },
     }
   }
@@ -58,7 +72,7 @@ export class Profile extends BaseModel {
       author: {
         relation: Model.BelongsToOneRelation,
         modelClass: Author,
-        join: { from: 'profiles.author_id', to: 'authors.id' },
+        join: { from: c('profiles.author_id'), to: 'authors.id' },
       },
     }
   }
@@ -83,19 +97,19 @@ export class Post extends BaseModel {
       author: {
         relation: Model.BelongsToOneRelation,
         modelClass: Author,
-        join: { from: 'posts.author_id', to: 'authors.id' },
+        join: { from: c('posts.author_id'), to: 'authors.id' },
       },
       comments: {
         relation: Model.HasManyRelation,
         modelClass: Comment,
-        join: { from: 'posts.id', to: 'comments.post_id' },
+        join: { from: 'posts.id', to: c('comments.post_id') },
       },
       tags: {
         relation: Model.ManyToManyRelation,
         modelClass: Tag,
         join: {
           from: 'posts.id',
-          through: { from: 'post_tags.post_id', to: 'post_tags.tag_id' },
+          through: { from: c('post_tags.post_id'), to: c('post_tags.tag_id') },
           to: 'tags.id',
         },
       },
@@ -118,12 +132,12 @@ export class Comment extends BaseModel {
       post: {
         relation: Model.BelongsToOneRelation,
         modelClass: Post,
-        join: { from: 'comments.post_id', to: 'posts.id' },
+        join: { from: c('comments.post_id'), to: 'posts.id' },
       },
       author: {
         relation: Model.BelongsToOneRelation,
         modelClass: Author,
-        join: { from: 'comments.author_id', to: 'authors.id' },
+        join: { from: c('comments.author_id'), to: 'authors.id' },
       },
     }
   }
@@ -142,7 +156,7 @@ export class Tag extends BaseModel {
         modelClass: Post,
         join: {
           from: 'tags.id',
-          through: { from: 'post_tags.tag_id', to: 'post_tags.post_id' },
+          through: { from: c('post_tags.tag_id'), to: c('post_tags.post_id') },
           to: 'posts.id',
         },
       },

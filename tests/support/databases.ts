@@ -16,9 +16,10 @@ export interface TestDatabase {
 
 export const POSTGRES_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
-export async function openDatabase(kind: DatabaseKind): Promise<TestDatabase> {
+/** `knexOptions`: more knex settings, such as `knexSnakeCaseMappers()`. */
+export async function openDatabase(kind: DatabaseKind, knexOptions: Omit<Knex.Config, 'client' | 'connection' | 'pool'> = {}): Promise<TestDatabase> {
   if (kind === 'pglite') {
-    const db = await createEmbeddedDatabase()
+    const db = await createEmbeddedDatabase({ knex: knexOptions })
     return { kind, knex: db.knex, close: () => db.close() }
   }
   // Each test file gets its own schema, so files can run in parallel on one server.
@@ -34,7 +35,7 @@ export async function openDatabase(kind: DatabaseKind): Promise<TestDatabase> {
       { cause: error },
     )
   }
-  const knex = knexFactory({ client: 'pg', connection: POSTGRES_URL, searchPath: [schema], pool: { min: 0, max: 4 } })
+  const knex = knexFactory({ ...knexOptions, client: 'pg', connection: POSTGRES_URL, searchPath: [schema], pool: { min: 0, max: 4 } })
   return {
     kind,
     knex,

@@ -9,6 +9,8 @@ import { jwtAuth } from '../../executor/index.js'
 import { SignJWT } from 'jose'
 import { createClient, type Client } from '../../client/index.js'
 import { migrate, seed, type SeedSize } from '../../examples/demo/schema.js'
+import { BaseModel } from '../../examples/demo/models.js'
+import { knexSnakeCaseMappers } from 'objection'
 import { encodeRequest, decode, type RequestBody, type ResponseBody } from '../../shared/wire.js'
 import { openDatabase, type DatabaseKind, type TestDatabase } from './databases.js'
 
@@ -31,14 +33,20 @@ export interface Demo {
 
 export async function openDemo(
   kind: DatabaseKind,
-  options: Partial<ExecutorOptions<unknown>> & { api?: DemoApi | Record<string, unknown> } = {},
+  options: Partial<ExecutorOptions<unknown>> & {
+    api?: DemoApi | Record<string, unknown>
+    /** Where columns are mapped to properties: in the models (default) or in knex (`knexSnakeCaseMappers()`). */
+    mappers?: 'model' | 'knex'
+  } = {},
 ): Promise<Demo> {
-  const db = await openDatabase(kind)
+  const { mappers = 'model', ...executorOptions } = options
+  BaseModel.mapsColumns = mappers === 'model'
+  const db = await openDatabase(kind, mappers === 'knex' ? knexSnakeCaseMappers() : {})
   await migrate(db.knex)
   await seed(db.knex, TEST_SIZE)
   const sql: string[] = []
   db.knex.on('query', (query: { sql: string }) => sql.push(query.sql))
-  const executor = createExecutor({ knex: db.knex, api, procedures, auth: testAuth, logger: { error() {} }, ...options } as ExecutorOptions<unknown>)
+  const executor = createExecutor({ knex: db.knex, api, procedures, auth: testAuth, logger: { error() {} }, ...executorOptions } as ExecutorOptions<unknown>)
   await executor.ready()
   const post = async (body: unknown, headers: Record<string, string> = {}) => {
     const response = await executor(
