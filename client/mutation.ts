@@ -6,20 +6,38 @@
 import { Runnable } from './runnable.js'
 import type { ColumnOf, RowOf } from './types.js'
 
-/** A pending write of model `K` resolving to `Out`. */
-export class MutationQuerySet<Api, K extends keyof Api & string, Out> extends Runnable<Api, K, Out> {
+/**
+ * A pending write of model `K` resolving to `Out`. `One` is true for a write of one row
+ * (`findById(…).patch(…)`, `first().delete()`): its `returning()` answers that row, as in
+ * objection.
+ */
+export class MutationQuerySet<Api, K extends keyof Api & string, Out, One extends boolean = false> extends Runnable<Api, K, Out> {
   /**
-   * Rows instead of a count (patch, update, delete), or only these columns of the written
-   * rows (insert). Readable columns only; with no argument, all of them.
+   * Rows instead of a count (patch, update, delete; one row after `findById` or `first`),
+   * or only these columns of the written rows (insert). Readable columns only; with no
+   * argument, all of them.
    */
   returning<C extends ColumnOf<Api, K>>(
-    ...columns: C[]
-  ): MutationQuerySet<Api, K, Out extends number ? Pick<RowOf<Api, K>, C>[] : Out extends unknown[] ? Pick<RowOf<Api, K>, C>[] : Pick<RowOf<Api, K>, C> | undefined> {
+    ...columns: (C | readonly C[])[]
+  ): MutationQuerySet<
+    Api,
+    K,
+    Out extends number
+      ? One extends true
+        ? Pick<RowOf<Api, K>, C> | undefined
+        : Pick<RowOf<Api, K>, C>[]
+      : Out extends unknown[]
+        ? Pick<RowOf<Api, K>, C>[]
+        : Pick<RowOf<Api, K>, C> | undefined,
+    One
+  > {
     const mutation = this.state.mutation!
-    const returning = mutation.op === 'insert' ? mutation.returning : mutation.returning === 'count' ? 'rows' : mutation.returning
+    const counted = this.state.op === 'first' ? 'first' : 'rows'
+    const returning = mutation.op === 'insert' ? mutation.returning : mutation.returning === 'count' ? counted : mutation.returning
+    const list = columns.flat() as string[]
     return this.with({
       mutation: { ...mutation, returning } as typeof mutation,
-      ...(columns.length > 0 && { select: columns }),
+      ...(list.length > 0 && { select: list }),
     }) as never
   }
 
@@ -30,8 +48,8 @@ export class MutationQuerySet<Api, K extends keyof Api & string, Out> extends Ru
    * db.Tag.query().insert({ name: 'edge' }).onConflict('name').ignore()
    * // insert into tags (name) values ('edge') on conflict (name) do nothing returning *
    */
-  onConflict(...columns: ColumnOf<Api, K>[]): OnConflict<Api, K, Out> {
-    return new OnConflict(this, columns)
+  onConflict(...columns: (ColumnOf<Api, K> | readonly ColumnOf<Api, K>[])[]): OnConflict<Api, K, Out> {
+    return new OnConflict(this, columns.flat() as string[])
   }
 }
 
@@ -43,8 +61,8 @@ export class OnConflict<Api, K extends keyof Api & string, Out> {
   ) {}
 
   /** Updates the conflicting row with these columns (default: every inserted updatable one). */
-  merge(...columns: ColumnOf<Api, K>[]): MutationQuerySet<Api, K, Out> {
-    return this.finish('merge', columns)
+  merge(...columns: (ColumnOf<Api, K> | readonly ColumnOf<Api, K>[])[]): MutationQuerySet<Api, K, Out> {
+    return this.finish('merge', columns.flat() as string[])
   }
 
   /** Skips conflicting rows; they are missing from the result. */

@@ -200,17 +200,17 @@ export class QuerySet<Api, K extends keyof Api & string, S = RowOf<Api, K>, G = 
   }
 
   /** Changes the given columns of the matching rows; resolves to the number changed. */
-  patch(values: PatchOf<Api, K>): MutationQuerySet<Api, K, number> {
+  patch(values: PatchOf<Api, K>): MutationQuerySet<Api, K, number, M extends 'first' ? true : false> {
     return this.mutate({ op: 'patch', values: values as WriteRow, returning: 'count' })
   }
 
   /** Replaces every updatable column of the matching rows; resolves to the number changed. */
-  update(values: UpdateOf<Api, K>): MutationQuerySet<Api, K, number> {
+  update(values: UpdateOf<Api, K>): MutationQuerySet<Api, K, number, M extends 'first' ? true : false> {
     return this.mutate({ op: 'update', values: values as WriteRow, returning: 'count' })
   }
 
   /** Deletes the matching rows; resolves to the number deleted. */
-  delete(...granted: CanDelete<Api, K> extends true ? [] : [never]): MutationQuerySet<Api, K, number> {
+  delete(...granted: CanDelete<Api, K> extends true ? [] : [never]): MutationQuerySet<Api, K, number, M extends 'first' ? true : false> {
     void granted
     return this.mutate({ op: 'delete', returning: 'count' })
   }
@@ -226,9 +226,9 @@ export class QuerySet<Api, K extends keyof Api & string, S = RowOf<Api, K>, G = 
   }
 
   /** Deletes the row with this id; resolves to the number deleted (0 or 1). */
-  deleteById(id: Scalar | readonly Scalar[], ...granted: CanDelete<Api, K> extends true ? [] : [never]): MutationQuerySet<Api, K, number> {
+  deleteById(id: Scalar | readonly Scalar[], ...granted: CanDelete<Api, K> extends true ? [] : [never]): MutationQuerySet<Api, K, number, true> {
     void granted
-    return this.findByIds([id]).mutate({ op: 'delete', returning: 'count' })
+    return this.findById(id).mutate({ op: 'delete', returning: 'count' })
   }
 
   private write(rows: object | readonly object[], graph: boolean): MutationQuerySet<Api, K, never> {

@@ -30,7 +30,7 @@ export interface Logger {
   info?(message: string, details: Record<string, unknown>): void
 }
 
-/** SQLSTATE classes a client can cause with valid-looking values (e.g. `'abc'` for an integer). */
+/** SQLSTATEs a client can cause with valid-looking input (e.g. `'abc'` for an integer). */
 const DATA_EXCEPTION: Record<string, string> = {
   '22P02': 'a value has the wrong format for its column',
   '22003': 'a value is out of range for its column',
@@ -39,6 +39,7 @@ const DATA_EXCEPTION: Record<string, string> = {
   '22001': 'a value is too long for its column',
   '22021': 'a value contains bytes that are not valid text',
   '22025': 'a like pattern ends with an escape character',
+  '42P10': 'the onConflict columns match no unique index or constraint of the table',
 }
 
 /** Names a database column as clients know it (its property name), given its table. */

@@ -135,7 +135,21 @@ export async function sha256(text: string): Promise<string> {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('')
 }
 
-/** The caller's identity as a stable string (keys are per caller). */
+/** Token claims that change with every issuance of a token, not with the caller. */
+const ISSUANCE_CLAIMS = new Set(['iat', 'exp', 'nbf', 'jti'])
+
+/**
+ * The caller's identity as a stable string (keys are per caller): the context without the
+ * claims a refreshed token changes (`iat`, `exp`, `nbf`, `jti`, when `jwtAuth` passes the
+ * payload through), so a retry sent with a new token for the same caller is the same
+ * caller. Keys are sorted: two equal contexts give one scope.
+ */
 export function scopeOf(ctx: unknown): string {
-  return JSON.stringify(ctx ?? null, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value))
+  const plain = (value: unknown): value is Record<string, unknown> =>
+    value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date)
+  const root = plain(ctx) ? Object.fromEntries(Object.entries(ctx).filter(([key]) => !ISSUANCE_CLAIMS.has(key))) : (ctx ?? null)
+  return JSON.stringify(root, (_key, value: unknown) => {
+    if (typeof value === 'bigint') return `${value}n`
+    return plain(value) ? Object.fromEntries(Object.keys(value).sort().map((k) => [k, value[k]])) : value
+  })
 }

@@ -58,7 +58,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxAstNodes: 5000,
   maxAstDepth: 40,
   maxStringLength: 10_000,
-  maxPatternLength: 200,
+  maxPatternLength: 100,
   maxPatternWildcards: 4,
   maxPatternFilters: 8,
   statementTimeoutMs: 5000,

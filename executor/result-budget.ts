@@ -22,6 +22,11 @@ export class ResultBudget {
     return Math.max(0, this.maxRows - this.rows)
   }
 
+  /** Bytes the answer may still take. */
+  remainingBytes(): number {
+    return Math.max(0, this.maxBytes - this.bytes)
+  }
+
   /** Adds rows and bytes to the answer, or refuses when either passes its limit. */
   charge(rows: number, bytes: number): void {
     this.rows += rows
@@ -52,7 +57,7 @@ export function tooManyRows(max: number): ExecutorError {
   return new ExecutorError('LIMIT_EXCEEDED', `the answer would hold more than ${max} rows (related rows count once per parent); narrow the query or limit its relations`)
 }
 
-function tooManyBytes(max: number): ExecutorError {
+export function tooManyBytes(max: number): ExecutorError {
   return new ExecutorError('LIMIT_EXCEEDED', `the answer would be larger than ${max} bytes; narrow the query`)
 }
 
@@ -77,19 +82,45 @@ function utf8Length(text: string): number {
   return bytes
 }
 
+function integerDigits(value: number): number {
+  let digits = value < 0 ? 2 : 1
+  for (let n = Math.abs(value); n >= 10; n = Math.floor(n / 10)) digits++
+  return digits
+}
+
+/** Printable ASCII but `"` and `\\`: one byte each in the JSON text. */
+const PLAIN_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
+
+/** A string's bytes in JSON text: escapes for `"`, `\\` and control characters, UTF-8 for the rest. */
+function stringSize(value: string): number {
+  let bytes = 2
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i)
+    if (code < 0x20) bytes += code === 0x08 || code === 0x09 || code === 0x0a || code === 0x0c || code === 0x0d ? 2 : 6
+    else if (code === 0x22 || code === 0x5c) bytes += 2
+    else if (code < 0x80) bytes += 1
+    else if (code < 0x800) bytes += 2
+    else if (code >= 0xd800 && code <= 0xdbff) {
+      bytes += 4
+      i++
+    } else bytes += 3
+  }
+  return bytes
+}
+
 /** Room for a superjson annotation (`"key":["Date"]` and its path). */
 const ANNOTATION = 16
 
 /**
- * About how many bytes `value` takes in the answer's JSON: exact for plain ASCII strings,
- * a fixed allowance for numbers, Dates and bigints (with their annotations).
+ * About how many bytes `value` takes in the answer's JSON: exact for strings and numbers,
+ * a fixed allowance for Dates and bigints (with their annotations).
  */
 export function jsonSize(value: unknown): number {
   switch (typeof value) {
     case 'string':
-      return value.length + 2
+      return PLAIN_TEXT.test(value) ? value.length + 2 : stringSize(value)
     case 'number':
-      return 12
+      return Number.isSafeInteger(value) ? integerDigits(value) : String(value).length
     case 'boolean':
       return 5
     case 'bigint':

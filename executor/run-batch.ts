@@ -81,7 +81,7 @@ export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Fini
   let commit = true
   try {
     const results: QueryResult[] = []
-    const coalesced = writing || pending.length < 2 ? NOTHING_COALESCED : await coalescePointReads(session, queries, scope, report)
+    const coalesced = writing || pending.length < 2 ? NOTHING_COALESCED : await coalescePointReads(session, queries, scope)
     for (const [index, query] of queries.entries()) {
       const done = isWireError(query) || saved?.has(index) ? known(query, index, saved) : undefined
       if (done) {
@@ -91,8 +91,7 @@ export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Fini
       }
       const checked = query as CheckedQuery
       if (coalesced.has(index)) {
-        const outcome = coalesced.get(index)
-        results.push(outcome instanceof PointReadFailure ? { error: outcome.error } : { data: outcome })
+        results.push({ data: coalesced.get(index) })
         continue
       }
       const mark = scope.budget.mark()
@@ -146,11 +145,6 @@ function known(query: Checked, index: number, saved: ReadonlyMap<number, QueryRe
 
 const NOTHING_COALESCED: ReadonlyMap<number, unknown> = new Map()
 
-/** A coalesced point read's failure, shared by every read in its group. */
-class PointReadFailure {
-  constructor(readonly error: WireError) {}
-}
-
 /**
  * In a read-only request, point reads of the same model and columns run as one
  * `where id in (…)` query (DataLoader-style), so twenty `findById`s cost one statement.
@@ -159,7 +153,6 @@ async function coalescePointReads(
   session: DbSession,
   queries: readonly Checked[],
   scope: RequestScope,
-  report: (error: unknown) => WireError,
 ): Promise<Map<number, unknown>> {
   const groups = new Map<string, { indices: number[]; ids: unknown[] }>()
   queries.forEach((query, index) => {
@@ -181,13 +174,13 @@ async function coalescePointReads(
     } catch (error) {
       if (session.stopped) throw session.stopped
       if (isConnectionFailure(error)) throw error
+      // One bad id (out of range, malformed) must fail only its own query: the group's
+      // reads run again one by one.
       scope.budget.reset(mark)
-      const failure = new PointReadFailure(report(error))
-      for (const index of indices) outcomes.set(index, failure)
       await session.restart()
     }
   }
-  for (const [index, outcome] of outcomes) if (!(outcome instanceof PointReadFailure)) scope.results[index] = outcome
+  for (const [index, outcome] of outcomes) scope.results[index] = outcome
   return outcomes
 }
 

@@ -49,7 +49,7 @@ async function selectRows(session: DbSession, read: CheckedRead, limit: number, 
   const text =
     `select ${read.distinct ? 'distinct ' : ''}${columns.join(', ')} from ${from.from}${whereClause(from.conditions)}` +
     `${orderClause(p, read.orderBy, from.alias)}${limitClause(p, limit, read.offset)}`
-  const rows = await session.rows(p.statement(text))
+  const rows = await session.rows(p.statement(text), scope.budget.remainingBytes())
   scope.budget.chargeRows(rows)
   await loadGraph(session, read, rows, keys.names, scope, limits)
   return rows
@@ -79,7 +79,7 @@ async function aggregateRows(session: DbSession, read: CheckedRead, scope: Reque
     `select ${columns.join(', ')} from ${from.from}${whereClause(from.conditions)}` +
     `${read.groupBy.length > 0 ? ` group by ${read.groupBy.map((c) => p.column(alias, c.column)).join(', ')}` : ''}` +
     `${order.length > 0 ? ` order by ${order.join(', ')}` : ''}${limitClause(p, read.limit, read.offset)}`
-  const rows = await session.rows(p.statement(text))
+  const rows = await session.rows(p.statement(text), scope.budget.remainingBytes())
   scope.budget.chargeRows(rows)
   const counts = read.aggregates.filter((a) => a.fn === 'count').map((a) => a.alias)
   for (const row of rows) for (const key of counts) row[key] = Number(row[key])
@@ -198,7 +198,7 @@ async function loadRelation(
     if (node.limit !== undefined) window.push(`${p.id(RANK)} <= ${p.add(node.offset + node.limit)}`)
     text = `select ${names.map((name) => p.id(name)).join(', ')} from (${inner}) as "ranked" where ${window.join(' and ')} order by ${p.id(RANK)} limit ${p.add(cap)}`
   }
-  const rows = await session.rows(p.statement(text))
+  const rows = await session.rows(p.statement(text), scope.budget.remainingBytes())
   if (rows.length === cap) {
     if (room < limits.maxRelationRows) throw tooManyRows(scope.budget.maxRows)
     throw new ExecutorError('LIMIT_EXCEEDED', `relation ${relation.name} matched more than ${limits.maxRelationRows} rows; give it a limit`)
@@ -277,7 +277,7 @@ export async function runPointReads(session: DbSession, reads: readonly CheckedR
   const from = source(p, model, undefined, scope)
   from.conditions.push(`${p.column(from.alias, idColumn)} in (${[...new Set(ids)].map((id) => p.add(id)).join(', ')})`)
   const columns = [...columnsAs(p, select, from.alias), `${p.column(from.alias, idColumn)} as ${p.id(`${KEY_PREFIX}id`)}`]
-  const rows = await session.rows(p.statement(`select ${columns.join(', ')} from ${from.from}${whereClause(from.conditions)}`))
+  const rows = await session.rows(p.statement(`select ${columns.join(', ')} from ${from.from}${whereClause(from.conditions)}`), scope.budget.remainingBytes())
   const byId = new Map<string | undefined, Row>()
   for (const row of rows) {
     byId.set(idKey(type, row[`${KEY_PREFIX}id`]), row)

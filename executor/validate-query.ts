@@ -115,6 +115,10 @@ function typeOf(model: ModelMeta, column: string): string {
 }
 const FUNCTIONS = new Set<string>(AGGREGATE_FUNCTIONS)
 const NO_ALIASES: ReadonlySet<string> = new Set()
+/** Keys that are refused everywhere in the protocol, answers included. */
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
+/** `json` has no equality operator: it cannot be grouped, made distinct or counted distinct. */
+const noEquality = (model: ModelMeta, column: string) => typeOf(model, column) === 'json'
 
 export class QueryValidator {
   /** @internal */
@@ -153,6 +157,8 @@ export class QueryValidator {
     const aliases = new Set(aggregates.map((a) => a.alias))
     const selection = this.selection(model, query, 0, model.name, aliases)
     const groupBy = query.groupBy === undefined ? [] : this.columns(model, query.groupBy, `${model.name} groupBy`)
+    const ungroupable = groupBy.find((c) => noEquality(model, c.column))
+    if (ungroupable) throw bad(`"${ungroupable.prop}" is a json column; it cannot be grouped`)
     if (isAggregate) {
       if (query.select !== undefined) throw bad('an aggregate query selects its groupBy columns; select is not allowed')
       if (selection.graph.length > 0) throw bad('an aggregate query cannot load relations')
@@ -174,6 +180,10 @@ export class QueryValidator {
       if (cache.swr !== undefined) this.values.count(cache.swr, 'cache swr', 86_400)
     }
     const distinct = optionalBoolean(query.distinct, 'query.distinct')
+    if (distinct) {
+      const plain = selection.select.find((c) => noEquality(model, c.column))
+      if (plain) throw bad(`"${plain.prop}" is a json column; a distinct query cannot select it`)
+    }
     if (distinct) {
       // PostgreSQL orders a distinct result only by what it selects.
       const selected = new Set(selection.select.map((c) => c.column))
@@ -274,6 +284,7 @@ export class QueryValidator {
       if (!FUNCTIONS.has(fn)) throw bad(`unknown aggregate function "${clip(fn)}"`)
       const alias = string(node.alias, 'aggregate alias')
       if (!ALIAS_PATTERN.test(alias)) throw bad('an aggregate alias must be a plain identifier (letters, digits, _)')
+      if (RESERVED_KEYS.has(alias)) throw bad(`"${alias}" cannot be an aggregate alias`)
       if (aliases.has(alias)) throw bad(`aggregate alias "${alias}" appears twice`)
       aliases.add(alias)
       const distinct = optionalBoolean(node.distinct, 'aggregate distinct')
@@ -283,6 +294,7 @@ export class QueryValidator {
       }
       const column = this.column(model, node.column, 'aggregate').column
       const type = typeOf(model, column)
+      if (distinct && noEquality(model, column)) throw bad(`${fn} distinct does not apply to the json column "${clip(String(node.column))}"`)
       if ((fn === 'sum' || fn === 'avg') && !NUMERIC_TYPES.has(type)) throw bad(`${fn} applies to numeric columns; "${clip(String(node.column))}" is not one`)
       if ((fn === 'min' || fn === 'max') && !MIN_MAX_TYPES.has(type) && !TEXT_TYPES.has(type)) throw bad(`${fn} does not apply to "${clip(String(node.column))}"`)
       return { fn: fn as AggregateFunction, column, alias, distinct }

@@ -285,6 +285,7 @@ const ANNOTATIONS = new Set(['Date', 'bigint', 'undefined'])
  * `LIMIT_EXCEEDED`) and never returns a value holding a forbidden key.
  */
 export function decodeRequestText(text: string, limits: DecodeLimits): unknown {
+  prescan(text, limits)
   let document: unknown
   try {
     document = JSON.parse(text)
@@ -298,6 +299,35 @@ export function decodeRequestText(text: string, limits: DecodeLimits): unknown {
   const nodes = checkTree(document.json, limits)
   if (document.meta !== undefined) applyAnnotations(document.json, document.meta, limits.maxNodes - nodes, limits)
   return document.json
+}
+
+/**
+ * Nesting and size, read off the text before `JSON.parse` builds anything: parsing a
+ * megabyte of `[[[[…` costs far more than counting it. Generous bounds (the document and
+ * its annotations wrap the query), checked exactly after parsing.
+ */
+function prescan(text: string, limits: DecodeLimits): void {
+  const maxDepth = limits.maxDepth + 4
+  const maxValues = limits.maxNodes * 4 + 16
+  let depth = 0
+  let values = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++
+      else if (c === 0x22) inString = false
+      continue
+    }
+    if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > maxDepth) throw new WireFormatError('LIMIT_EXCEEDED', `request is nested deeper than ${limits.maxDepth} levels`)
+      values++
+    } else if (c === 0x5d || c === 0x7d) depth--
+    else if (c === 0x2c && ++values > maxValues) {
+      throw new WireFormatError('LIMIT_EXCEEDED', `request has more than ${limits.maxNodes} nodes`)
+    }
+  }
 }
 
 function checkTree(root: unknown, limits: DecodeLimits): number {
