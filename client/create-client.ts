@@ -8,6 +8,7 @@ import { Deferred, type RunOptions } from './deferred.js'
 import { DjangoQuerySet } from './django.js'
 import { QuerySet } from './queryset.js'
 import { initialState } from './query-state.js'
+import { buildError, messageOf } from './soft-fail.js'
 import { Transport, type ClientOptions } from './transport.js'
 import type { ModelName, Ref } from './types.js'
 
@@ -92,11 +93,15 @@ export function createClient<Api, Procedures = {}>(options: ClientOptions): Clie
   const call = (runner: typeof run | undefined) => (procedure: string, args: unknown) =>
     new Call({ op: 'call', procedure, ...(args !== undefined && { args }) }, runner)
   const transaction = async (queries: readonly Sendable[] | ((t: unknown) => readonly Sendable[]), runOptions: RunOptions = {}) => {
-    const list =
-      typeof queries === 'function'
-        ? queries(Object.assign(Object.create(models<Api>(undefined)), { ref, call: call(undefined) }))
-        : queries
-    if (!Array.isArray(list) || list.length === 0) throw new TypeError('transaction() needs a non-empty array of querysets')
+    let list: readonly Sendable[]
+    try {
+      list = typeof queries === 'function' ? queries(Object.assign(Object.create(models<Api>(undefined)), { ref, call: call(undefined) })) : queries
+    } catch (error) {
+      throw buildError(messageOf(error))
+    }
+    if (!Array.isArray(list) || list.length === 0) throw buildError('transaction() needs a non-empty array of querysets')
+    const failed = list.find((q) => (q as { state?: { failure?: string } }).state?.failure !== undefined)
+    if (failed) throw buildError((failed as unknown as { state: { failure: string } }).state.failure)
     return transport.sendAtomic(list.map((q) => q.toJSON()), runOptions.signal)
   }
   const extras: Record<string, unknown> = { transaction, call: call(run) }

@@ -6,6 +6,7 @@ import type { ComparisonOperator, Filter, Scalar } from '../shared/query-ast.js'
 import { AsyncOrmError } from './client-error.js'
 import type { QuerySet } from './queryset.js'
 import { Deferred, type RunOptions } from './deferred.js'
+import { failSoftly } from './soft-fail.js'
 import type { ColumnOf, RowOf, ValueOf } from './types.js'
 
 type TextLookup = 'iexact' | 'contains' | 'icontains' | 'startswith' | 'istartswith' | 'endswith' | 'iendswith'
@@ -41,6 +42,16 @@ export class DjangoQuerySet<Api, K extends keyof Api & string> extends Deferred<
 
   private next(qs: QuerySet<Api, K>): DjangoQuerySet<Api, K> {
     return new DjangoQuerySet(this.name, qs)
+  }
+
+  /** @internal The state of the queryset underneath (see `soft-fail.ts`). */
+  get state(): QuerySet<Api, K>['state'] {
+    return this.qs.state
+  }
+
+  /** @internal This queryset, failing with `error` when it runs. */
+  failedWith(error: unknown): DjangoQuerySet<Api, K> {
+    return this.next(this.qs.failedWith(error))
   }
 
   /** Rows matching every lookup. */
@@ -163,3 +174,5 @@ function columnLookup(column: string, lookup: string, value: unknown): Filter {
 function escapeLike(value: string): string {
   return value.replace(/[\\%_]/g, (c) => `\\${c}`)
 }
+
+failSoftly(DjangoQuerySet)

@@ -4,6 +4,7 @@
  */
 import { COMPARISON_OPERATORS, type ComparisonOperator, type Filter, type Scalar } from '../shared/query-ast.js'
 import { Deferred } from './deferred.js'
+import { failSoftly, messageOf } from './soft-fail.js'
 import { initialState, termsToFilter, type QueryState } from './query-state.js'
 import type { ColumnOf, RelationNameOf, TargetOf, ValueOf, WhereObject } from './types.js'
 
@@ -26,6 +27,11 @@ export class FilterBuilder<Api, K extends keyof Api & string, Out = never> exten
 
   fetch(): Promise<Out> {
     return Promise.reject(new TypeError('a filter group cannot run on its own'))
+  }
+
+  /** @internal This builder, failing with `error` when it runs (see `soft-fail.ts`). */
+  failedWith(error: unknown): this {
+    return this.with({ failure: messageOf(error) })
   }
 
   /** @internal Makes a copy of this builder (of the same class) with `patch` applied. */
@@ -242,3 +248,5 @@ function scalar(value: unknown, column: string): Scalar {
   if (value === undefined) throw new TypeError(`undefined value for column "${column}"`)
   return value as Scalar
 }
+
+failSoftly(FilterBuilder)

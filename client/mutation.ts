@@ -4,6 +4,7 @@
  * A write is a queryset too: immutable, lazy, run by `await`, `fetch()` or `execute()`.
  */
 import { Runnable } from './runnable.js'
+import { failSoftly } from './soft-fail.js'
 import type { ColumnOf, RowOf } from './types.js'
 
 /**
@@ -72,7 +73,7 @@ export class OnConflict<Api, K extends keyof Api & string, Out> {
 
   private finish(action: 'merge' | 'ignore', merge: readonly string[]): MutationQuerySet<Api, K, Out> {
     const mutation = this.insert.state.mutation!
-    if (mutation.op !== 'insert') throw new TypeError('onConflict() applies to inserts')
+    if (mutation.op !== 'insert') return this.insert.failedWith(new TypeError('onConflict() applies to inserts'))
     const onConflict = { columns: this.columns, action, ...(merge.length > 0 && { merge }) }
     return new MutationQuerySet(
       { ...this.insert.state, mutation: { ...mutation, onConflict } },
@@ -80,3 +81,5 @@ export class OnConflict<Api, K extends keyof Api & string, Out> {
     )
   }
 }
+
+failSoftly(MutationQuerySet)

@@ -25,6 +25,8 @@ export interface QueryState {
   /** Set when the queryset writes instead of reading. */
   readonly mutation?: Mutation
   readonly cache?: { readonly ttl: number; readonly swr?: number }
+  /** Set when a builder method could not build: running the queryset rejects with it. */
+  readonly failure?: string
 }
 
 export type Mutation =

@@ -7,6 +7,7 @@ import { Runnable } from './runnable.js'
 import { parseRelationExpression, type RelationTree } from './relation-expression.js'
 import { initialState, toGraphNode, type Mutation, type QueryState } from './query-state.js'
 import { MutationQuerySet } from './mutation.js'
+import { failSoftly } from './soft-fail.js'
 import type {
   CanDelete,
   InsertGraphOf,
@@ -308,3 +309,6 @@ function mergeGraph(current: readonly GraphNode[], added: GraphNode[]): GraphNod
 }
 
 export type { Page }
+
+failSoftly(QuerySet)
+failSoftly(AggregateQuerySet)

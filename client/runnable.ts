@@ -5,6 +5,7 @@
 import type { OrderTerm, Query } from '../shared/query-ast.js'
 import type { RunOptions } from './deferred.js'
 import { FilterBuilder } from './filter-builder.js'
+import { buildError, failSoftly } from './soft-fail.js'
 import { toQuery, type QueryState } from './query-state.js'
 import type { ColumnOf } from './types.js'
 
@@ -30,6 +31,7 @@ export abstract class Runnable<Api, K extends keyof Api & string, Out> extends F
 
   /** Runs the query. */
   override fetch(options: RunOptions = {}): Promise<Out> {
+    if (this.state.failure !== undefined) return Promise.reject(buildError(this.state.failure))
     if (!this.runner) {
       return Promise.reject(new TypeError('this queryset describes a relation or a group; it cannot run on its own'))
     }
@@ -67,6 +69,8 @@ export abstract class Runnable<Api, K extends keyof Api & string, Out> extends F
     return this.with({ offset: count })
   }
 }
+
+failSoftly(Runnable)
 
 function orderTerm(column: string, direction: string, nulls: 'first' | 'last' | undefined): OrderTerm {
   const dir = direction.toLowerCase()

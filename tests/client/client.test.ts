@@ -136,15 +136,29 @@ describe('the AST a queryset builds', () => {
     expect(derived.toJSON()).toMatchObject({ limit: 1 })
   })
 
-  it('refuses undefined values instead of dropping the filter', () => {
-    expect(() => db.Post.query().where('views', undefined as never)).toThrow(TypeError)
-    expect(() => db.Post.objects.filter({ views: undefined })).toThrow(TypeError)
+  it('refuses undefined values instead of dropping the filter: the queryset rejects with BAD_REQUEST', async () => {
+    const bad = { code: 'BAD_REQUEST', message: 'undefined value for column "views"' }
+    await expect(db.Post.query().where('views', undefined as never)).rejects.toMatchObject(bad)
+    await expect(db.Post.objects.filter({ views: undefined })).rejects.toMatchObject({ code: 'BAD_REQUEST' })
+    // Chaining on goes on failing with the first error.
+    await expect(db.Post.query().where('views', undefined as never).orderBy('id').limit(3).first()).rejects.toMatchObject(bad)
   })
 
-  it('refuses relation expressions it cannot send', () => {
-    for (const bad of ['posts.*', 'posts^', 'posts(published)', '[posts', '__proto__']) {
-      expect(() => db.Author.query().withGraphFetched(bad), bad).toThrow(TypeError)
+  it('refuses relation expressions it cannot send, rejecting (never throwing) with an AsyncOrmError', async () => {
+    for (const bad of ['*', 'posts.*', 'posts^', 'posts(published)', '[posts', '__proto__']) {
+      let qs: PromiseLike<unknown> | undefined
+      expect(() => (qs = db.Author.query().withGraphFetched(bad)), bad).not.toThrow()
+      await expect(qs, bad).rejects.toMatchObject({ name: 'AsyncOrmError', code: 'BAD_REQUEST' })
     }
+  })
+
+  it('rejects every other builder mistake the same way, and transactions that hold one', async () => {
+    await expect(db.Post.query().where('views', 'between' as never, 1)).rejects.toMatchObject({ code: 'BAD_REQUEST', message: 'unknown operator between' })
+    await expect(db.Post.query().orderBy('id', 'sideways' as never)).rejects.toMatchObject({ code: 'BAD_REQUEST' })
+    await expect(db.Post.objects.slice(5, 2)).rejects.toMatchObject({ code: 'BAD_REQUEST' })
+    await expect(db.Post.query().where('id', 1).patch({ title: 'x' }).onConflict('id').ignore()).rejects.toMatchObject({ code: 'BAD_REQUEST', message: 'onConflict() applies to inserts' })
+    await expect(db.transaction((t) => [t.Post.query().where('views', undefined as never)])).rejects.toMatchObject({ name: 'AsyncOrmError', code: 'BAD_REQUEST' })
+    await expect(db.transaction((t) => [t.Tag.query().insert({ name: 'x' }), t.Tag.query().insert({ name: t.ref(-1, 'id') as never })])).rejects.toMatchObject({ code: 'BAD_REQUEST' })
   })
 })
 
