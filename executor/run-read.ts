@@ -68,7 +68,7 @@ async function aggregateRows(session: DbSession, read: CheckedRead, scope: Reque
   const p = session.params()
   const from = source(p, read.model, read.where, scope)
   const { alias } = from
-  const columns = columnsAs(p, read.groupBy, alias)
+  const columns = columnsAs(p, read.select, alias)
   for (const aggregate of read.aggregates) {
     const target = aggregate.column === undefined ? '*' : p.column(alias, aggregate.column)
     columns.push(`${fixed(AGGREGATES, aggregate.fn, 'aggregate')}(${aggregate.distinct ? 'distinct ' : ''}${target}) as ${p.id(aggregate.alias)}`)

@@ -160,14 +160,17 @@ export class QueryValidator {
     const ungroupable = groupBy.find((c) => noEquality(model, c.column))
     if (ungroupable) throw bad(`"${ungroupable.prop}" is a json column; it cannot be grouped`)
     if (isAggregate) {
-      if (query.select !== undefined) throw bad('an aggregate query selects its groupBy columns; select is not allowed')
+      // objection's form: `select('status').count('id as n').groupBy('status')`.
+      const grouped = new Set(groupBy.map((c) => c.prop))
+      const ungrouped = query.select === undefined ? undefined : selection.select.find((c) => !grouped.has(c.prop))
+      if (ungrouped) throw bad(`an aggregate query selects only groupBy columns; "${ungrouped.prop}" is not one`)
       if (selection.graph.length > 0) throw bad('an aggregate query cannot load relations')
       for (const column of groupBy) {
         if (aliases.has(column.prop)) throw bad(`aggregate alias "${column.prop}" collides with a groupBy column`)
       }
-      const grouped = new Set(groupBy.map((c) => c.column))
+      const groupedColumns = new Set(groupBy.map((c) => c.column))
       for (const order of selection.orderBy) {
-        if (!order.alias && !grouped.has(order.column)) {
+        if (!order.alias && !groupedColumns.has(order.column)) {
           throw bad('an aggregate query can order only by its groupBy columns and aggregate aliases')
         }
       }
@@ -190,7 +193,9 @@ export class QueryValidator {
       if (selection.orderBy.some((o) => !selected.has(o.column))) throw bad('a distinct query can order only by the columns it selects')
     }
     const limit = selection.limit ?? model.defaultLimit
-    return { kind: 'read', ...selection, op: op as ReadOp, distinct, limit, groupBy, aggregates }
+    // An aggregate row holds the selected groupBy columns (all of them without a select).
+    const select = isAggregate && query.select === undefined ? groupBy : selection.select
+    return { kind: 'read', ...selection, select, op: op as ReadOp, distinct, limit, groupBy, aggregates }
   }
 
   private selection(

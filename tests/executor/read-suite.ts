@@ -171,6 +171,14 @@ describe.each(DATABASE_KINDS)(`reads on %s, columns mapped by the ${mappers === 
     expect(total).toEqual({ n: await published().resultSize() })
   })
 
+  it('aggregates written as objection writes them: select the groups, then the aggregates, then groupBy', async () => {
+    const rows = await db.Post.query().select('authorId').count('id as n').max('views as top').groupBy('authorId', 'published').orderBy('authorId').limit(1000)
+    const expected = await published().select('author_id').count('id as n').max('views as top').groupBy('author_id', 'published').orderBy('author_id')
+    expect(plain(rows)).toEqual(plain(expected.map((row) => ({ ...(row as unknown as Record<string, unknown>), n: Number((row as unknown as { n: string }).n) }))))
+    expect(Object.keys(rows[0]!).sort()).toEqual(['authorId', 'n', 'top'])
+    await expect(db.Post.query().select('title').count('id as n').groupBy('authorId')).rejects.toMatchObject({ code: 'BAD_REQUEST', message: 'an aggregate query selects only groupBy columns; "title" is not one' })
+  })
+
   it('loads every relation kind, nested, under each related model policy', async () => {
     const authors = await db.Author.query()
       .whereIn('id', [1n, 2n, 3n, 4n])
