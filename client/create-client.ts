@@ -10,13 +10,20 @@ import { QuerySet } from './queryset.js'
 import { initialState } from './query-state.js'
 import { buildError, messageOf } from './soft-fail.js'
 import { Transport, type ClientOptions } from './transport.js'
-import type { ModelName, Ref } from './types.js'
+import type { ModelName, Ref, RelationNameOf, TargetOf } from './types.js'
+import { RelatedQuery } from './related-query.js'
 
 export interface ModelHandle<Api, K extends ModelName<Api>> {
   /** A new, empty queryset over the model (objection's `Model.query()`). */
   query(): QuerySet<Api, K>
   /** The Django-style manager: `objects.filter({...}).orderBy('-id').slice(0, 5)`. */
   readonly objects: DjangoQuerySet<Api, K>
+  /**
+   * objection's `Model.relatedQuery(relation)`: `.for(ids)` reads the related rows of
+   * these rows; inside `select()`, `.count().as('n')` (or `sum`, `avg`, `min`, `max`) is an
+   * aggregate of each row's related rows.
+   */
+  relatedQuery<R extends RelationNameOf<Api, K>>(relation: R): RelatedQuery<Api, K, TargetOf<Api, K, R>>
 }
 
 /** Anything that can go in a transaction: a queryset, a write, a procedure call. */
@@ -120,7 +127,11 @@ function models<Api>(run: ((query: Query, signal?: AbortSignal) => Promise<unkno
     let handle = handles.get(name)
     if (!handle) {
       const query = () => new QuerySet(initialState(name), run) as QuerySet<Api, never>
-      handle = { query, objects: new DjangoQuerySet(name as never, query()) }
+      handle = {
+        query,
+        objects: new DjangoQuerySet(name as never, query()),
+        relatedQuery: (relation: string) => new RelatedQuery(name as never, relation, run) as never,
+      }
       handles.set(name, handle)
     }
     return handle

@@ -2,7 +2,7 @@
  * The data a queryset holds, and how it becomes a wire `Query`. Querysets are immutable:
  * every method makes a new state, so a queryset can be shared and extended freely.
  */
-import type { Aggregate, Filter, GraphNode, InsertQuery, OrderTerm, Query, ReadOp, Returning, WriteRow } from '../shared/query-ast.js'
+import type { Aggregate, Filter, GraphNode, InsertQuery, OrderTerm, Query, ReadOp, RelatedTo, Returning, SelectItem, WriteRow } from '../shared/query-ast.js'
 
 /** One `where`/`orWhere` call, in order; SQL precedence (AND before OR) groups them. */
 export interface Term {
@@ -14,7 +14,9 @@ export interface QueryState {
   readonly model: string
   readonly op: ReadOp
   readonly terms: readonly Term[]
-  readonly select?: readonly string[]
+  readonly select?: readonly SelectItem[]
+  /** `relatedQuery(relation).for(ids)`: the related rows of these rows of `model`. */
+  readonly relatedTo?: RelatedTo
   readonly distinct?: boolean
   readonly orderBy: readonly OrderTerm[]
   readonly limit?: number
@@ -60,7 +62,8 @@ export function toQuery(state: QueryState): Query {
   const where = termsToFilter(state.terms)
   const { mutation } = state
   if (mutation) {
-    const select = state.select && { select: state.select }
+    // A write returns columns only: relation aggregates are refused by the executor.
+    const select = state.select && { select: state.select as readonly string[] }
     switch (mutation.op) {
       case 'insert':
         return {
@@ -82,6 +85,7 @@ export function toQuery(state: QueryState): Query {
   return {
     model: state.model,
     op: state.op,
+    ...(state.relatedTo && { for: state.relatedTo }),
     ...(state.select && { select: state.select }),
     ...(state.distinct && { distinct: true }),
     ...(where && { where }),

@@ -2,7 +2,8 @@
  * Querysets: immutable, lazy, and run by awaiting them (as in objection), by `fetch()`,
  * or by the callback style `execute(cb)`.
  */
-import type { AggregateFunction, GraphNode, Scalar, WriteRow } from '../shared/query-ast.js'
+import type { AggregateFunction, GraphNode, Scalar, SelectItem, WriteRow } from '../shared/query-ast.js'
+import { RelationAggregateSelection, type AggregatesOf } from './related-query.js'
 import { Runnable } from './runnable.js'
 import { parseRelationExpression, type RelationTree } from './relation-expression.js'
 import { initialState, toGraphNode, type Mutation, type QueryState } from './query-state.js'
@@ -75,9 +76,28 @@ export class QuerySet<Api, K extends keyof Api & string, S = RowOf<Api, K>, G = 
   K,
   ResultOf<Simplify<S & G>, M>
 > {
-  /** Returns only these columns (default: every readable column). */
-  select<C extends ColumnOf<Api, K>>(...columns: (C | readonly C[])[]): QuerySet<Api, K, Pick<RowOf<Api, K>, C>, G, M> {
-    return this.with({ select: columns.flat() as string[] }) as never
+  /**
+   * Returns only these columns (default: every readable column), and aggregates of
+   * related rows made with `relatedQuery`:
+   *
+   * @example
+   * db.Person.query().select('id', 'firstName', db.Person.relatedQuery('pets').count().as('petCount'))
+   * // select id, first_name, (select count(*) from animals where animals.owner_id = persons.id) as "petCount" from persons
+   */
+  select<C extends ColumnOf<Api, K>>(...columns: (C | readonly C[])[]): QuerySet<Api, K, Pick<RowOf<Api, K>, C>, G, M>
+  select<const Items extends readonly (ColumnOf<Api, K> | RelationAggregateSelection<string, unknown>)[]>(
+    ...items: Items
+  ): QuerySet<Api, K, Pick<RowOf<Api, K>, Extract<Items[number], string>> & AggregatesOf<Extract<Items[number], RelationAggregateSelection<string, unknown>>>, G, M>
+  select(...items: unknown[]): unknown {
+    const select: SelectItem[] = []
+    for (const item of items.flat() as (string | RelationAggregateSelection<string, unknown>)[]) {
+      if (typeof item === 'string') select.push(item)
+      else if (item instanceof RelationAggregateSelection) {
+        if (item.failure !== undefined) throw new TypeError(item.failure)
+        select.push(item.node)
+      } else throw new TypeError('select() takes column names and relatedQuery(…) aggregates')
+    }
+    return this.with({ select }) as never
   }
 
   /** `select distinct` these columns. */

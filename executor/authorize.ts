@@ -26,6 +26,10 @@ export function authorize(query: CheckedQuery, ctx: unknown, roles: readonly str
   const reads = (selection: CheckedSelection) => {
     if (!selection.model.readAllowed(ctx, roles)) deny('reading', selection.model)
     if (selection.where) filterReads(selection.where)
+    for (const aggregate of selection.relationAggregates) {
+      if (!aggregate.relation.target.aggregateAllowed(ctx, roles)) deny('aggregating', aggregate.relation.target)
+      if (aggregate.where) filterReads(aggregate.where)
+    }
     for (const node of selection.graph) reads(node)
   }
   const filterReads = (filter: CheckedFilter): void => {
@@ -38,6 +42,9 @@ export function authorize(query: CheckedQuery, ctx: unknown, roles: readonly str
       case 'exists':
         if (!filter.relation.target.readAllowed(ctx, roles)) deny('reading', filter.relation.target)
         if (filter.where) filterReads(filter.where)
+        return
+      case 'related':
+        if (!filter.owner.readAllowed(ctx, roles)) deny('reading', filter.owner)
         return
       default:
         return

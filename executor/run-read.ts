@@ -8,7 +8,7 @@ import { ExecutorError } from './executor-error.js'
 import { jsonSize, tooManyRows } from './result-budget.js'
 import type { Limits } from './limits.js'
 import type { RequestScope } from './request-scope.js'
-import { assertNever, columnsAs, fixed, joinOn, limitClause, orderClause, orderTerm, source, whereClause, type Params, type Source } from './sql.js'
+import { assertNever, columnsAs, fixed, joinOn, limitClause, orderClause, orderTerm, related, source, whereClause, type Params, type Source } from './sql.js'
 import type { CheckedAggregate, CheckedGraph, CheckedRead, CheckedSelection } from './validate-query.js'
 
 /** Result keys the executor adds for relation loading and strips before answering. */
@@ -45,11 +45,12 @@ async function selectRows(session: DbSession, read: CheckedRead, limit: number, 
   const p = session.params()
   const from = source(p, read.model, read.where, scope)
   const keys = parentKeys(p, read, from.alias)
-  const columns = [...columnsAs(p, read.select, from.alias), ...keys.select]
+  const columns = [...columnsAs(p, read.select, from.alias), ...relationAggregates(p, read, from.alias, scope), ...keys.select]
   const text =
     `select ${read.distinct ? 'distinct ' : ''}${columns.join(', ')} from ${from.from}${whereClause(from.conditions)}` +
     `${orderClause(p, read.orderBy, from.alias)}${limitClause(p, limit, read.offset)}`
   const rows = await session.rows(p.statement(text), scope.budget.remainingBytes())
+  countsAsNumbers(read, rows)
   scope.budget.chargeRows(rows)
   await loadGraph(session, read, rows, keys.names, scope, limits)
   return rows
@@ -84,6 +85,26 @@ async function aggregateRows(session: DbSession, read: CheckedRead, scope: Reque
   const counts = read.aggregates.filter((a) => a.fn === 'count').map((a) => a.alias)
   for (const row of rows) for (const key of counts) row[key] = Number(row[key])
   return rows
+}
+
+/**
+ * `(select count(*) from <related> where <joined> and <policy> and <where>) as "alias"`,
+ * one per aggregate of related rows the selection asks for.
+ */
+function relationAggregates(p: Params, selection: CheckedSelection, alias: string, scope: RequestScope): string[] {
+  return selection.relationAggregates.map((aggregate) => {
+    const what = (related: string) =>
+      `${fixed(AGGREGATES, aggregate.fn, 'aggregate')}(${aggregate.distinct ? 'distinct ' : ''}${aggregate.column === undefined ? '*' : p.column(related, aggregate.column)})`
+    return `(${related(p, aggregate.relation, alias, aggregate.where, scope, what)}) as ${p.id(aggregate.alias)}`
+  })
+}
+
+/** `count` answers int8: as numbers, as every other count does. */
+function countsAsNumbers(selection: CheckedSelection, rows: Row[]): void {
+  for (const aggregate of selection.relationAggregates) {
+    if (aggregate.fn !== 'count') continue
+    for (const row of rows) row[aggregate.alias] = Number(row[aggregate.alias])
+  }
 }
 
 /** Each aggregate function's SQL name, from a fixed table. */
@@ -181,8 +202,18 @@ async function loadRelation(
   const list = tuples.map((tuple) => (tuple.length === 1 ? p.add(tuple[0]) : `(${tuple.map((value) => p.add(value)).join(', ')})`))
   from.conditions.push(`${parentColumns.length === 1 ? parentColumns[0]! : `(${parentColumns.join(', ')})`} in (${list.join(', ')})`)
 
-  const names = [...node.select.map((c) => c.prop), ...keys.names.values(), ...parentColumns.map((_, i) => `${PARENT_PREFIX}${i}`)]
-  const select = [...columnsAs(p, node.select, alias), ...keys.select, ...parentColumns.map((column, i) => `${column} as ${p.id(`${PARENT_PREFIX}${i}`)}`)]
+  const names = [
+    ...node.select.map((c) => c.prop),
+    ...node.relationAggregates.map((a) => a.alias),
+    ...keys.names.values(),
+    ...parentColumns.map((_, i) => `${PARENT_PREFIX}${i}`),
+  ]
+  const select = [
+    ...columnsAs(p, node.select, alias),
+    ...relationAggregates(p, node, alias, scope),
+    ...keys.select,
+    ...parentColumns.map((column, i) => `${column} as ${p.id(`${PARENT_PREFIX}${i}`)}`),
+  ]
   // Every row read is attached to a parent at least once: never read more than the
   // answer may still hold.
   const room = Math.min(limits.maxRelationRows, scope.budget.remainingRows())
@@ -199,6 +230,7 @@ async function loadRelation(
     text = `select ${names.map((name) => p.id(name)).join(', ')} from (${inner}) as "ranked" where ${window.join(' and ')} order by ${p.id(RANK)} limit ${p.add(cap)}`
   }
   const rows = await session.rows(p.statement(text), scope.budget.remainingBytes())
+  countsAsNumbers(node, rows)
   if (rows.length === cap) {
     if (room < limits.maxRelationRows) throw tooManyRows(scope.budget.maxRows)
     throw new ExecutorError('LIMIT_EXCEEDED', `relation ${relation.name} matched more than ${limits.maxRelationRows} rows; give it a limit`)

@@ -128,6 +128,7 @@ function leakproof(node: CheckedFilter): boolean {
     case 'not':
       return leakproof(node.filter)
     case 'exists':
+    case 'related':
       return false
     default:
       return assertNever(node)
@@ -200,6 +201,8 @@ export function filter(p: Params, node: CheckedFilter, alias: string, scope: Req
       return `not (${filter(p, node.filter, alias, scope)})`
     case 'exists':
       return `${node.negated ? 'not ' : ''}exists (${related(p, node.relation, alias, node.where, scope)})`
+    case 'related':
+      return `exists (${owners(p, node.owner, node.relation, node.ids, alias, scope)})`
     default:
       return assertNever(node)
   }
@@ -235,8 +238,18 @@ function inList(p: Params, target: string, values: readonly unknown[], negated: 
   return `${target} ${negated ? 'not ' : ''}in (${values.map((value) => p.add(value)).join(', ')})`
 }
 
-/** `select 1 from <related> where <joined to the owner row> and <policy> and <where>`. */
-function related(p: Params, relation: RelationMeta, ownerAlias: string, where: CheckedFilter | undefined, scope: RequestScope): string {
+/**
+ * `select <what> from <related> where <joined to the owner row> and <policy> and <where>`:
+ * the related rows of one owner row (`what` gets the related table's alias).
+ */
+export function related(
+  p: Params,
+  relation: RelationMeta,
+  ownerAlias: string,
+  where: CheckedFilter | undefined,
+  scope: RequestScope,
+  what: (alias: string) => string = () => '1',
+): string {
   const from = source(p, relation.target, where, scope)
   const { join } = relation
   if (join) {
@@ -248,6 +261,27 @@ function related(p: Params, relation: RelationMeta, ownerAlias: string, where: C
   } else {
     relation.relatedColumns.forEach((column, i) => {
       from.conditions.push(`${p.column(from.alias, column)} = ${p.column(ownerAlias, relation.ownerColumns[i]!)}`)
+    })
+  }
+  return `select ${what(from.alias)} from ${from.from}${whereClause(from.conditions)}`
+}
+
+/**
+ * `select 1 from <owner> where <owner policy> and <owner ids> and <joined to the related
+ * row>`: whether a related row belongs to one of the owners (`relatedQuery(…).for(ids)`).
+ */
+function owners(p: Params, owner: ModelMeta, relation: RelationMeta, ids: CheckedFilter, targetAlias: string, scope: RequestScope): string {
+  const from = source(p, owner, ids, scope)
+  const { join } = relation
+  if (join) {
+    const joinAlias = scope.alias()
+    from.from += joinOn(p, join.table, joinAlias, join.ownerColumns, from.alias, relation.ownerColumns)
+    join.relatedColumns.forEach((column, i) => {
+      from.conditions.push(`${p.column(joinAlias, column)} = ${p.column(targetAlias, relation.relatedColumns[i]!)}`)
+    })
+  } else {
+    relation.ownerColumns.forEach((column, i) => {
+      from.conditions.push(`${p.column(from.alias, column)} = ${p.column(targetAlias, relation.relatedColumns[i]!)}`)
     })
   }
   return `select 1 from ${from.from}${whereClause(from.conditions)}`

@@ -39,6 +39,7 @@ export type CheckedFilter =
   | { readonly kind: 'and' | 'or'; readonly filters: readonly CheckedFilter[] }
   | { readonly kind: 'not'; readonly filter: CheckedFilter }
   | { readonly kind: 'exists'; readonly relation: RelationMeta; readonly where?: CheckedFilter; readonly negated: boolean }
+  | { readonly kind: 'related'; readonly owner: ModelMeta; readonly relation: RelationMeta; readonly ids: CheckedFilter }
 
 /** A readable column: the key it has in results, and its database name. */
 export interface Column {
@@ -54,9 +55,21 @@ export interface CheckedOrder {
   readonly nulls?: 'first' | 'last'
 }
 
+/** An aggregate of each row's related rows, selected as a column. */
+export interface CheckedRelationAggregate {
+  readonly relation: RelationMeta
+  readonly fn: AggregateFunction
+  /** A column of the related table; absent for `count` of rows. */
+  readonly column?: string
+  readonly distinct: boolean
+  readonly alias: string
+  readonly where?: CheckedFilter
+}
+
 export interface CheckedSelection {
   readonly model: ModelMeta
   readonly select: readonly Column[]
+  readonly relationAggregates: readonly CheckedRelationAggregate[]
   readonly where?: CheckedFilter
   readonly orderBy: readonly CheckedOrder[]
   /** For relations: per parent, and absent means "all" (bounded by `maxRelationRows`). */
@@ -85,7 +98,8 @@ export interface CheckedRead extends CheckedSelection {
   readonly aggregates: readonly CheckedAggregate[]
 }
 
-const QUERY_KEYS = keys('model', 'op', 'select', 'distinct', 'where', 'orderBy', 'limit', 'offset', 'graph', 'groupBy', 'aggregates', 'cache')
+const QUERY_KEYS = keys('model', 'op', 'for', 'select', 'distinct', 'where', 'orderBy', 'limit', 'offset', 'graph', 'groupBy', 'aggregates', 'cache')
+const FOR_KEYS = keys('relation', 'ids')
 const CACHE_KEYS = keys('ttl', 'swr')
 const GRAPH_KEYS = keys('relation', 'select', 'where', 'orderBy', 'limit', 'offset', 'graph')
 const ORDER_KEYS = keys('column', 'direction', 'nulls')
@@ -101,6 +115,7 @@ const FILTER_KEYS = {
   exists: keys('kind', 'relation', 'where', 'negated'),
   id: keys('kind', 'ids'),
 } as const
+const RELATION_AGGREGATE_KEYS = keys('relation', 'fn', 'column', 'distinct', 'alias', 'where')
 const OPERATORS = new Set<string>(COMPARISON_OPERATORS)
 const LIKE_OPERATORS = new Set<string>(['like', 'ilike', 'not like', 'not ilike'])
 const OPS = new Set<string>(READ_OPS)
@@ -140,9 +155,11 @@ export class QueryValidator {
     const query = record(input, 'query')
     checkKeys(query, QUERY_KEYS, 'query')
     const modelName = string(query.model, 'query.model')
-    const model = this.api.get(modelName)
-    if (!model) throw bad(`unknown model "${clip(modelName)}"`)
-    if (model.columns.size === 0) throw new ExecutorError('FORBIDDEN', `reading ${model.name} is not allowed`)
+    const named = this.api.get(modelName)
+    if (!named) throw bad(`unknown model "${clip(modelName)}"`)
+    if (named.columns.size === 0) throw new ExecutorError('FORBIDDEN', `reading ${named.name} is not allowed`)
+    const related = query.for === undefined ? undefined : this.relatedTo(named, query.for)
+    const model = related?.relation.target ?? named
     const op = string(query.op, 'query.op')
     if (!OPS.has(op)) throw bad(`unknown operation "${clip(op)}"`)
 
@@ -155,13 +172,15 @@ export class QueryValidator {
     const aggregates = isAggregate ? this.aggregates(model, query.aggregates) : []
     if (isAggregate && aggregates.length === 0) throw bad('an aggregate query needs at least one aggregate')
     const aliases = new Set(aggregates.map((a) => a.alias))
-    const selection = this.selection(model, query, 0, model.name, aliases)
+    const own = this.selection(model, query, 0, model.name, aliases)
+    const selection = related ? { ...own, where: own.where ? { kind: 'and' as const, filters: [related, own.where] } : related } : own
     const groupBy = query.groupBy === undefined ? [] : this.columns(model, query.groupBy, `${model.name} groupBy`)
     const ungroupable = groupBy.find((c) => noEquality(model, c.column))
     if (ungroupable) throw bad(`"${ungroupable.prop}" is a json column; it cannot be grouped`)
     if (isAggregate) {
       // objection's form: `select('status').count('id as n').groupBy('status')`.
       const grouped = new Set(groupBy.map((c) => c.prop))
+      if (selection.relationAggregates.length > 0) throw bad('an aggregate query selects only groupBy columns')
       const ungrouped = query.select === undefined ? undefined : selection.select.find((c) => !grouped.has(c.prop))
       if (ungrouped) throw bad(`an aggregate query selects only groupBy columns; "${ungrouped.prop}" is not one`)
       if (selection.graph.length > 0) throw bad('an aggregate query cannot load relations')
@@ -205,16 +224,49 @@ export class QueryValidator {
     path: string,
     aliases: ReadonlySet<string> = NO_ALIASES,
   ): CheckedSelection {
-    const select =
+    const { select, relationAggregates } =
       query.select === undefined
-        ? [...model.columns].map(([prop, column]) => ({ prop, column }))
-        : this.columns(model, query.select, `${path} select`)
+        ? { select: [...model.columns].map(([prop, column]) => ({ prop, column })), relationAggregates: [] }
+        : this.selectItems(model, query.select, `${path} select`, depth)
     const where = query.where === undefined ? undefined : this.filter(model, query.where, depth, 0)
     const orderBy = query.orderBy === undefined ? [] : this.orderBy(model, query.orderBy, path, aliases)
     const limit = query.limit === undefined ? undefined : this.values.count(query.limit, `${path} limit`, model.maxLimit)
     const offset = query.offset === undefined ? 0 : this.values.count(query.offset, `${path} offset`, Number.MAX_SAFE_INTEGER)
     const graph = query.graph === undefined ? [] : this.graph(model, query.graph, depth, path)
-    return { model, select, ...(where && { where }), orderBy, ...(limit !== undefined && { limit }), offset, graph }
+    return { model, select, relationAggregates, ...(where && { where }), orderBy, ...(limit !== undefined && { limit }), offset, graph }
+  }
+
+  /** `for`: the rows related to `owner`'s rows with these ids, as a filter on the related model. */
+  private relatedTo(owner: ModelMeta, input: unknown): CheckedFilter & { kind: 'related' } {
+    const node = record(input, 'for')
+    checkKeys(node, FOR_KEYS, 'for')
+    const relation = this.relation(owner, node.relation)
+    return { kind: 'related', owner, relation, ids: this.ids(owner, node.ids) }
+  }
+
+  /** A select list: readable columns, and aggregates of related rows (`relatedQuery(…).count().as(…)`). */
+  private selectItems(model: ModelMeta, input: unknown, what: string, depth: number): { select: Column[]; relationAggregates: CheckedRelationAggregate[] } {
+    const items = array(input, what)
+    const names = items.filter((item) => typeof item === 'string')
+    const select = names.length === 0 ? [] : this.columns(model, names, what)
+    if (names.length === 0 && items.length === 0) throw bad(`${what} is empty`)
+    const taken = new Set(select.map((c) => c.prop))
+    const relationAggregates = items
+      .filter((item) => typeof item !== 'string')
+      .map((item) => {
+        const node = record(item, 'relation aggregate')
+        checkKeys(node, RELATION_AGGREGATE_KEYS, 'relation aggregate')
+        if (depth + 1 > this.limits.maxGraphDepth) {
+          throw new ExecutorError('LIMIT_EXCEEDED', `relations nest deeper than ${this.limits.maxGraphDepth} levels`)
+        }
+        const relation = this.relation(model, node.relation)
+        const { fn, column, alias, distinct } = this.aggregate(relation.target, node)
+        if (taken.has(alias)) throw bad(`"${alias}" is selected twice`)
+        taken.add(alias)
+        const where = node.where === undefined ? undefined : this.filter(relation.target, node.where, depth + 1, 0)
+        return { relation, fn, ...(column !== undefined && { column }), distinct, alias, ...(where && { where }) }
+      })
+    return { select, relationAggregates }
   }
 
   private graph(model: ModelMeta, input: unknown, depth: number, path: string): CheckedGraph[] {
@@ -285,25 +337,31 @@ export class QueryValidator {
     return list.map((item) => {
       const node = record(item, 'aggregate')
       checkKeys(node, AGGREGATE_KEYS, 'aggregate')
-      const fn = string(node.fn, 'aggregate fn')
-      if (!FUNCTIONS.has(fn)) throw bad(`unknown aggregate function "${clip(fn)}"`)
-      const alias = string(node.alias, 'aggregate alias')
-      if (!ALIAS_PATTERN.test(alias)) throw bad('an aggregate alias must be a plain identifier (letters, digits, _)')
-      if (RESERVED_KEYS.has(alias)) throw bad(`"${alias}" cannot be an aggregate alias`)
-      if (aliases.has(alias)) throw bad(`aggregate alias "${alias}" appears twice`)
-      aliases.add(alias)
-      const distinct = optionalBoolean(node.distinct, 'aggregate distinct')
-      if (node.column === undefined) {
-        if (fn !== 'count' || distinct) throw bad(`${fn} needs a column`)
-        return { fn: 'count', alias, distinct }
-      }
-      const column = this.column(model, node.column, 'aggregate').column
-      const type = typeOf(model, column)
-      if (distinct && noEquality(model, column)) throw bad(`${fn} distinct does not apply to the json column "${clip(String(node.column))}"`)
-      if ((fn === 'sum' || fn === 'avg') && !NUMERIC_TYPES.has(type)) throw bad(`${fn} applies to numeric columns; "${clip(String(node.column))}" is not one`)
-      if ((fn === 'min' || fn === 'max') && !MIN_MAX_TYPES.has(type) && !TEXT_TYPES.has(type)) throw bad(`${fn} does not apply to "${clip(String(node.column))}"`)
-      return { fn: fn as AggregateFunction, column, alias, distinct }
+      const aggregate = this.aggregate(model, node)
+      if (aliases.has(aggregate.alias)) throw bad(`aggregate alias "${aggregate.alias}" appears twice`)
+      aliases.add(aggregate.alias)
+      return aggregate
     })
+  }
+
+  /** One aggregate: a function from the fixed list, over a readable column of `model`, under a plain alias. */
+  private aggregate(model: ModelMeta, node: Record<string, unknown>): CheckedAggregate {
+    const fn = string(node.fn, 'aggregate fn')
+    if (!FUNCTIONS.has(fn)) throw bad(`unknown aggregate function "${clip(fn)}"`)
+    const alias = string(node.alias, 'aggregate alias')
+    if (!ALIAS_PATTERN.test(alias)) throw bad('an aggregate alias must be a plain identifier (letters, digits, _)')
+    if (RESERVED_KEYS.has(alias)) throw bad(`"${alias}" cannot be an aggregate alias`)
+    const distinct = optionalBoolean(node.distinct, 'aggregate distinct')
+    if (node.column === undefined) {
+      if (fn !== 'count' || distinct) throw bad(`${fn} needs a column`)
+      return { fn: 'count', alias, distinct }
+    }
+    const column = this.column(model, node.column, 'aggregate').column
+    if (distinct && noEquality(model, column)) throw bad(`${fn} distinct does not apply to the json column "${clip(String(node.column))}"`)
+    const type = typeOf(model, column)
+    if ((fn === 'sum' || fn === 'avg') && !NUMERIC_TYPES.has(type)) throw bad(`${fn} applies to numeric columns; "${clip(String(node.column))}" is not one`)
+    if ((fn === 'min' || fn === 'max') && !MIN_MAX_TYPES.has(type) && !TEXT_TYPES.has(type)) throw bad(`${fn} does not apply to "${clip(String(node.column))}"`)
+    return { fn: fn as AggregateFunction, column, alias, distinct }
   }
 
   protected filter(model: ModelMeta, input: unknown, graphDepth: number, nesting: number): CheckedFilter {

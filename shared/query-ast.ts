@@ -111,10 +111,29 @@ export interface OrderTerm {
   readonly nulls?: 'first' | 'last'
 }
 
+/**
+ * An aggregate of a row's related rows, selected as a column (objection's
+ * `select(Person.relatedQuery('pets').count().as('petCount'))`), under the related
+ * model's read policy.
+ */
+export interface RelationAggregate {
+  readonly relation: string
+  readonly fn: AggregateFunction
+  /** Omitted only for `count`, which then counts related rows. */
+  readonly column?: string
+  readonly distinct?: boolean
+  /** The result key; a plain identifier. */
+  readonly alias: string
+  readonly where?: Filter
+}
+
+/** What a read selects: its own columns, and aggregates of related rows. */
+export type SelectItem = string | RelationAggregate
+
 /** One eagerly loaded relation, with its own filter, order and per-parent limit. */
 export interface GraphNode {
   readonly relation: string
-  readonly select?: readonly string[]
+  readonly select?: readonly SelectItem[]
   readonly where?: Filter
   readonly orderBy?: readonly OrderTerm[]
   readonly limit?: number
@@ -146,10 +165,21 @@ export interface Aggregate {
 export const READ_OPS = ['select', 'first', 'page', 'count', 'exists', 'aggregate'] as const
 export type ReadOp = (typeof READ_OPS)[number]
 
+/**
+ * Reads the rows related to some rows of the query's `model` through its `relation`
+ * (objection's `Model.relatedQuery(relation).for(ids)`); everything else in the query
+ * (`select`, `where`, `orderBy`…) is then about the related model.
+ */
+export interface RelatedTo {
+  readonly relation: string
+  readonly ids: readonly (Scalar | readonly Scalar[])[]
+}
+
 export interface ReadQuery {
   readonly model: string
   readonly op: ReadOp
-  readonly select?: readonly string[]
+  readonly for?: RelatedTo
+  readonly select?: readonly SelectItem[]
   readonly distinct?: boolean
   readonly where?: Filter
   readonly orderBy?: readonly OrderTerm[]

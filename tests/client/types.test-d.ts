@@ -115,3 +115,11 @@ describe('types from the API definition', () => {
     db.call('dropEverything', {})
   })
 })
+
+describe('relatedQuery in select', () => {
+  it('adds each aggregate under its alias, typed by its function', () => {
+    const rows = db.Author.query().select('id', 'name', db.Author.relatedQuery('posts').count().as('postCount'), db.Author.relatedQuery('posts').max('views').as('top'))
+    expectTypeOf(rows).resolves.toEqualTypeOf<{ id: bigint; name: string; postCount: number; top: number | null }[]>()
+    expectTypeOf(db.Author.relatedQuery('posts').for(1n)).resolves.toEqualTypeOf<Awaited<ReturnType<typeof db.Post.query>>>()
+  })
+})

@@ -171,6 +171,37 @@ describe.each(DATABASE_KINDS)(`reads on %s, columns mapped by the ${mappers === 
     expect(total).toEqual({ n: await published().resultSize() })
   })
 
+  it('reads related rows with relatedQuery(…).for(ids), under both models’ policies, as objection does', async () => {
+    const rows = await db.Author.relatedQuery('posts').for([1n, 2n]).where('views', '>', 100).orderBy('id').limit(1000)
+    const expected = await Author.relatedQuery('posts', demo.knex).for([1, 2]).where('published', true).where('views', '>', 100).orderBy('id')
+    expect(plain(rows)).toEqual(expose(expected, { columns: POST }))
+    // Many-to-many, and an owner id that does not exist.
+    const tags = await db.Post.relatedQuery('tags').for(1).orderBy('id')
+    expect(plain(tags)).toEqual(expose(await Post.relatedQuery('tags', demo.knex).for(1).orderBy('id'), { columns: TAG }))
+    expect(await db.Author.relatedQuery('posts').for(999999n)).toEqual([])
+    // An owner outside its policy has no related rows: comments of an unpublished post.
+    const [draft] = (await demo.knex('posts').where({ published: false }).select('id').limit(1)) as { id: number }[]
+    expect(await db.Post.relatedQuery('comments').for(draft!.id)).toEqual([])
+    expect((await demo.client(1n, 'admin').Post.relatedQuery('comments').for(draft!.id)).length).toBe(
+      Number(((await demo.knex('comments').where({ post_id: draft!.id }).count({ n: '*' })) as [{ n: string }])[0].n),
+    )
+  })
+
+  it('selects aggregates of related rows as columns, under the related model’s policy', async () => {
+    const rows = await db.Author.query()
+      .select('id', 'name', db.Author.relatedQuery('posts').count().as('postCount'), db.Author.relatedQuery('posts').where('views', '>', 1000).max('views').as('topViews'))
+      .orderBy('id')
+      .limit(10)
+    const expected = await Author.query(demo.knex)
+      .select('id', 'name', Author.relatedQuery('posts').where('published', true).count().as('postCount'), Author.relatedQuery('posts').where('published', true).where('views', '>', 1000).max('views').as('topViews'))
+      .orderBy('id')
+      .limit(10)
+    expect(plain(rows)).toEqual(plain(expected.map((row) => ({ ...(row.toJSON() as Record<string, unknown>), postCount: Number((row as unknown as { postCount: string }).postCount) }))))
+    expect(typeof rows[0]!.postCount).toBe('number')
+    const tagged = await db.Tag.query().select('name', db.Tag.relatedQuery('posts').count().as('uses')).orderBy('name').limit(3)
+    expect(Object.keys(tagged[0]!).sort()).toEqual(['name', 'uses'])
+  })
+
   it('aggregates written as objection writes them: select the groups, then the aggregates, then groupBy', async () => {
     const rows = await db.Post.query().select('authorId').count('id as n').max('views as top').groupBy('authorId', 'published').orderBy('authorId').limit(1000)
     const expected = await published().select('author_id').count('id as n').max('views as top').groupBy('author_id', 'published').orderBy('author_id')

@@ -1,0 +1,91 @@
+/**
+ * `db.Person.relatedQuery('pets')`, with objection's meaning: the related rows of some
+ * rows (`.for(ids)`), or, inside `select(…)`, an aggregate of each row's related rows
+ * (`.count().as('petCount')`). Filters on it (`where…`) narrow the related rows.
+ */
+import type { AggregateFunction, RelationAggregate, Scalar } from '../shared/query-ast.js'
+import { FilterBuilder } from './filter-builder.js'
+import { initialState, termsToFilter } from './query-state.js'
+import { QuerySet } from './queryset.js'
+import type { Runner } from './runnable.js'
+import { failSoftly } from './soft-fail.js'
+import type { ColumnOf, ModelName, RowOf, ValueOf } from './types.js'
+
+/** An aggregate of related rows, to pass to `select()`; `.as(alias)` names it. */
+export class RelationAggregateSelection<Alias extends string, Value> {
+  declare readonly '~value': Value
+  /** @internal */
+  constructor(
+    readonly node: Omit<RelationAggregate, 'alias'> & { readonly alias: Alias },
+    /** @internal The first error met while building it, if any. */
+    readonly failure?: string,
+  ) {}
+
+  /** The key the aggregate has in each row. */
+  as<A extends string>(alias: A): RelationAggregateSelection<A, Value> {
+    return new RelationAggregateSelection({ ...this.node, alias }, this.failure)
+  }
+}
+
+type SumOf<V> = V extends number | bigint ? number | bigint | string | null : number | string | null
+
+export class RelatedQuery<Api, K extends ModelName<Api>, T extends ModelName<Api>> extends FilterBuilder<Api, T> {
+  /** @internal */
+  constructor(
+    private readonly owner: K,
+    private readonly relation: string,
+    private readonly runner: Runner | undefined,
+  ) {
+    super(initialState(''))
+  }
+
+  /**
+   * The related rows of the rows with these ids (a composite id is an array), under both
+   * models' read policies: ids the caller cannot see have no related rows.
+   *
+   * @example
+   * db.Person.relatedQuery('pets').for(1).where('species', 'dog')
+   * // select … from animals where exists (select 1 from persons where id in (1) and persons.id = animals.owner_id) and species = 'dog'
+   */
+  for(ids: Scalar | readonly (Scalar | readonly Scalar[])[]): QuerySet<Api, T> {
+    const list = (Array.isArray(ids) ? ids : [ids]) as readonly (Scalar | readonly Scalar[])[]
+    const state = { ...initialState(this.owner), relatedTo: { relation: this.relation, ids: list }, terms: this.state.terms }
+    const qs = new QuerySet<Api, T>(state, this.runner)
+    return (this.state.failure === undefined ? qs : qs.failedWith(new Error(this.state.failure))) as QuerySet<Api, T>
+  }
+
+  /** The number of related rows (`count('col')`: of non-null values of `col`). */
+  count(column?: ColumnOf<Api, T>): RelationAggregateSelection<'count', number> {
+    return this.aggregate('count', column, false)
+  }
+  countDistinct(column: ColumnOf<Api, T>): RelationAggregateSelection<'count', number> {
+    return this.aggregate('count', column, true)
+  }
+  sum<C extends ColumnOf<Api, T>>(column: C): RelationAggregateSelection<'sum', SumOf<ValueOf<Api, T, C>>> {
+    return this.aggregate('sum', column, false)
+  }
+  avg(column: ColumnOf<Api, T>): RelationAggregateSelection<'avg', number | string | null> {
+    return this.aggregate('avg', column, false)
+  }
+  min<C extends ColumnOf<Api, T>>(column: C): RelationAggregateSelection<'min', ValueOf<Api, T, C> | null> {
+    return this.aggregate('min', column, false)
+  }
+  max<C extends ColumnOf<Api, T>>(column: C): RelationAggregateSelection<'max', ValueOf<Api, T, C> | null> {
+    return this.aggregate('max', column, false)
+  }
+
+  private aggregate<F extends AggregateFunction>(fn: F, column: string | undefined, distinct: boolean): RelationAggregateSelection<F, never> {
+    const where = termsToFilter(this.state.terms)
+    const node = { relation: this.relation, fn, alias: fn, ...(column !== undefined && { column }), ...(distinct && { distinct }), ...(where && { where }) }
+    return new RelationAggregateSelection(node, this.state.failure)
+  }
+}
+
+failSoftly(RelatedQuery)
+
+/** Row keys and value types of the relation aggregates in a select list. */
+export type AggregatesOf<X> = {
+  [S in X as S extends RelationAggregateSelection<infer Alias, unknown> ? Alias : never]: S extends RelationAggregateSelection<string, infer V> ? V : never
+}
+
+export type { RowOf }
