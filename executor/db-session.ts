@@ -107,8 +107,15 @@ export abstract class DbSession {
   protected stop(reason: ExecutorError): void {
     if (this.stopped) return
     this.stopped = reason
-    cancelActiveStatement(this.pgConnection)
+    this.cancelSent = cancelActiveStatement(this.pgConnection)
   }
+
+  /**
+   * Whether a cancel request was sent for this session's connection. It may arrive after
+   * its statement has ended and cancel whatever runs there next, so the connection is
+   * closed, never given back to the pool.
+   */
+  protected cancelSent = false
 
   /** Clears the session's timer and signal listener (when it ends). */
   protected unwatchAll(): void {
@@ -281,7 +288,7 @@ abstract class PooledSession extends DbSession {
    */
   protected release(healthy = true): Promise<void> {
     this.unwatchAll()
-    if (!healthy) this.connection.__knex__disposed = 'async-orm: the request stopped while this connection was busy'
+    if (!healthy || this.cancelSent) this.connection.__knex__disposed = 'async-orm: the request stopped while this connection was busy'
     return (this.knex.client as unknown as PoolClient).releaseConnection(this.connection)
   }
 }
@@ -394,6 +401,7 @@ class WriteSession extends DbSession {
       await this.knex.executionPromise
       return
     }
+    if (this.cancelSent) this.pgConnection.__knex__disposed = 'async-orm: the request stopped while this connection was busy'
     try {
       await this.knex.rollback()
     } catch (error) {
@@ -408,9 +416,10 @@ class WriteSession extends DbSession {
  * Asks PostgreSQL to cancel the statement running on `connection`, over a connection of
  * its own (the cancel request carries the backend's key; it needs no pool slot). pg's
  * `Client#cancel` sends it. Connections without a backend key (PGlite's) are left alone.
+ * Whether a cancel request was sent.
  */
-function cancelActiveStatement(connection: PgConnection): void {
-  if (connection.processID == null || !connection.activeQuery || !connection.connectionParameters) return
+function cancelActiveStatement(connection: PgConnection): boolean {
+  if (connection.processID == null || !connection.activeQuery || !connection.connectionParameters) return false
   const Client = connection.constructor as new (config: object) => {
     cancel(client: unknown, query: unknown): void
     connection: { on(event: 'error', listener: () => void): void; end(): void }
@@ -419,6 +428,7 @@ function cancelActiveStatement(connection: PgConnection): void {
   // A cancel that cannot be delivered leaves the statement to statement_timeout.
   canceller.connection.on('error', () => undefined)
   canceller.cancel(connection, connection.activeQuery)
+  return true
 }
 
 /**
