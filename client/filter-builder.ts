@@ -6,7 +6,7 @@ import { COMPARISON_OPERATORS, type ComparisonOperator, type Filter, type Scalar
 import { Deferred } from './deferred.js'
 import { failSoftly, messageOf } from './soft-fail.js'
 import { initialState, termsToFilter, type QueryState } from './query-state.js'
-import type { ColumnOf, RelationNameOf, TargetOf, ValueOf, WhereObject } from './types.js'
+import type { ColumnOf, ModifierArgsOf, ModifierNameOf, RelationNameOf, TargetOf, ValueOf, WhereObject } from './types.js'
 
 /** Operators `where(column, op, value)` accepts. */
 export type Operator = ComparisonOperator | 'in' | 'not in'
@@ -44,6 +44,19 @@ export class FilterBuilder<Api, K extends keyof Api & string, Out = never> exten
 
   private add(or: boolean, filter: Filter): this {
     return this.with({ terms: [...this.state.terms, { or, filter }] })
+  }
+
+  /**
+   * Narrows the rows to those the model's named modifier selects (objection's
+   * `static modifiers`), ANDed with the previous filters. The API must list the modifier
+   * (`expose(Model, { modifiers: { onlyDogs: true } })`); its arguments are bound values.
+   * Its where clauses, joins and subqueries apply; what it selects or orders by does not.
+   *
+   * @example
+   * db.Person.query().modify('searchByName', 'jen')
+   */
+  modify<N extends ModifierNameOf<Api, K>>(name: N, ...args: ModifierArgsOf<Api, K, N>): this {
+    return this.add(false, { kind: 'modifier', name, ...(args.length > 0 && { args: args as readonly unknown[] }) })
   }
 
   /**

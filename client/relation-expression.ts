@@ -1,10 +1,19 @@
 /**
- * objection's relation expression strings (`'[posts.[tags, comments], org]'`), parsed on
- * the client into the object form: the executor only ever receives validated graph nodes.
- * Recursion (`^`), wildcards (`*`), aliases and modifiers are not supported.
+ * objection's relation expression strings (`'[posts(published).[tags, comments], org]'`),
+ * parsed on the client into the object form: the executor only ever receives validated
+ * graph nodes. Modifiers in parentheses are called without arguments (the API must list
+ * them); recursion (`^`), wildcards (`*`) and aliases are not supported.
  */
 export interface RelationTree {
-  [relation: string]: true | RelationTree
+  [relation: string]: true | RelationTree | ModifiedRelation
+}
+
+/** A relation with modifiers: a `withGraphFetched` callback that applies them. */
+export type ModifiedRelation = (q: Modifiable) => Modifiable
+
+interface Modifiable {
+  modify(name: string): Modifiable
+  withGraphFetched(tree: RelationTree): Modifiable
 }
 
 export function parseRelationExpression(expression: string): RelationTree {
@@ -23,16 +32,38 @@ export function parseRelationExpression(expression: string): RelationTree {
     position += match[0].length
     return match[0]
   }
+  const modifiers = (): string[] => {
+    const names: string[] = []
+    if (expression[position] !== '(') return names
+    position++
+    do names.push(name())
+    while ((skipSpace(), expression[position] === ',') && ++position)
+    if (expression[position] !== ')') fail('expected ")"')
+    position++
+    skipSpace()
+    return names
+  }
   const item = (into: RelationTree): void => {
     const relation = name()
     skipSpace()
+    const modify = modifiers()
     let child: true | RelationTree = true
     if (expression[position] === '.') {
       position++
       child = list()
     }
+    if (modify.length > 0) {
+      const nested = child
+      into[relation] = (q) => {
+        let built = modify.reduce((r, modifier) => r.modify(modifier), q)
+        if (nested !== true) built = built.withGraphFetched(nested)
+        return built
+      }
+      return
+    }
     const existing = into[relation]
-    into[relation] = existing && existing !== true && child !== true ? merge(existing, child) : child === true && existing ? existing : child
+    into[relation] =
+      existing && typeof existing === 'object' && child !== true ? merge(existing, child) : child === true && existing ? existing : child
   }
   const list = (): RelationTree => {
     skipSpace()
@@ -61,7 +92,7 @@ function merge(a: RelationTree, b: RelationTree): RelationTree {
   for (const key of Object.keys(b)) {
     const left = out[key]
     const right = b[key]!
-    out[key] = left && left !== true && right !== true ? merge(left, right) : right === true && left ? left : right
+    out[key] = left && typeof left === 'object' && typeof right === 'object' ? merge(left, right) : right === true && left ? left : right
   }
   return out
 }

@@ -24,6 +24,18 @@ export type ValueOf<Api, K extends keyof Api, C extends ColumnOf<Api, K>> = NonN
 
 export type RelationNameOf<Api, K extends keyof Api> = keyof TypesOf<Api, K>['relations'] & string
 
+/** The modifiers the API lets clients call on a model. */
+export type ModifierNameOf<Api, K extends keyof Api> = keyof TypesOf<Api, K>['modifiers'] & string
+
+/** A modifier's argument list. */
+export type ModifierArgsOf<Api, K extends keyof Api, N extends string> = TypesOf<Api, K>['modifiers'] extends infer M
+  ? N extends keyof M
+    ? M[N] extends readonly unknown[]
+      ? M[N]
+      : readonly unknown[]
+    : never
+  : never
+
 type RelationOf<Api, K extends keyof Api, R extends RelationNameOf<Api, K>> =
   TypesOf<Api, K>['relations'][R] extends RelationType<infer T, infer M> ? { target: T; many: M } : never
 

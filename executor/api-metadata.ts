@@ -11,6 +11,7 @@ import type { Scalar } from '../shared/query-ast.js'
 import type { Allow, Exposure, ExposedModel } from './expose.js'
 import type { Limits } from './limits.js'
 import { introspect, modelNaming, type Naming } from './naming.js'
+import type { StandardSchemaV1 } from './procedures.js'
 
 /** A database column's type as introspected once at startup. */
 export interface ColumnType {
@@ -67,6 +68,8 @@ export interface ModelMeta {
   /** Id properties (`findById`); each is readable. */
   readonly idProps: readonly string[]
   readonly relations: ReadonlyMap<string, RelationMeta>
+  /** The model's modifiers clients may call: `true` (scalar arguments) or a schema of the argument list. */
+  readonly modifiers: ReadonlyMap<string, true | StandardSchemaV1>
   /** Foreign keys on this model's table to exposed models (from objection's relations, exposed or not). */
   readonly references: readonly Reference[]
   readonly policy?: PolicyFilter
@@ -263,6 +266,7 @@ async function buildModel(name: string, exposure: Exposure, knex: Knex, limits: 
     idProps: idProps.every((prop) => columns.has(prop)) ? idProps : [],
     relations: new Map<string, RelationMeta>(),
     references: [] as Reference[],
+    modifiers: modifierGrants(name, modelClass, exposure.modifiers ?? {}),
     ...(read?.where && { policy: read.where as PolicyFilter }),
     ...(insert && {
       insert: {
@@ -296,6 +300,23 @@ async function buildModel(name: string, exposure: Exposure, knex: Knex, limits: 
     defaultLimit: Math.min(defaultLimit, maxLimit),
     maxLimit,
   }
+}
+
+/** The modifiers the API lists, each checked to be one of the model's own. */
+function modifierGrants(name: string, modelClass: typeof Model, grants: Readonly<Record<string, true | StandardSchemaV1>>) {
+  const own = (modelClass as { modifiers?: Record<string, unknown> }).modifiers ?? {}
+  const map = new Map<string, true | StandardSchemaV1>()
+  for (const modifier of Object.keys(grants)) {
+    const grant = grants[modifier]!
+    if (!Object.hasOwn(own, modifier) || typeof own[modifier] !== 'function') {
+      throw new TypeError(`${name}: "${modifier}" is not one of ${modelClass.name}'s modifiers`)
+    }
+    if (grant !== true && typeof (grant as StandardSchemaV1)?.['~standard']?.validate !== 'function') {
+      throw new TypeError(`${name}.modifiers.${modifier} must be true or a Standard Schema of its arguments`)
+    }
+    map.set(modifier, grant)
+  }
+  return map
 }
 
 /**

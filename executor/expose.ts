@@ -6,6 +6,7 @@
 import type { Model } from 'objection'
 import type { ModelTypes, RelationType, TypedExposure } from '../shared/api-types.js'
 import type { Scalar } from '../shared/query-ast.js'
+import type { StandardSchemaV1 } from './procedures.js'
 
 /** Any objection model class. */
 export type ModelClassLike = (abstract new (...args: never[]) => Model) & typeof Model
@@ -129,6 +130,21 @@ export interface ExposeOptions<
   readonly delete?: DeletePolicy<I, Ctx> | true
   /** Relations clients may load and filter through; the related model must be exposed too. */
   readonly relations?: readonly R[]
+  /**
+   * The model's own modifiers (objection's `static modifiers`) clients may call with
+   * `.modify(name, ...args)`, always under the read policy: `true` for modifiers whose
+   * arguments are scalars (strings, numbers, booleans, null, Dates, bigints), or a
+   * Standard Schema (valibot, zod, arktype…) that checks the argument list.
+   */
+  readonly modifiers?: ModifierGrants
+}
+
+/** Modifier grants: `true` (scalar arguments) or a Standard Schema of the argument list. */
+export type ModifierGrants = { readonly [name: string]: true | StandardSchemaV1 }
+
+/** The argument list a client passes to each granted modifier. */
+export type ModifierArgs<M> = {
+  readonly [N in keyof M]: M[N] extends StandardSchemaV1<infer I, unknown> ? (I extends readonly unknown[] ? I : [I]) : readonly Scalar[]
 }
 
 /** `columns: '*'` leaves `C` as `never`: every column but the hidden ones. */
@@ -176,6 +192,7 @@ export interface Exposure {
         readonly allowUnfiltered?: boolean
       }
   readonly relations?: readonly string[]
+  readonly modifiers?: ModifierGrants
 }
 
 export interface ExposedModel<T extends ModelTypes> extends TypedExposure<T> {
@@ -200,9 +217,10 @@ export function expose<
   const IC extends ColumnKey<InstanceOf<M>> = never,
   const UC extends ColumnKey<InstanceOf<M>> = never,
   const D extends DeletePolicy<InstanceOf<M>, Ctx> | true | undefined = undefined,
+  const Mods extends ModifierGrants = {},
 >(
   model: M,
-  options: ExposeOptions<InstanceOf<M>, Ctx, C, H, R, IC, UC> & { readonly delete?: D },
+  options: ExposeOptions<InstanceOf<M>, Ctx, C, H, R, IC, UC> & { readonly delete?: D; readonly modifiers?: Mods },
 ): ExposedModel<
   ModelTypes<
     InstanceOf<M>,
@@ -210,7 +228,8 @@ export function expose<
     RelationsOf<InstanceOf<M>, R>,
     [IC] extends [never] ? never : Pick<InstanceOf<M>, IC>,
     [UC] extends [never] ? never : Pick<InstanceOf<M>, UC>,
-    [D] extends [undefined] ? false : true
+    [D] extends [undefined] ? false : true,
+    ModifierArgs<Mods>
   >
 > {
   return { exposure: { modelClass: model, ...(options as Omit<Exposure, 'modelClass'>) } }

@@ -3,6 +3,7 @@
  * policies it yields (evaluated at most once per policy), fresh table aliases, and the
  * results so far (for refs such as `t.ref(0, 'id')`).
  */
+import type { Knex } from 'knex'
 import type { Scalar } from '../shared/query-ast.js'
 import type { ModelMeta } from './api-metadata.js'
 import { ExecutorError } from './executor-error.js'
@@ -21,6 +22,8 @@ export class RequestScope {
   readonly results: unknown[] = []
 
   constructor(
+    /** The app's knex: builds what the app's own code contributes (modifiers). */
+    readonly knex: Knex,
     readonly ctx: unknown,
     readonly roles: readonly string[],
     /** What the answer may still hold, across all queries of the request. */

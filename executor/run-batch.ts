@@ -77,7 +77,7 @@ export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Fini
     transactionTimeoutMs: limits.transactionTimeoutMs,
     ...(env.signal && { signal: env.signal }),
   })
-  const scope = new RequestScope(batch.ctx, batch.roles, new ResultBudget(limits.maxResultRows, limits.maxResponseBytes))
+  const scope = new RequestScope(env.knex, batch.ctx, batch.roles, new ResultBudget(limits.maxResultRows, limits.maxResponseBytes))
   let commit = true
   try {
     const results: QueryResult[] = []

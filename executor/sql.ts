@@ -6,6 +6,7 @@
  * (`$1` placeholders); writes embed conditions in knex builders (`?` placeholders).
  */
 import type { Knex } from 'knex'
+import type { Model } from 'objection'
 import type { ComparisonOperator } from '../shared/query-ast.js'
 import type { ModelMeta, RelationMeta } from './api-metadata.js'
 import type { PolicyFilter, RequestScope } from './request-scope.js'
@@ -129,6 +130,7 @@ function leakproof(node: CheckedFilter): boolean {
       return leakproof(node.filter)
     case 'exists':
     case 'related':
+    case 'modifier':
       return false
     default:
       return assertNever(node)
@@ -203,6 +205,8 @@ export function filter(p: Params, node: CheckedFilter, alias: string, scope: Req
       return `${node.negated ? 'not ' : ''}exists (${related(p, node.relation, alias, node.where, scope)})`
     case 'related':
       return `exists (${owners(p, node.owner, node.relation, node.ids, alias, scope)})`
+    case 'modifier':
+      return `exists (${modifierRows(p, node, alias, scope)})`
     default:
       return assertNever(node)
   }
@@ -286,6 +290,40 @@ function owners(p: Params, owner: ModelMeta, relation: RelationMeta, ids: Checke
   }
   return `select 1 from ${from.from}${whereClause(from.conditions)}`
 }
+
+/**
+ * `select 1 from (<the modifier's query>) as m where m.id = <alias>.id`: the model's own
+ * modifier, built by objection on the model (its where clauses, joins and subqueries; the
+ * arguments bound values), selecting only the id, and matched to the row by id.
+ */
+function modifierRows(p: Params, node: CheckedFilter & { kind: 'modifier' }, alias: string, scope: RequestScope): string {
+  const modelClass = node.model.modelClass as typeof Model & { getIdColumnArray(): string[]; getTableName(): string }
+  const table = modelClass.getTableName()
+  const ids = modelClass.getIdColumnArray()
+  const keys = ids.map((_, i) => `${MODIFIER_KEY}${i}`)
+  const builder = modelClass
+    .query(scope.knex)
+    .modify(node.name, ...node.args)
+    .clearSelect()
+    .clearOrder()
+    .clear(/^(limit|offset)$/)
+    .select(ids.map((id, i) => scope.knex.raw('??.?? as ??', [table, id, keys[i]!])))
+  const built = builder.toKnexQuery().toSQL()
+  let text: string
+  if (p.style === 'knex') {
+    text = built.sql
+    for (const value of built.bindings) p.add(value)
+  } else {
+    const native = built.toNative()
+    text = native.sql.replace(/\$(\d+)/g, (_, n: string) => p.add(native.bindings[Number(n) - 1]))
+  }
+  const m = scope.alias()
+  const match = ids.map((id, i) => `${p.column(m, node.model.naming.knexToDb(keys[i]!))} = ${p.column(alias, node.model.naming.knexToDb(id))}`)
+  return `select 1 from (${text}) as ${p.id(m)} where ${match.join(' and ')}`
+}
+
+/** The key a modifier's query selects the id under (unchanged by snake_case mappers). */
+const MODIFIER_KEY = '__ao_m'
 
 /** ` inner join <table> as <alias> on alias.a = other.b and …`. */
 export function joinOn(p: Params, table: string, alias: string, columns: readonly string[], otherAlias: string, otherColumns: readonly string[]): string {

@@ -18,6 +18,7 @@ import {
 import type { ApiMetadata, ModelMeta, RelationMeta } from './api-metadata.js'
 import { ExecutorError } from './executor-error.js'
 import type { Limits } from './limits.js'
+import type { StandardSchemaV1 } from './procedures.js'
 import {
   array,
   bad,
@@ -40,6 +41,7 @@ export type CheckedFilter =
   | { readonly kind: 'not'; readonly filter: CheckedFilter }
   | { readonly kind: 'exists'; readonly relation: RelationMeta; readonly where?: CheckedFilter; readonly negated: boolean }
   | { readonly kind: 'related'; readonly owner: ModelMeta; readonly relation: RelationMeta; readonly ids: CheckedFilter }
+  | { readonly kind: 'modifier'; readonly model: ModelMeta; readonly name: string; readonly args: readonly unknown[] }
 
 /** A readable column: the key it has in results, and its database name. */
 export interface Column {
@@ -114,6 +116,7 @@ const FILTER_KEYS = {
   not: keys('kind', 'filter'),
   exists: keys('kind', 'relation', 'where', 'negated'),
   id: keys('kind', 'ids'),
+  modifier: keys('kind', 'name', 'args'),
 } as const
 const RELATION_AGGREGATE_KEYS = keys('relation', 'fn', 'column', 'distinct', 'alias', 'where')
 const OPERATORS = new Set<string>(COMPARISON_OPERATORS)
@@ -130,6 +133,16 @@ function typeOf(model: ModelMeta, column: string): string {
 }
 const FUNCTIONS = new Set<string>(AGGREGATE_FUNCTIONS)
 const NO_ALIASES: ReadonlySet<string> = new Set()
+const MAX_MODIFIER_ARGS = 16
+
+/** A modifier's arguments as its schema outputs them; a schema must answer synchronously. */
+function modifierArgs(name: string, schema: StandardSchemaV1, args: readonly unknown[]): readonly unknown[] {
+  const result = schema['~standard'].validate(args)
+  if (result instanceof Promise) throw new TypeError(`the schema of modifier ${name} validates asynchronously`)
+  if (result.issues) throw bad(`modifier ${name}: ${result.issues.map((issue) => issue.message).join('; ').slice(0, 300)}`)
+  const value = result.value
+  return Array.isArray(value) ? value : [value]
+}
 /** Keys that are refused everywhere in the protocol, answers included. */
 const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 /** `json` has no equality operator: it cannot be grouped, made distinct or counted distinct. */
@@ -427,6 +440,16 @@ export class QueryValidator {
       case 'id': {
         checkKeys(node, FILTER_KEYS.id, 'id filter')
         return this.ids(model, node.ids)
+      }
+      case 'modifier': {
+        checkKeys(node, FILTER_KEYS.modifier, 'modifier')
+        const name = string(node.name, 'modifier name')
+        const grant = model.modifiers.get(name)
+        // Unlisted and missing modifiers are refused alike.
+        if (grant === undefined) throw bad(`unknown modifier "${clip(name)}" on ${model.name}`)
+        const args = node.args === undefined ? [] : array(node.args, 'modifier args')
+        if (args.length > MAX_MODIFIER_ARGS) throw bad(`a modifier takes at most ${MAX_MODIFIER_ARGS} arguments`)
+        return { kind, model, name, args: grant === true ? args.map((arg) => this.values.scalar(arg)) : modifierArgs(name, grant, args) }
       }
       default:
         throw bad(`unknown filter kind "${clip(kind)}"`)

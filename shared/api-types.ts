@@ -10,7 +10,15 @@ export interface RelationType<Target = unknown, Many extends boolean = boolean> 
   readonly many: Many
 }
 
-export interface ModelTypes<Instance = unknown, Row = unknown, Relations = unknown, Insert = unknown, Update = unknown, Delete = unknown> {
+export interface ModelTypes<
+  Instance = unknown,
+  Row = unknown,
+  Relations = unknown,
+  Insert = unknown,
+  Update = unknown,
+  Delete = unknown,
+  Modifiers = unknown,
+> {
   /** The objection model instance type, used to find a relation's exposed model. */
   readonly instance: Instance
   /** The readable columns, as returned to clients. */
@@ -23,6 +31,8 @@ export interface ModelTypes<Instance = unknown, Row = unknown, Relations = unkno
   readonly update: Update
   /** `true` when deleting is granted. */
   readonly delete: Delete
+  /** The model's modifiers clients may call, by name, with the arguments each takes. */
+  readonly modifiers: Modifiers
 }
 
 /** What every exposed model carries for the type checker (a phantom: never set at run time). */

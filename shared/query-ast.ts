@@ -48,6 +48,7 @@ export type Filter =
   | NotFilter
   | ExistsFilter
   | IdFilter
+  | ModifierFilter
 
 export interface CompareFilter {
   readonly kind: 'compare'
@@ -102,7 +103,18 @@ export interface IdFilter {
   readonly ids: readonly (Scalar | readonly Scalar[])[]
 }
 
-export const FILTER_KINDS = ['compare', 'in', 'null', 'between', 'and', 'or', 'not', 'exists', 'id'] as const
+/**
+ * Rows one of the model's named modifiers selects (objection's `.modify(name, ...args)`),
+ * when the API lists it: the modifier's own where clauses, joins and subqueries decide,
+ * its arguments are bound values. What it selects or orders by does not apply.
+ */
+export interface ModifierFilter {
+  readonly kind: 'modifier'
+  readonly name: string
+  readonly args?: readonly unknown[]
+}
+
+export const FILTER_KINDS = ['compare', 'in', 'null', 'between', 'and', 'or', 'not', 'exists', 'id', 'modifier'] as const
 export type FilterKind = Filter['kind']
 
 export interface OrderTerm {

@@ -5,6 +5,7 @@
  * grants allow, for anyone. Validation and timestamps stay where objection puts them: in
  * the models' jsonSchema and hooks.
  */
+import * as v from 'valibot'
 import { expose } from '../../executor/index.js'
 import { Animal, Movie, Person } from './models.js'
 
@@ -38,6 +39,8 @@ export const api = {
     },
     delete: { allow: ['admin'] },
     relations: ['parent', 'children', 'pets', 'movies'],
+    // The models' own modifiers clients may call: `true` takes scalar arguments, a schema checks them.
+    modifiers: { searchByName: v.tuple([v.pipe(v.string(), v.maxLength(100))]), adults: true },
   }),
   Animal: expose(Animal, {
     read: {
@@ -50,6 +53,7 @@ export const api = {
     update: { columns: ['name', 'species', 'ownerId'], where: ownPets },
     delete: { where: ownPets },
     relations: ['owner'],
+    modifiers: { onlyDogs: true, filterSpecies: v.tuple([v.picklist(LISTED_SPECIES)]) },
   }),
   Movie: expose(Movie, {
     read: { allow: true, columns: '*' },

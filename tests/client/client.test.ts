@@ -7,7 +7,7 @@ import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { AsyncOrmError, createClient } from '../../client/index.js'
 import type { DemoApi, DemoProcedures } from '../../examples/demo/api.js'
-import type { Query } from '../../shared/query-ast.js'
+import type { Query, ReadQuery } from '../../shared/query-ast.js'
 import { decode, encode, type RequestBody } from '../../shared/wire.js'
 
 const URL = 'http://executor.test/orm'
@@ -145,11 +145,18 @@ describe('the AST a queryset builds', () => {
   })
 
   it('refuses relation expressions it cannot send, rejecting (never throwing) with an AsyncOrmError', async () => {
-    for (const bad of ['*', 'posts.*', 'posts^', 'posts(published)', '[posts', '__proto__']) {
+    for (const bad of ['*', 'posts.*', 'posts^', 'posts(', 'posts(published', '[posts', '__proto__']) {
       let qs: PromiseLike<unknown> | undefined
       expect(() => (qs = db.Author.query().withGraphFetched(bad)), bad).not.toThrow()
       await expect(qs, bad).rejects.toMatchObject({ name: 'AsyncOrmError', code: 'BAD_REQUEST' })
     }
+  })
+
+  it('reads modifiers in relation expressions as objection writes them', () => {
+    expect((db.Author.query().withGraphFetched('[posts(recent, popular).tags, profile]').toJSON() as ReadQuery).graph).toEqual([
+      { relation: 'posts', where: { kind: 'and', filters: [{ kind: 'modifier', name: 'recent' }, { kind: 'modifier', name: 'popular' }] }, graph: [{ relation: 'tags' }] },
+      { relation: 'profile' },
+    ])
   })
 
   it('rejects every other builder mistake the same way, and transactions that hold one', async () => {

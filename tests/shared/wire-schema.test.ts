@@ -35,6 +35,7 @@ describe('the wire JSON Schema', () => {
       db.Post.query().whereBetween('createdAt', [new Date(0), new Date()]).whereNot({ views: 1 }).distinct('authorId'),
       db.Tag.query().findByIds([1, 2]).exists(),
       db.Post.objects.filter({ title__icontains: 'x', authorId__isnull: false, views__range: [1, 2] }).exclude({ id__in: [1] }),
+      db.Author.query().withGraphFetched('posts(recent)').whereFilter({ kind: 'modifier', name: 'x', args: [1, 'a'] }),
       db.Author.relatedQuery('posts').for([1n, 2n]).where('views', '>', 1).select('id', db.Post.relatedQuery('tags').count().as('n')),
       db.Author.query().select('id', db.Author.relatedQuery('posts').where('published', true).max('views').as('top')).withGraphFetched({ posts: (p) => p.select('id', db.Post.relatedQuery('comments').count().as('comments')) }),
     ]
