@@ -177,17 +177,26 @@ export class FilterBuilder<Api, K extends keyof Api & string, Out = never> exten
    * db.User.query().whereExists('posts', (p) => p.where('title', 'Hello'))
    * // where exists (select 1 from posts p where p.author_id = users.id and p.title = 'Hello')
    */
-  whereExists<R extends RelationNameOf<Api, K>>(relation: R, filter?: Group<Api, TargetOf<Api, K, R>>): this {
+  whereExists<R extends RelationNameOf<Api, K>>(relation: R, filter?: Group<Api, TargetOf<Api, K, R>>): this
+  /** objection's form: `whereExists(db.User.relatedQuery('posts').where('title', 'Hello'))`. */
+  whereExists(related: RelatedRows<K>): this
+  whereExists(relation: string | RelatedRows<K>, filter?: Group<never, never>): this {
     return this.add(false, exists(relation, filter, false))
   }
-  orWhereExists<R extends RelationNameOf<Api, K>>(relation: R, filter?: Group<Api, TargetOf<Api, K, R>>): this {
+  orWhereExists<R extends RelationNameOf<Api, K>>(relation: R, filter?: Group<Api, TargetOf<Api, K, R>>): this
+  orWhereExists(related: RelatedRows<K>): this
+  orWhereExists(relation: string | RelatedRows<K>, filter?: Group<never, never>): this {
     return this.add(true, exists(relation, filter, false))
   }
   /** Rows with no related row (matching `filter` if given). */
-  whereNotExists<R extends RelationNameOf<Api, K>>(relation: R, filter?: Group<Api, TargetOf<Api, K, R>>): this {
+  whereNotExists<R extends RelationNameOf<Api, K>>(relation: R, filter?: Group<Api, TargetOf<Api, K, R>>): this
+  whereNotExists(related: RelatedRows<K>): this
+  whereNotExists(relation: string | RelatedRows<K>, filter?: Group<never, never>): this {
     return this.add(false, exists(relation, filter, true))
   }
-  orWhereNotExists<R extends RelationNameOf<Api, K>>(relation: R, filter?: Group<Api, TargetOf<Api, K, R>>): this {
+  orWhereNotExists<R extends RelationNameOf<Api, K>>(relation: R, filter?: Group<Api, TargetOf<Api, K, R>>): this
+  orWhereNotExists(related: RelatedRows<K>): this
+  orWhereNotExists(relation: string | RelatedRows<K>, filter?: Group<never, never>): this {
     return this.add(true, exists(relation, filter, true))
   }
 
@@ -227,9 +236,20 @@ function group<Api, K extends keyof Api & string>(build: Group<Api, K>): Filter 
   return termsToFilter(built.state.terms) ?? { kind: 'and', filters: [] }
 }
 
-function exists(relation: string, build: Group<never, never> | undefined, negated: boolean): Filter {
+function exists(relation: string | RelatedRows<string>, build: Group<never, never> | undefined, negated: boolean): Filter {
+  if (typeof relation !== 'string') {
+    const related = relation.toExists()
+    return { kind: 'exists', relation: related.relation, ...(related.where && { where: related.where }), ...(negated && { negated }) }
+  }
   const where = build ? group(build) : undefined
   return { kind: 'exists', relation, ...(where && { where }), ...(negated && { negated }) }
+}
+
+/** The related rows of a model's rows (`db.User.relatedQuery('posts')`), as a relation filter. */
+export interface RelatedRows<Owner extends string> {
+  readonly '~owner'?: Owner
+  /** @internal */
+  toExists(): { readonly relation: string; readonly where?: Filter }
 }
 
 function equals(column: string, value: unknown): Filter {

@@ -3,8 +3,8 @@
  * rows (`.for(ids)`), or, inside `select(…)`, an aggregate of each row's related rows
  * (`.count().as('petCount')`). Filters on it (`where…`) narrow the related rows.
  */
-import type { AggregateFunction, RelationAggregate, Scalar } from '../shared/query-ast.js'
-import { FilterBuilder } from './filter-builder.js'
+import type { AggregateFunction, Filter, RelationAggregate, Scalar } from '../shared/query-ast.js'
+import { FilterBuilder, type RelatedRows } from './filter-builder.js'
 import { initialState, termsToFilter } from './query-state.js'
 import { QuerySet } from './queryset.js'
 import type { Runner } from './runnable.js'
@@ -29,7 +29,9 @@ export class RelationAggregateSelection<Alias extends string, Value> {
 
 type SumOf<V> = V extends number | bigint ? number | bigint | string | null : number | string | null
 
-export class RelatedQuery<Api, K extends ModelName<Api>, T extends ModelName<Api>> extends FilterBuilder<Api, T> {
+export class RelatedQuery<Api, K extends ModelName<Api>, T extends ModelName<Api>> extends FilterBuilder<Api, T> implements RelatedRows<K> {
+  declare readonly '~owner'?: K
+
   /** @internal */
   constructor(
     private readonly owner: K,
@@ -52,6 +54,13 @@ export class RelatedQuery<Api, K extends ModelName<Api>, T extends ModelName<Api
     const state = { ...initialState(this.owner), relatedTo: { relation: this.relation, ids: list }, terms: this.state.terms }
     const qs = new QuerySet<Api, T>(state, this.runner)
     return (this.state.failure === undefined ? qs : qs.failedWith(new Error(this.state.failure))) as QuerySet<Api, T>
+  }
+
+  /** @internal The relation filter `whereExists(relatedQuery)` makes of it. */
+  toExists(): { readonly relation: string; readonly where?: Filter } {
+    if (this.state.failure !== undefined) throw new TypeError(this.state.failure)
+    const where = termsToFilter(this.state.terms)
+    return { relation: this.relation, ...(where && { where }) }
   }
 
   /** The number of related rows (`count('col')`: of non-null values of `col`). */

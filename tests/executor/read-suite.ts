@@ -187,6 +187,16 @@ describe.each(DATABASE_KINDS)(`reads on %s, columns mapped by the ${mappers === 
     )
   })
 
+  it('filters with whereExists(relatedQuery(…)) as objection writes it, the same as whereExists(relation, callback)', async () => {
+    const objectionForm = await db.Author.query().whereExists(db.Author.relatedQuery('posts').where('views', '>', 1500)).orderBy('id').limit(1000)
+    const callbackForm = await db.Author.query().whereExists('posts', (p) => p.where('views', '>', 1500)).orderBy('id').limit(1000)
+    const expected = await Author.query(demo.knex).whereExists(Author.relatedQuery('posts').where('published', true).where('views', '>', 1500)).orderBy('id')
+    expect(plain(objectionForm)).toEqual(plain(callbackForm))
+    expect(plain(objectionForm)).toEqual(expose(expected, { columns: AUTHOR }))
+    const none = await db.Author.query().whereNotExists(db.Author.relatedQuery('posts')).orderBy('id').limit(1000)
+    expect(none.map((a) => a.id)).toEqual((await Author.query(demo.knex).whereNotExists(Author.relatedQuery('posts').where('published', true)).orderBy('id')).map((a) => BigInt(a.id)))
+  })
+
   it('selects aggregates of related rows as columns, under the related model’s policy', async () => {
     const rows = await db.Author.query()
       .select('id', 'name', db.Author.relatedQuery('posts').count().as('postCount'), db.Author.relatedQuery('posts').where('views', '>', 1000).max('views').as('topViews'))
