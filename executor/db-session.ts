@@ -18,7 +18,7 @@ import type { Knex } from 'knex'
 import pg from 'pg'
 import { ExecutorError } from './executor-error.js'
 import { readTypes, type TypeParsers } from './read-types.js'
-import { jsonSize, tooManyBytes } from './result-budget.js'
+import { measure, tooManyBytes } from './result-budget.js'
 import { Params, type Statement } from './sql.js'
 
 export type Row = Record<string, unknown>
@@ -217,7 +217,7 @@ function selectOn(knex: Knex, connection: PgConnection, statement: Statement, li
     let bytes = 0
     query.on('row', (row: Row) => {
       if (bytes > limit.maxBytes) return
-      bytes += jsonSize(row)
+      bytes += measure(row)
       if (bytes > limit.maxBytes) {
         rows.length = 0
         limit.over()

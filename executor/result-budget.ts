@@ -38,7 +38,7 @@ export class ResultBudget {
   /** Charges rows that each appear once in the answer. */
   chargeRows(rows: readonly object[]): void {
     let bytes = 0
-    for (const row of rows) bytes += jsonSize(row)
+    for (const row of rows) bytes += sizeOf(row)
     this.charge(rows.length, bytes)
   }
 
@@ -106,6 +106,21 @@ function stringSize(value: string): number {
     } else bytes += 3
   }
   return bytes
+}
+
+/** Sizes of rows measured as they arrived from PostgreSQL, so they are not measured twice. */
+const measured = new WeakMap<object, number>()
+
+/** Measures a row as it arrives, and remembers it. */
+export function measure(row: object): number {
+  const size = jsonSize(row)
+  measured.set(row, size)
+  return size
+}
+
+/** A row's size: as measured when it arrived, or now. */
+export function sizeOf(row: object): number {
+  return measured.get(row) ?? jsonSize(row)
 }
 
 /** Room for a superjson annotation (`"key":["Date"]` and its path). */

@@ -5,7 +5,7 @@
  */
 import type { DbSession, Row } from './db-session.js'
 import { ExecutorError } from './executor-error.js'
-import { jsonSize, tooManyRows } from './result-budget.js'
+import { sizeOf, tooManyRows } from './result-budget.js'
 import type { Limits } from './limits.js'
 import type { RequestScope } from './request-scope.js'
 import { assertNever, columnsAs, fixed, joinOn, limitClause, orderClause, orderTerm, related, source, whereClause, type Params, type Source } from './sql.js'
@@ -165,7 +165,7 @@ async function loadGraph(
     for (const child of children) {
       const weight = scope.weight(child)
       rows += weight
-      bytes += weight * jsonSize(child)
+      bytes += weight * sizeOf(child)
     }
     scope.budget.charge(rows, bytes)
     if (loaded) await loadGraph(session, node, children, loaded.keyNames, scope, limits)
