@@ -177,7 +177,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
           return report(error)
         }
       })
-      const env: BatchEnvironment = { knex, limits, connectionTimeout, report, signal: request.signal }
+      const env: BatchEnvironment = { knex, limits, connectionTimeout, report, signal: () => request.signal }
       const batch: Batch = { ctx, roles, queries: checked, atomic }
       if (!checked.some(writes)) {
         // A read-only answer holds only rows this request read: encoded in place, not copied.

@@ -34,6 +34,9 @@ interface PoolClient {
   releaseConnection(connection: unknown): Promise<void>
 }
 
+/** How long a session runs before it follows its request's signal. */
+const FOLLOW_AFTER_MS = 50
+
 const INT8 = 20
 const INT8_ARRAY = 1016
 
@@ -45,8 +48,8 @@ export interface SessionOptions {
   readonly acquireTimeoutMs: number
   /** How long the session may hold its connection, from the moment it has one. */
   readonly transactionTimeoutMs: number
-  /** Aborted when the client gives up (hangs up): the session stops. */
-  readonly signal?: AbortSignal
+  /** The request's signal, aborted when the client gives up (hangs up): the session stops. */
+  readonly signal?: () => AbortSignal
 }
 
 export abstract class DbSession {
@@ -91,16 +94,25 @@ export abstract class DbSession {
     return session
   }
 
-  private watch(ms: number, signal: AbortSignal | undefined): void {
-    this.timer = setTimeout(() => this.stop(new ExecutorError('TIMEOUT', `the request ran out of time: it may hold the database for ${ms} ms (transactionTimeoutMs)`)), ms)
-    if (signal) {
-      const onAbort = () => this.stop(new ExecutorError('TIMEOUT', 'the client gave up on the request'))
-      if (signal.aborted) onAbort()
-      else {
-        signal.addEventListener('abort', onAbort, { once: true })
-        this.unwatch = () => signal.removeEventListener('abort', onAbort)
+  /**
+   * Stops the session at its deadline, or when its client hangs up. The request's signal
+   * is looked at only once the session has run for `FOLLOW_AFTER_MS`: most requests end
+   * sooner, and making a signal costs them (hono builds it on first use).
+   */
+  private watch(ms: number, signal: (() => AbortSignal) | undefined): void {
+    const deadline = Date.now() + ms
+    const outOfTime = () => this.stop(new ExecutorError('TIMEOUT', `the request ran out of time: it may hold the database for ${ms} ms (transactionTimeoutMs)`))
+    const follow = () => {
+      const aborted = signal?.()
+      if (aborted) {
+        const onAbort = () => this.stop(new ExecutorError('TIMEOUT', 'the client gave up on the request'))
+        if (aborted.aborted) return onAbort()
+        aborted.addEventListener('abort', onAbort, { once: true })
+        this.unwatch = () => aborted.removeEventListener('abort', onAbort)
       }
+      this.timer = setTimeout(outOfTime, Math.max(0, deadline - Date.now()))
     }
+    this.timer = setTimeout(follow, Math.min(ms, FOLLOW_AFTER_MS))
   }
 
   /** Stops the session: cancels the statement running on its connection, refuses the next. */
@@ -235,6 +247,13 @@ interface RowBytes {
   over(): void
 }
 
+/** pg's protocol connection, as a cancel request uses it. */
+interface CancelConnection {
+  on(event: 'error' | 'connect', listener: () => void): void
+  connect(portOrPath: number | string | undefined, host?: string): void
+  cancel(processID: number, secretKey: number): void
+}
+
 /** A pooled node-postgres client as knex hands it out. */
 interface PgConnection extends Partial<TypeParsers> {
   readonly __knexUid?: string
@@ -243,7 +262,10 @@ interface PgConnection extends Partial<TypeParsers> {
   __knex__disposed?: unknown
   /** The backend's cancel key (absent on connections that cannot be cancelled, such as PGlite's). */
   readonly processID?: number | null
-  readonly activeQuery?: unknown
+  readonly secretKey?: number | null
+  readonly host?: string
+  readonly port?: number
+  _getActiveQuery?(): unknown
   readonly connectionParameters?: object
   query(config: { text: string; values: readonly unknown[]; types: TypeParsers }, callback: (error: Error | null, result: PgResult) => void): void
   /** Submits a query object whose events report its rows (pg's `Submittable`). */
@@ -414,20 +436,21 @@ class WriteSession extends DbSession {
 
 /**
  * Asks PostgreSQL to cancel the statement running on `connection`, over a connection of
- * its own (the cancel request carries the backend's key; it needs no pool slot). pg's
- * `Client#cancel` sends it. Connections without a backend key (PGlite's) are left alone.
- * Whether a cancel request was sent.
+ * its own (the cancel request carries the backend's key; it needs no pool slot); whether
+ * one was sent. Connections without a backend key (PGlite's) are left alone.
  */
 function cancelActiveStatement(connection: PgConnection): boolean {
-  if (connection.processID == null || !connection.activeQuery || !connection.connectionParameters) return false
-  const Client = connection.constructor as new (config: object) => {
-    cancel(client: unknown, query: unknown): void
-    connection: { on(event: 'error', listener: () => void): void; end(): void }
-  }
-  const canceller = new Client(connection.connectionParameters)
+  const active = typeof connection._getActiveQuery === 'function' ? connection._getActiveQuery() : undefined
+  if (connection.processID == null || connection.secretKey == null || !active || !connection.connectionParameters) return false
+  const Client = connection.constructor as new (config: object) => { connection: CancelConnection }
+  // What pg's `Client#cancel` does, without its deprecated `activeQuery` getter.
+  const canceller = new Client(connection.connectionParameters).connection
   // A cancel that cannot be delivered leaves the statement to statement_timeout.
-  canceller.connection.on('error', () => undefined)
-  canceller.cancel(connection, connection.activeQuery)
+  canceller.on('error', () => undefined)
+  canceller.on('connect', () => canceller.cancel(connection.processID!, connection.secretKey!))
+  const { host, port } = connection
+  if (typeof host === 'string' && host.startsWith('/')) canceller.connect(`${host}/.s.PGSQL.${port}`)
+  else canceller.connect(port, host)
   return true
 }
 

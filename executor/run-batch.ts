@@ -35,8 +35,8 @@ export interface BatchEnvironment {
   readonly connectionTimeout: boolean
   /** Turns a thrown value into this request's wire error (logging what must be logged). */
   readonly report: (error: unknown) => WireError
-  /** Aborted when the client hangs up. */
-  readonly signal?: AbortSignal
+  /** The request's signal (aborted when the client hangs up), read only if the request runs long. */
+  readonly signal?: () => AbortSignal
 }
 
 /**
