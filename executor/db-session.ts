@@ -18,7 +18,7 @@ import type { Knex } from 'knex'
 import pg from 'pg'
 import { ExecutorError } from './executor-error.js'
 import { readTypes, type TypeParsers } from './read-types.js'
-import { measure, tooManyBytes } from './result-budget.js'
+import { rowMeasure, tooManyBytes } from './result-budget.js'
 import { Params, type Statement } from './sql.js'
 
 export type Row = Record<string, unknown>
@@ -26,6 +26,14 @@ export type Row = Record<string, unknown>
 interface PgResult {
   readonly rows: Row[]
   readonly fields: readonly { readonly name: string; readonly dataTypeID: number }[]
+  /** Each row's size in the answer, when they were measured as they arrived. */
+  readonly sizes?: number[]
+}
+
+/** Rows and each one's size in the answer (see `result-budget.ts`). */
+export interface MeasuredRows {
+  readonly rows: Row[]
+  readonly sizes: readonly number[]
 }
 
 /** knex's pool methods, public on its client though absent from its typings. */
@@ -167,13 +175,8 @@ export abstract class DbSession {
     return this.run<PgResult>(this.knex.raw(statement.text, statement.values as Knex.RawBinding[]))
   }
 
-  /**
-   * Runs a select written with this session's `params()`; its rows, int8 columns as
-   * bigints. With `maxBytes`, a session that reads rows as they arrive stops the request
-   * (`LIMIT_EXCEEDED`) as soon as they pass it, before the rest is read; others check the
-   * answer's budget once the rows are in.
-   */
-  async rows(statement: Statement, _maxBytes?: number): Promise<Row[]> {
+  /** Runs a select written with this session's `params()`; its rows, int8 columns as bigints. */
+  async rows(statement: Statement): Promise<Row[]> {
     const result = await this.select(statement)
     const int8 = result.fields.filter((f) => f.dataTypeID === INT8).map((f) => f.name)
     const int8Arrays = result.fields.filter((f) => f.dataTypeID === INT8_ARRAY).map((f) => f.name)
@@ -186,6 +189,17 @@ export abstract class DbSession {
       }
     }
     return result.rows
+  }
+
+  /**
+   * `rows()` with each row's size in the answer. A session that reads rows as they arrive
+   * stops the request (`LIMIT_EXCEEDED`) as soon as they pass `maxBytes`, before the rest
+   * is read; others measure them once they are in (the answer's budget refuses them then).
+   */
+  async measuredRows(statement: Statement, _maxBytes: number): Promise<MeasuredRows> {
+    const rows = await this.rows(statement)
+    const measure = rowMeasure()
+    return { rows, sizes: rows.map(measure) }
   }
 
   /** Runs `work` so that a failure undoes only what it did (a savepoint). */
@@ -226,17 +240,23 @@ function selectOn(knex: Knex, connection: PgConnection, statement: Statement, li
     // statement is cancelled (by `over`) instead of read to its end.
     const query = new pg.Query(config as unknown as pg.QueryConfig)
     const rows: Row[] = []
+    const sizes: number[] = []
+    const measure = rowMeasure()
     let bytes = 0
     query.on('row', (row: Row) => {
       if (bytes > limit.maxBytes) return
-      bytes += measure(row)
+      const size = measure(row)
+      bytes += size
       if (bytes > limit.maxBytes) {
         rows.length = 0
         limit.over()
-      } else rows.push(row)
+      } else {
+        rows.push(row)
+        sizes.push(size)
+      }
     })
     query.once('error', reject)
-    query.once('end', (result: PgResult) => resolve({ rows, fields: result.fields }))
+    query.once('end', (result: PgResult) => resolve({ rows, fields: result.fields, sizes }))
     connection.query(query)
   })
 }
@@ -294,10 +314,14 @@ abstract class PooledSession extends DbSession {
   }
 
   /** The per-query parsers have made int8 values bigints already. */
-  override async rows(statement: Statement, maxBytes?: number): Promise<Row[]> {
-    if (maxBytes === undefined) return (await this.select(statement)).rows
+  override async rows(statement: Statement): Promise<Row[]> {
+    return (await this.select(statement)).rows
+  }
+
+  override async measuredRows(statement: Statement, maxBytes: number): Promise<MeasuredRows> {
     const limit = { maxBytes, over: () => this.overBudget(maxBytes) }
-    return (await this.guard(() => selectOn(this.knex, this.connection, statement, limit))).rows
+    const { rows, sizes } = await this.guard(() => selectOn(this.knex, this.connection, statement, limit))
+    return { rows, sizes: sizes! }
   }
 
   protected runOnConnection<T>(query: Knex.QueryBuilder | Knex.Raw): Promise<T> {

@@ -38,7 +38,7 @@ export class ResultBudget {
   /** Charges rows that each appear once in the answer. */
   chargeRows(rows: readonly object[]): void {
     let bytes = 0
-    for (const row of rows) bytes += sizeOf(row)
+    for (const row of rows) bytes += jsonSize(row)
     this.charge(rows.length, bytes)
   }
 
@@ -108,19 +108,22 @@ function stringSize(value: string): number {
   return bytes
 }
 
-/** Sizes of rows measured as they arrived from PostgreSQL, so they are not measured twice. */
-const measured = new WeakMap<object, number>()
-
-/** Measures a row as it arrives, and remembers it. */
-export function measure(row: object): number {
-  const size = jsonSize(row)
-  measured.set(row, size)
-  return size
-}
-
-/** A row's size: as measured when it arrived, or now. */
-export function sizeOf(row: object): number {
-  return measured.get(row) ?? jsonSize(row)
+/**
+ * Measures the rows of one statement. Every row of a statement has the same keys: their
+ * part is counted once.
+ */
+export function rowMeasure(): (row: Readonly<Record<string, unknown>>) => number {
+  let names: string[] | undefined
+  let base = 2
+  return (row) => {
+    if (names === undefined) {
+      names = Object.keys(row)
+      for (const name of names) base += name.length + 4
+    }
+    let size = base
+    for (let i = 0; i < names.length; i++) size += jsonSize(row[names[i]!])
+    return size
+  }
 }
 
 /** Room for a superjson annotation (`"key":["Date"]` and its path). */

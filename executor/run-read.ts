@@ -5,7 +5,7 @@
  */
 import type { DbSession, Row } from './db-session.js'
 import { ExecutorError } from './executor-error.js'
-import { sizeOf, tooManyRows } from './result-budget.js'
+import { tooManyRows } from './result-budget.js'
 import type { Limits } from './limits.js'
 import type { RequestScope } from './request-scope.js'
 import { assertNever, columnsAs, fixed, joinOn, limitClause, orderClause, orderTerm, related, source, whereClause, type Params, type Source } from './sql.js'
@@ -49,9 +49,9 @@ async function selectRows(session: DbSession, read: CheckedRead, limit: number, 
   const text =
     `select ${read.distinct ? 'distinct ' : ''}${columns.join(', ')} from ${from.from}${whereClause(from.conditions)}` +
     `${orderClause(p, read.orderBy, from.alias)}${limitClause(p, limit, read.offset)}`
-  const rows = await session.rows(p.statement(text), scope.budget.remainingBytes())
+  const { rows, sizes } = await session.measuredRows(p.statement(text), scope.budget.remainingBytes())
   countsAsNumbers(read, rows)
-  scope.budget.chargeRows(rows)
+  scope.budget.charge(rows.length, sum(sizes))
   await loadGraph(session, read, rows, keys.names, scope, limits)
   return rows
 }
@@ -80,8 +80,8 @@ async function aggregateRows(session: DbSession, read: CheckedRead, scope: Reque
     `select ${columns.join(', ')} from ${from.from}${whereClause(from.conditions)}` +
     `${read.groupBy.length > 0 ? ` group by ${read.groupBy.map((c) => p.column(alias, c.column)).join(', ')}` : ''}` +
     `${order.length > 0 ? ` order by ${order.join(', ')}` : ''}${limitClause(p, read.limit, read.offset)}`
-  const rows = await session.rows(p.statement(text), scope.budget.remainingBytes())
-  scope.budget.chargeRows(rows)
+  const { rows, sizes } = await session.measuredRows(p.statement(text), scope.budget.remainingBytes())
+  scope.budget.charge(rows.length, sum(sizes))
   const counts = read.aggregates.filter((a) => a.fn === 'count').map((a) => a.alias)
   for (const row of rows) for (const key of counts) row[key] = Number(row[key])
   return rows
@@ -97,6 +97,12 @@ function relationAggregates(p: Params, selection: CheckedSelection, alias: strin
       `${fixed(AGGREGATES, aggregate.fn, 'aggregate')}(${aggregate.distinct ? 'distinct ' : ''}${aggregate.column === undefined ? '*' : p.column(related, aggregate.column)})`
     return `(${related(p, aggregate.relation, alias, aggregate.where, scope, what)}) as ${p.id(aggregate.alias)}`
   })
+}
+
+function sum(values: readonly number[]): number {
+  let total = 0
+  for (const value of values) total += value
+  return total
 }
 
 /** `count` answers int8: as numbers, as every other count does. */
@@ -162,11 +168,11 @@ async function loadGraph(
     }
     let rows = 0
     let bytes = 0
-    for (const child of children) {
+    children.forEach((child, i) => {
       const weight = scope.weight(child)
       rows += weight
-      bytes += weight * sizeOf(child)
-    }
+      bytes += weight * loaded!.sizes[i]!
+    })
     scope.budget.charge(rows, bytes)
     if (loaded) await loadGraph(session, node, children, loaded.keyNames, scope, limits)
   }
@@ -181,7 +187,7 @@ async function loadRelation(
   ownerKeys: string[],
   scope: RequestScope,
   limits: Limits,
-): Promise<{ rows: Row[]; keyNames: ReadonlyMap<string, string> } | undefined> {
+): Promise<{ rows: Row[]; sizes: readonly number[]; keyNames: ReadonlyMap<string, string> } | undefined> {
   const { relation } = node
   const tuples = distinctTuples(parents, ownerKeys)
   if (tuples.length === 0) return undefined
@@ -229,13 +235,13 @@ async function loadRelation(
     if (node.limit !== undefined) window.push(`${p.id(RANK)} <= ${p.add(node.offset + node.limit)}`)
     text = `select ${names.map((name) => p.id(name)).join(', ')} from (${inner}) as "ranked" where ${window.join(' and ')} order by ${p.id(RANK)} limit ${p.add(cap)}`
   }
-  const rows = await session.rows(p.statement(text), scope.budget.remainingBytes())
+  const { rows, sizes } = await session.measuredRows(p.statement(text), scope.budget.remainingBytes())
   countsAsNumbers(node, rows)
   if (rows.length === cap) {
     if (room < limits.maxRelationRows) throw tooManyRows(scope.budget.maxRows)
     throw new ExecutorError('LIMIT_EXCEEDED', `relation ${relation.name} matched more than ${limits.maxRelationRows} rows; give it a limit`)
   }
-  return { rows, keyNames: keys.names }
+  return { rows, sizes, keyNames: keys.names }
 }
 
 function distinctTuples(rows: Row[], keys: string[]): unknown[][] {
@@ -309,7 +315,7 @@ export async function runPointReads(session: DbSession, reads: readonly CheckedR
   const from = source(p, model, undefined, scope)
   from.conditions.push(`${p.column(from.alias, idColumn)} in (${[...new Set(ids)].map((id) => p.add(id)).join(', ')})`)
   const columns = [...columnsAs(p, select, from.alias), `${p.column(from.alias, idColumn)} as ${p.id(`${KEY_PREFIX}id`)}`]
-  const rows = await session.rows(p.statement(`select ${columns.join(', ')} from ${from.from}${whereClause(from.conditions)}`), scope.budget.remainingBytes())
+  const { rows } = await session.measuredRows(p.statement(`select ${columns.join(', ')} from ${from.from}${whereClause(from.conditions)}`), scope.budget.remainingBytes())
   const byId = new Map<string | undefined, Row>()
   for (const row of rows) {
     byId.set(idKey(type, row[`${KEY_PREFIX}id`]), row)
