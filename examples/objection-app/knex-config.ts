@@ -6,11 +6,14 @@
 import type { Knex } from 'knex'
 import { knexSnakeCaseMappers } from 'objection'
 
+/** Everything but the client and the connection: the identifier mapping. */
+export const knexSettings: Omit<Knex.Config, 'client' | 'connection'> = knexSnakeCaseMappers()
+
 export function knexConfig(connection: Knex.Config['connection'], options: Omit<Knex.Config, 'client' | 'connection'> = {}): Knex.Config {
   return {
     client: 'pg',
     connection,
     ...options,
-    ...knexSnakeCaseMappers(),
+    ...knexSettings,
   }
 }

@@ -4,21 +4,18 @@
  * the comparison helpers its tests use: the same query through async-orm's client and
  * directly with objection on the same knex must give the same answer.
  *
- * The knex instance is the app's own (`knexSnakeCaseMappers()`), built here rather than
- * with `createEmbeddedDatabase()` / `openDatabase()`, which make plain ones.
+ * The knex instance carries the app's own settings (`knexSnakeCaseMappers()`).
  */
-import { PGlite } from '@electric-sql/pglite'
-import { createPgConfig } from '@electric-sql/pglite/node-postgres'
 import { SignJWT } from 'jose'
-import knexFactory, { type Knex } from 'knex'
+import type { Knex } from 'knex'
 import { Model, ValidationError } from 'objection'
 import { expect } from 'vitest'
 import { createClient, type Client } from '../../client/index.js'
 import { createExecutor, jwtAuth, type Executor } from '../../executor/index.js'
 import { api, type AppApi, type AppCtx } from '../../examples/objection-app/api.js'
-import { knexConfig } from '../../examples/objection-app/knex-config.js'
+import { knexSettings } from '../../examples/objection-app/knex-config.js'
 import { migrate, seed } from '../../examples/objection-app/schema.js'
-import { POSTGRES_URL, type DatabaseKind } from '../support/databases.js'
+import { openDatabase, type DatabaseKind } from '../support/databases.js'
 
 export interface ObjectionApp {
   readonly kind: DatabaseKind
@@ -35,7 +32,8 @@ export interface ObjectionApp {
 const SECRET = 'objection example app test secret, 32+ bytes'
 
 export async function openObjectionApp(kind: DatabaseKind): Promise<ObjectionApp> {
-  const database = kind === 'pglite' ? await openPglite() : await openPostgres()
+  // The app's own knex settings (its mappers) on the test databases.
+  const database = await openDatabase(kind, knexSettings)
   const { knex } = database
   try {
     await migrate(knex)
@@ -79,49 +77,6 @@ function tokenFor(ctx: AppCtx): Promise<string> {
     .setIssuedAt()
     .setExpirationTime('5m')
     .sign(new TextEncoder().encode(SECRET))
-}
-
-interface Database {
-  readonly knex: Knex
-  close(): Promise<void>
-}
-
-/** PGlite behind knex's `pg` client, as `createEmbeddedDatabase()` opens it, with the app's mappers. */
-async function openPglite(): Promise<Database> {
-  const pglite = await PGlite.create()
-  const knex = knexFactory(knexConfig(() => createPgConfig(pglite) as unknown as Knex.PgConnectionConfig, { pool: { min: 0, max: 1 } }))
-  return {
-    knex,
-    async close() {
-      await knex.destroy()
-      await pglite.close()
-    },
-  }
-}
-
-/** A schema of its own on the test server (files run in parallel), as `openDatabase()` makes one. */
-async function openPostgres(): Promise<Database> {
-  const schema = `ao_objection_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
-  const admin = knexFactory({ client: 'pg', connection: POSTGRES_URL, pool: { min: 0, max: 1 } })
-  try {
-    await admin.raw('create schema ??', [schema])
-  } catch (error) {
-    await admin.destroy()
-    throw new Error(
-      `PostgreSQL is not reachable at ${POSTGRES_URL} (${(error as Error).message}). ` +
-        'Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
-      { cause: error },
-    )
-  }
-  const knex = knexFactory(knexConfig(POSTGRES_URL, { searchPath: [schema], pool: { min: 0, max: 4 } }))
-  return {
-    knex,
-    async close() {
-      await knex.destroy()
-      await admin.raw('drop schema ?? cascade', [schema])
-      await admin.destroy()
-    },
-  }
 }
 
 /**
