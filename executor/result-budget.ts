@@ -65,21 +65,7 @@ export function tooManyBytes(max: number): ExecutorError {
 export function assertAnswerSize(text: string, max: number): void {
   // A UTF-16 unit is at most 3 bytes of UTF-8.
   if (text.length * 3 <= max) return
-  if (text.length > max || utf8Length(text) > max) throw tooManyBytes(max)
-}
-
-function utf8Length(text: string): number {
-  let bytes = 0
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i)
-    if (code < 0x80) bytes += 1
-    else if (code < 0x800) bytes += 2
-    else if (code >= 0xd800 && code <= 0xdbff) {
-      bytes += 4
-      i++
-    } else bytes += 3
-  }
-  return bytes
+  if (text.length > max || Buffer.byteLength(text, 'utf8') > max) throw tooManyBytes(max)
 }
 
 function integerDigits(value: number): number {

@@ -291,8 +291,10 @@ function toModelJson(model: ModelMeta, values: Readonly<Record<string, unknown>>
 }
 
 function toDatabaseValue(model: ModelMeta, prop: string, value: unknown): unknown {
-  if (value instanceof JsonText) return jsonAttributes(model).has(prop) ? value.value : value.text
-  const type = schemaType(model, prop)
+  const { jsonAttributes, types } = modelJson(model)
+  if (value instanceof JsonText) return jsonAttributes.has(prop) ? value.value : value.text
+  const type = types.get(prop)
+  if (type === undefined) return value
   if (value instanceof Date && type.has('string')) return value.toISOString()
   if (typeof value === 'bigint') {
     if (type.has('string')) return String(value)
@@ -301,22 +303,29 @@ function toDatabaseValue(model: ModelMeta, prop: string, value: unknown): unknow
   return value
 }
 
-const jsonAttributeCache = new WeakMap<ModelMeta, ReadonlySet<string>>()
-
-function jsonAttributes(model: ModelMeta): ReadonlySet<string> {
-  let set = jsonAttributeCache.get(model)
-  if (!set) {
-    const list = (model.modelClass as typeof Model & { getJsonAttributes(): string[] | null }).getJsonAttributes() ?? []
-    jsonAttributeCache.set(model, (set = new Set(list)))
-  }
-  return set
+interface ModelJson {
+  /** Properties the model serializes itself (its `jsonAttributes`). */
+  readonly jsonAttributes: ReadonlySet<string>
+  /** The JSON types each property's `jsonSchema` allows. */
+  readonly types: ReadonlyMap<string, ReadonlySet<string>>
 }
 
-/** The JSON types a property's `jsonSchema` allows (empty without a schema for it). */
-function schemaType(model: ModelMeta, prop: string): ReadonlySet<string> {
-  const schema = (model.modelClass as { jsonSchema?: { properties?: Record<string, { type?: string | string[] }> } }).jsonSchema
-  const type = schema?.properties?.[prop]?.type
-  return new Set(type === undefined ? [] : Array.isArray(type) ? type : [type])
+const modelJsonCache = new WeakMap<ModelMeta, ModelJson>()
+
+/** What the model's JSON rules say about its properties, read once per model. */
+function modelJson(model: ModelMeta): ModelJson {
+  let json = modelJsonCache.get(model)
+  if (!json) {
+    const modelClass = model.modelClass as typeof Model & { getJsonAttributes(): string[] | null }
+    const properties = (modelClass as { jsonSchema?: { properties?: Record<string, { type?: string | string[] }> } }).jsonSchema?.properties ?? {}
+    const types = new Map<string, ReadonlySet<string>>()
+    for (const [prop, schema] of Object.entries(properties)) {
+      if (schema?.type !== undefined) types.set(prop, new Set(Array.isArray(schema.type) ? schema.type : [schema.type]))
+    }
+    json = { jsonAttributes: new Set(modelClass.getJsonAttributes() ?? []), types }
+    modelJsonCache.set(model, json)
+  }
+  return json
 }
 
 /** The policy's `set(ctx)`, by property. */
