@@ -49,7 +49,7 @@ export class FilterBuilder<Api, K extends keyof Api & string, Out = never> exten
   /**
    * Narrows the rows to those the model's named modifier selects (objection's
    * `static modifiers`), ANDed with the previous filters. The API must list the modifier
-   * (`expose(Model, { modifiers: { onlyDogs: true } })`); its arguments are bound values.
+   * (`expose(Model, { modifiers: { onlyDogs: true } })`), which checks the arguments.
    * Its where clauses, joins and subqueries apply; what it selects or orders by does not.
    *
    * @example

@@ -294,7 +294,7 @@ function owners(p: Params, owner: ModelMeta, relation: RelationMeta, ids: Checke
 /**
  * `select 1 from (<the modifier's query>) as m where m.id = <alias>.id`: the model's own
  * modifier, built by objection on the model (its where clauses, joins and subqueries; the
- * arguments bound values), selecting only the id, and matched to the row by id.
+ * arguments as the grant checked them), selecting only the id, matched to the row by id.
  */
 function modifierRows(p: Params, node: CheckedFilter & { kind: 'modifier' }, alias: string, scope: RequestScope): string {
   const modelClass = node.model.modelClass as typeof Model & { getIdColumnArray(): string[]; getTableName(): string }

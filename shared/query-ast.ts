@@ -106,7 +106,8 @@ export interface IdFilter {
 /**
  * Rows one of the model's named modifiers selects (objection's `.modify(name, ...args)`),
  * when the API lists it: the modifier's own where clauses, joins and subqueries decide,
- * its arguments are bound values. What it selects or orders by does not apply.
+ * its arguments reach it as the API's grant checked them. What it selects or orders by does
+ * not apply.
  */
 export interface ModifierFilter {
   readonly kind: 'modifier'
