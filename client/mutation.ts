@@ -33,6 +33,7 @@ export class MutationQuerySet<Api, K extends keyof Api & string, Out, One extend
     One
   > {
     const mutation = this.state.mutation!
+    if (mutation.op === 'relate' || mutation.op === 'unrelate') return this.failedWith(new TypeError(`${mutation.op}() answers a count; returning() does not apply`)) as never
     const counted = this.state.op === 'first' ? 'first' : 'rows'
     const returning = mutation.op === 'insert' ? mutation.returning : mutation.returning === 'count' ? counted : mutation.returning
     const list = columns.flat() as string[]

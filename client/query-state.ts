@@ -2,7 +2,7 @@
  * The data a queryset holds, and how it becomes a wire `Query`. Querysets are immutable:
  * every method makes a new state, so a queryset can be shared and extended freely.
  */
-import type { Aggregate, Filter, GraphNode, InsertQuery, OrderTerm, Query, ReadOp, RelatedTo, Returning, SelectItem, WriteRow } from '../shared/query-ast.js'
+import type { Aggregate, Filter, GraphNode, InsertQuery, OrderTerm, Query, ReadOp, RelatedTo, Returning, Scalar, SelectItem, WriteRow } from '../shared/query-ast.js'
 
 /** One `where`/`orWhere` call, in order; SQL precedence (AND before OR) groups them. */
 export interface Term {
@@ -41,6 +41,8 @@ export type Mutation =
     }
   | { readonly op: 'patch' | 'update'; readonly values: WriteRow; readonly returning: Returning }
   | { readonly op: 'delete'; readonly returning: Returning }
+  | { readonly op: 'relate'; readonly ids: readonly (Scalar | readonly Scalar[])[] }
+  | { readonly op: 'unrelate' }
 
 export function initialState(model: string): QueryState {
   return { model, op: 'select', terms: [], orderBy: [], graph: [], aggregates: [] }
@@ -64,11 +66,14 @@ export function toQuery(state: QueryState): Query {
   if (mutation) {
     // A write returns columns only: relation aggregates are refused by the executor.
     const select = state.select && { select: state.select as readonly string[] }
+    // Through `relatedQuery(relation).for(ids)`, a write is of the related rows.
+    const related = state.relatedTo && { for: state.relatedTo }
     switch (mutation.op) {
       case 'insert':
         return {
           model: state.model,
           op: 'insert',
+          ...related,
           rows: mutation.rows,
           returning: mutation.returning,
           ...select,
@@ -77,9 +82,14 @@ export function toQuery(state: QueryState): Query {
         }
       case 'patch':
       case 'update':
-        return { model: state.model, op: mutation.op, values: mutation.values, ...(where && { where }), returning: mutation.returning, ...select }
+        return { model: state.model, op: mutation.op, ...related, values: mutation.values, ...(where && { where }), returning: mutation.returning, ...select }
       case 'delete':
-        return { model: state.model, op: 'delete', ...(where && { where }), returning: mutation.returning, ...select }
+        return { model: state.model, op: 'delete', ...related, ...(where && { where }), returning: mutation.returning, ...select }
+      case 'relate':
+        // The executor refuses a `where` here: relate names its rows by id.
+        return { model: state.model, op: 'relate', for: state.relatedTo!, ids: mutation.ids, ...(where && ({ where } as object)) }
+      case 'unrelate':
+        return { model: state.model, op: 'unrelate', for: state.relatedTo!, ...(where && { where }) }
     }
   }
   return {

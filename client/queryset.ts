@@ -263,6 +263,40 @@ export class QuerySet<Api, K extends keyof Api & string, S = RowOf<Api, K>, G = 
   }
 }
 
+/**
+ * The related rows of some rows, `db.Person.relatedQuery('pets').for(ids)`: a queryset of
+ * the related model (read, `insert`, `patch`, `update`, `delete` them) that can also link
+ * and unlink existing rows.
+ */
+export class RelatedQuerySet<Api, K extends keyof Api & string> extends QuerySet<Api, K> {
+  /**
+   * Links existing rows, by id, to the owner rows; resolves to the number of links made.
+   * Each row named must be one the caller may read (and, on the side whose key or join
+   * rows change, update), or nothing changes and it rejects with `NOT_FOUND`. A
+   * many-to-many link that exists already is kept.
+   *
+   * @example
+   * await db.Person.relatedQuery('movies').for(1).relate([3, 4])
+   * // insert into persons_movies (person_id, movie_id) values (1, 3), (1, 4) on conflict do nothing
+   */
+  relate(ids: Scalar | readonly (Scalar | readonly Scalar[])[]): MutationQuerySet<Api, K, number> {
+    const list = (Array.isArray(ids) ? ids : [ids]) as readonly (Scalar | readonly Scalar[])[]
+    return new MutationQuerySet({ ...this.state, mutation: { op: 'relate', ids: list } }, this.runner)
+  }
+
+  /**
+   * Unlinks the related rows (those matching the `where…` calls before or after it) from
+   * the owner rows, leaving the rows themselves; resolves to the number of links undone.
+   *
+   * @example
+   * await db.Person.relatedQuery('pets').for(1).unrelate().where('name', 'Doggo')
+   * // update animals set owner_id = null where owner_id = 1 and name = 'Doggo'
+   */
+  unrelate(): MutationQuerySet<Api, K, number> {
+    return new MutationQuerySet({ ...this.state, mutation: { op: 'unrelate' } }, this.runner)
+  }
+}
+
 /** An aggregate read: resolves to rows of groupBy columns and aggregates (`R`). */
 export class AggregateQuerySet<Api, K extends keyof Api & string, R> extends Runnable<Api, K, Simplify<R>[]> {
   groupBy<C extends ColumnOf<Api, K>>(...columns: (C | readonly C[])[]): AggregateQuerySet<Api, K, R & Pick<RowOf<Api, K>, C>> {
@@ -331,4 +365,5 @@ function mergeGraph(current: readonly GraphNode[], added: GraphNode[]): GraphNod
 export type { Page }
 
 failSoftly(QuerySet)
+failSoftly(RelatedQuerySet)
 failSoftly(AggregateQuerySet)

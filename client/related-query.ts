@@ -6,7 +6,7 @@
 import type { AggregateFunction, Filter, RelationAggregate, Scalar } from '../shared/query-ast.js'
 import { FilterBuilder, type RelatedRows } from './filter-builder.js'
 import { initialState, termsToFilter } from './query-state.js'
-import { QuerySet } from './queryset.js'
+import { RelatedQuerySet } from './queryset.js'
 import type { Runner } from './runnable.js'
 import { failSoftly } from './soft-fail.js'
 import type { ColumnOf, ModelName, RowOf, ValueOf } from './types.js'
@@ -49,11 +49,11 @@ export class RelatedQuery<Api, K extends ModelName<Api>, T extends ModelName<Api
    * db.Person.relatedQuery('pets').for(1).where('species', 'dog')
    * // select … from animals where exists (select 1 from persons where id in (1) and persons.id = animals.owner_id) and species = 'dog'
    */
-  for(ids: Scalar | readonly (Scalar | readonly Scalar[])[]): QuerySet<Api, T> {
+  for(ids: Scalar | readonly (Scalar | readonly Scalar[])[]): RelatedQuerySet<Api, T> {
     const list = (Array.isArray(ids) ? ids : [ids]) as readonly (Scalar | readonly Scalar[])[]
     const state = { ...initialState(this.owner), relatedTo: { relation: this.relation, ids: list }, terms: this.state.terms }
-    const qs = new QuerySet<Api, T>(state, this.runner)
-    return (this.state.failure === undefined ? qs : qs.failedWith(new Error(this.state.failure))) as QuerySet<Api, T>
+    const qs = new RelatedQuerySet<Api, T>(state, this.runner)
+    return this.state.failure === undefined ? qs : qs.failedWith(new Error(this.state.failure))
   }
 
   /** @internal The relation filter `whereExists(relatedQuery)` makes of it. */

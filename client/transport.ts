@@ -5,7 +5,7 @@
  * with exponential backoff, and each caller may cancel with an `AbortSignal`.
  */
 import { ERROR_CODES, ERROR_STATUS, isErrorCode, type ErrorCode, type WireError } from '../shared/error-codes.js'
-import type { Query } from '../shared/query-ast.js'
+import { WRITE_OPS, type Query } from '../shared/query-ast.js'
 import { decode, encodeRequest, PROTOCOL_VERSION, type ErrorBody, type ResponseBody } from '../shared/wire.js'
 import { AsyncOrmError } from './client-error.js'
 
@@ -43,7 +43,7 @@ export interface ClientOptions {
   readonly retryMutations?: boolean
 }
 
-const MUTATIONS = new Set(['insert', 'patch', 'update', 'delete', 'call'])
+const MUTATIONS = new Set<string>([...WRITE_OPS, 'call'])
 
 interface Pending {
   readonly query: Query

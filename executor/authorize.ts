@@ -6,7 +6,7 @@
  */
 import type { ModelMeta } from './api-metadata.js'
 import { ExecutorError } from './executor-error.js'
-import type { CheckedFilter, CheckedSelection } from './validate-query.js'
+import type { CheckedFilter, CheckedSelection, RelatedFilter } from './validate-query.js'
 import type { CheckedInsertRow, CheckedQuery } from './validate-write.js'
 
 /** Roles of a context: `ctx.roles` (strings) or `ctx.role`, unless the executor says otherwise. */
@@ -61,6 +61,11 @@ export function authorize(query: CheckedQuery, ctx: unknown, roles: readonly str
     if (!model.insert?.allowed(ctx, roles)) deny('inserting', model)
     for (const row of rows) for (const child of row.children) inserts(child.relation.target, child.rows)
   }
+  // A relation write reads its owners; a link the owner holds (its key, join-table rows) updates it.
+  const links = ({ owner, relation }: RelatedFilter) => {
+    if (!owner.readAllowed(ctx, roles)) deny('reading', owner)
+    if (relation.kind !== 'hasMany' && !owner.update?.allowed(ctx, roles)) deny('updating', owner)
+  }
   switch (query.kind) {
     case 'read':
       if (query.op === 'aggregate' && !query.model.aggregateAllowed(ctx, roles)) deny('aggregating', query.model)
@@ -68,6 +73,13 @@ export function authorize(query: CheckedQuery, ctx: unknown, roles: readonly str
     case 'insert':
       inserts(query.model, query.rows)
       if (query.onConflict?.action === 'merge' && !query.model.update?.allowed(ctx, roles)) deny('updating', query.model)
+      if (query.for) links(query.for)
+      return
+    case 'relate':
+      links(query.owners)
+      if (!query.owners.relation.target.readAllowed(ctx, roles)) deny('reading', query.owners.relation.target)
+      if (query.owners.relation.kind === 'hasMany' && !query.owners.relation.target.update?.allowed(ctx, roles)) deny('updating', query.owners.relation.target)
+      if (query.where) filterReads(query.where)
       return
     case 'update':
       if (!query.model.update?.allowed(ctx, roles)) deny('updating', query.model)

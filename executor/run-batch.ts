@@ -13,8 +13,9 @@ import { ResultBudget } from './result-budget.js'
 import { RequestScope } from './request-scope.js'
 import { pointReadKey, runPointReads, runRead } from './run-read.js'
 import { runCall, runDelete, runInsert, runUpdate } from './run-write.js'
+import { insertInto, runRelate } from './run-relate.js'
 import { assertNever } from './sql.js'
-import type { CheckedRead } from './validate-query.js'
+import type { CheckedRead, RelatedFilter } from './validate-query.js'
 import type { CheckedQuery } from './validate-write.js'
 
 export type Checked = CheckedQuery | WireError
@@ -189,11 +190,13 @@ function runQuery(session: DbSession, query: CheckedQuery, scope: RequestScope, 
     case 'read':
       return runRead(session, query, scope, limits)
     case 'insert':
-      return runInsert(session, query, scope)
+      return query.for ? insertInto(session, query as typeof query & { for: RelatedFilter }, scope) : runInsert(session, query, scope)
     case 'update':
       return runUpdate(session, query, scope)
     case 'delete':
       return runDelete(session, query, scope)
+    case 'relate':
+      return runRelate(session, query, scope)
     case 'call':
       return runCall(session, query, scope)
     default:

@@ -43,7 +43,11 @@ export async function runInsert(session: DbSession, query: CheckedInsert, scope:
 export async function runUpdate(session: DbSession, query: CheckedUpdate, scope: RequestScope): Promise<unknown> {
   const { model } = query
   const grant = model.update!
-  const values = { ...propsOf(model, query.values, scope), ...presets(model, grant.set, scope) }
+  const preset = presets(model, grant.set, scope)
+  const links = query.links ? propsOf(model, query.links, scope) : {}
+  refuseLinkOverPreset(model, links, preset)
+  // Links were checked by the relation write that made them; the client's values are checked here.
+  const values = { ...propsOf(model, query.values, scope), ...links, ...preset }
   await checkReferences(session, model, grant, [values], writtenProps(model, query.values), scope)
   const builder = modelQuery(session, model)
   if (query.op === 'update') builder.update(toModelJson(model, values) as never)
@@ -92,7 +96,7 @@ function shown(model: ModelMeta, rows: readonly Row[], select: readonly Column[]
  * each row as the caller may see it (`undefined` when it may not), its related rows
  * likewise.
  */
-async function insertRows(
+export async function insertRows(
   session: DbSession,
   model: ModelMeta,
   rows: readonly CheckedInsertRow[],
@@ -106,7 +110,7 @@ async function insertRows(
     const out = { ...propsOf(model, row.values, scope), ...preset }
     const link = linked[i]
     if (link) {
-      refuseLinkOverPreset(model, Object.keys(link), preset)
+      refuseLinkOverPreset(model, link, preset)
       Object.assign(out, link)
     }
     return out
@@ -117,7 +121,7 @@ async function insertRows(
     for (const child of row.children) {
       if (child.relation.kind !== 'belongsTo') continue
       const owner = child.relation.ownerColumns.map((column) => propOf(model, column))
-      refuseLinkOverPreset(model, owner, preset)
+      refuseLinkOverPreset(model, Object.fromEntries(owner.map((prop) => [prop, NOT_YET])), preset)
       const target = child.relation.target
       const [parent] = await insertRows(session, target, child.rows, scope, columnsOf(target))
       owner.forEach((prop, k) => {
@@ -159,7 +163,7 @@ async function insertRows(
 }
 
 /** Rows of a many-to-many join table linking `parent` to each of `children`. */
-async function link(session: DbSession, relation: RelationMeta, parent: Row, model: ModelMeta, children: readonly Row[]): Promise<void> {
+export async function link(session: DbSession, relation: RelationMeta, parent: Row, model: ModelMeta, children: readonly Row[]): Promise<void> {
   if (children.length === 0) return
   const join = relation.join!
   const p = session.params()
@@ -174,13 +178,26 @@ async function link(session: DbSession, relation: RelationMeta, parent: Row, mod
   await session.run(session.knex.raw(`insert into ${p.table(join.table)} (${columns.map((c) => p.id(c)).join(', ')}) values ${tuples.join(', ')}`, p.values as Knex.RawBinding[]))
 }
 
-/** A graph must not set, through a relation, a property the server presets. */
-function refuseLinkOverPreset(model: ModelMeta, props: readonly string[], preset: Readonly<Record<string, unknown>>): void {
-  const prop = props.find((p) => Object.hasOwn(preset, p))
+/**
+ * A relation key set by a graph or a relation write (`link`, by property) must not move a
+ * row away from what the server presets; a link to the preset row itself is that same write.
+ */
+export function refuseLinkOverPreset(model: ModelMeta, link: Readonly<Record<string, unknown>>, preset: Readonly<Record<string, unknown>>): void {
+  const prop = Object.keys(link).find((p) => Object.hasOwn(preset, p) && !sameKey(link[p], preset[p]))
   if (prop !== undefined) {
-    throw new ExecutorError('FORBIDDEN', `${model.name}.${prop} is set by the server; a graph cannot link it to another row`)
+    throw new ExecutorError('FORBIDDEN', `${model.name}.${prop} is set by the server; a relation cannot link it to another row`)
   }
 }
+
+/** Whether two key values are the same key (an int4 read as a number equals a preset bigint or string). */
+function sameKey(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  const scalar = (v: unknown) => typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string'
+  return scalar(a) && scalar(b) && String(a) === String(b)
+}
+
+/** A key not known yet (that of a row about to be inserted): equal to no preset. */
+const NOT_YET = Symbol('not inserted yet')
 
 /**
  * `insert … on conflict … do update`: inserted rows take the insert grant's presets and
@@ -329,7 +346,7 @@ function modelJson(model: ModelMeta): ModelJson {
 }
 
 /** The policy's `set(ctx)`, by property. */
-function presets(model: ModelMeta, set: ((ctx: unknown) => Readonly<Record<string, unknown>>) | undefined, scope: RequestScope) {
+export function presets(model: ModelMeta, set: ((ctx: unknown) => Readonly<Record<string, unknown>>) | undefined, scope: RequestScope) {
   if (!set) return {}
   let values: Readonly<Record<string, unknown>>
   try {
@@ -388,6 +405,6 @@ function columnsOf(model: ModelMeta): Column[] {
 }
 
 /** The property a database column has in a parsed row. */
-function propOf(model: ModelMeta, column: string): string {
+export function propOf(model: ModelMeta, column: string): string {
   return model.allProps.get(column) ?? column
 }

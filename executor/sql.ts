@@ -75,11 +75,11 @@ export interface Source {
   readonly conditions: string[]
 }
 
-/** The model's table under a fresh alias, with its read policy and `where`. */
-export function source(p: Params, model: ModelMeta, where: CheckedFilter | undefined, scope: RequestScope): Source {
+/** The model's table under a fresh alias, with its read policy (and a write grant's `extra` filter) and `where`. */
+export function source(p: Params, model: ModelMeta, where: CheckedFilter | undefined, scope: RequestScope, extra?: PolicyFilter): Source {
   const alias = scope.alias()
-  const conditions = policyConditions(p, model, alias, scope)
-  if (where) conditions.push(...clientConditions(p, model, alias, scope, undefined, conditions.length > 0, where))
+  const conditions = policyConditions(p, model, alias, scope, extra)
+  if (where) conditions.push(...clientConditions(p, model, alias, scope, extra, conditions.length > 0, where))
   return { alias, from: `${p.table(model.table)} as ${p.id(alias)}`, conditions }
 }
 

@@ -43,6 +43,9 @@ export type CheckedFilter =
   | { readonly kind: 'related'; readonly owner: ModelMeta; readonly relation: RelationMeta; readonly ids: CheckedFilter }
   | { readonly kind: 'modifier'; readonly model: ModelMeta; readonly name: string; readonly args: readonly unknown[] }
 
+/** The rows related to some owner rows (`relatedQuery(relation).for(ids)`), as a filter on the related model. */
+export type RelatedFilter = CheckedFilter & { readonly kind: 'related' }
+
 /** A readable column: the key it has in results, and its database name. */
 export interface Column {
   readonly prop: string
@@ -250,7 +253,7 @@ export class QueryValidator {
   }
 
   /** `for`: the rows related to `owner`'s rows with these ids, as a filter on the related model. */
-  private relatedTo(owner: ModelMeta, input: unknown): CheckedFilter & { kind: 'related' } {
+  protected relatedTo(owner: ModelMeta, input: unknown): RelatedFilter {
     const node = record(input, 'for')
     checkKeys(node, FOR_KEYS, 'for')
     const relation = this.relation(owner, node.relation)
@@ -485,7 +488,7 @@ export class QueryValidator {
     if (typeOf(model, column) === 'json') throw bad(`"${clip(name)}" is a json column; it cannot be compared`)
   }
 
-  private ids(model: ModelMeta, input: unknown): CheckedFilter {
+  protected ids(model: ModelMeta, input: unknown): CheckedFilter {
     if (model.idProps.length === 0) throw bad(`${model.name} has no readable id column`)
     const ids = array(input, 'ids')
     if (ids.length > this.limits.maxInList) {

@@ -9,7 +9,7 @@ import type { ModelMeta, RelationMeta } from './api-metadata.js'
 import { ExecutorError } from './executor-error.js'
 import type { Limits } from './limits.js'
 import type { ProcedureMeta } from './procedures.js'
-import { QueryValidator, type CheckedFilter, type CheckedRead, type Column } from './validate-query.js'
+import { QueryValidator, type CheckedFilter, type CheckedRead, type Column, type RelatedFilter } from './validate-query.js'
 import { array, bad, checkKeys, clip, keys, record, string, type CheckedWriteValue } from './validate-values.js'
 import type { ApiMetadata } from './api-metadata.js'
 
@@ -23,6 +23,8 @@ export interface CheckedInsertRow {
 export interface CheckedInsert {
   readonly kind: 'insert'
   readonly model: ModelMeta
+  /** Inserting into the relation of one owner row (`relatedQuery(…).for(id).insert(…)`). */
+  readonly for?: RelatedFilter
   readonly rows: readonly CheckedInsertRow[]
   readonly returning: 'rows' | 'first'
   readonly select: readonly Column[]
@@ -38,6 +40,11 @@ export interface CheckedUpdate {
   readonly op: 'patch' | 'update'
   readonly model: ModelMeta
   readonly values: ReadonlyMap<string, CheckedWriteValue>
+  /**
+   * Key values a relation write sets (`relate`, `unrelate`), by database column: checked
+   * by that write, exempt from the column grant and the reference check, never over a preset.
+   */
+  readonly links?: ReadonlyMap<string, CheckedWriteValue>
   readonly where?: CheckedFilter
   readonly returning: Returning
   readonly select: readonly Column[]
@@ -51,19 +58,39 @@ export interface CheckedDelete {
   readonly select: readonly Column[]
 }
 
+/**
+ * `relate` links the related rows `ids` names to the owner rows `owners` names; `unrelate`
+ * unlinks the related rows matching `where`. Whose key changes decides whose update grant
+ * applies (see `run-relate.ts`).
+ */
+export interface CheckedRelate {
+  readonly kind: 'relate'
+  readonly op: 'relate' | 'unrelate'
+  readonly owners: RelatedFilter
+  /** How many distinct owner ids `for` names. */
+  readonly ownerCount: number
+  /** `relate`: the related rows to link, and how many distinct ids name them. */
+  readonly ids?: CheckedFilter
+  readonly idCount?: number
+  /** `unrelate`: which related rows to unlink (all of the owners' related rows without it). */
+  readonly where?: CheckedFilter
+}
+
 export interface CheckedCall {
   readonly kind: 'call'
   readonly procedure: ProcedureMeta
   readonly args: unknown
 }
 
-export type CheckedQuery = CheckedRead | CheckedInsert | CheckedUpdate | CheckedDelete | CheckedCall
+export type CheckedQuery = CheckedRead | CheckedInsert | CheckedUpdate | CheckedDelete | CheckedRelate | CheckedCall
 
 const READS = new Set<string>(READ_OPS)
 const RETURNINGS = new Set<string>(RETURNING)
-const INSERT_KEYS = keys('model', 'op', 'rows', 'returning', 'select', 'graph', 'onConflict')
-const UPDATE_KEYS = keys('model', 'op', 'values', 'where', 'returning', 'select')
-const DELETE_KEYS = keys('model', 'op', 'where', 'returning', 'select')
+const INSERT_KEYS = keys('model', 'op', 'for', 'rows', 'returning', 'select', 'graph', 'onConflict')
+const UPDATE_KEYS = keys('model', 'op', 'for', 'values', 'where', 'returning', 'select')
+const DELETE_KEYS = keys('model', 'op', 'for', 'where', 'returning', 'select')
+const RELATE_KEYS = keys('model', 'op', 'for', 'ids')
+const UNRELATE_KEYS = keys('model', 'op', 'for', 'where')
 const CONFLICT_KEYS = keys('columns', 'action', 'merge')
 const CALL_KEYS = keys('op', 'procedure', 'args')
 const SPECIAL_KEYS = new Set<string>(GRAPH_SPECIAL_KEYS)
@@ -92,6 +119,9 @@ export class RequestValidator extends QueryValidator {
         return this.update(query, op)
       case 'delete':
         return this.delete(query)
+      case 'relate':
+      case 'unrelate':
+        return this.relate(query, op)
       case 'call':
         return this.call(query)
       default:
@@ -121,7 +151,9 @@ export class RequestValidator extends QueryValidator {
 
   private insert(query: Record<string, unknown>): CheckedInsert {
     checkKeys(query, INSERT_KEYS, 'insert')
-    const model = this.model(query.model)
+    const named = this.model(query.model)
+    const related = query.for === undefined ? undefined : this.insertFor(named, query.for)
+    const model = related?.relation.target ?? named
     if (!model.insert) throw new ExecutorError('FORBIDDEN', `inserting ${model.name} is not allowed`)
     const graph = query.graph === undefined ? false : query.graph === true ? true : fail('graph must be true')
     const rows = array(query.rows, 'rows')
@@ -135,7 +167,88 @@ export class RequestValidator extends QueryValidator {
     if (returning === 'count') throw bad('an insert returns "rows" or "first"')
     const onConflict = query.onConflict === undefined ? undefined : this.onConflict(model, query.onConflict)
     if (onConflict && graph) throw bad('an upsert cannot insert a graph')
-    return { kind: 'insert', model, rows: checked, returning, select: this.returned(model, query.select), ...(onConflict && { onConflict }) }
+    if (related) {
+      if (onConflict) throw bad('an insert into a relation cannot be an upsert')
+      const { relation } = related
+      if (relation.kind === 'belongsTo' && checked.length !== 1) throw bad(`an insert into the to-one relation ${named.name}.${relation.name} takes one row`)
+      if (relation.kind === 'hasMany') {
+        // The relation sets the key, to the owner's: as if the client had written it.
+        for (const column of relation.relatedColumns) {
+          const prop = propOf(model, column)
+          if (![...model.insert.columns.values()].includes(column)) {
+            throw new ExecutorError('FORBIDDEN', `inserting into ${named.name}.${relation.name} writes ${model.name}.${prop}, which the insert grant does not list`)
+          }
+          if (checked.some((row) => row.values.has(column))) throw bad(`"${prop}" is set by the relation ${named.name}.${relation.name}; leave it out`)
+        }
+      }
+    }
+    return {
+      kind: 'insert',
+      model,
+      ...(related && { for: related }),
+      rows: checked,
+      returning,
+      select: this.returned(model, query.select),
+      ...(onConflict && { onConflict }),
+    }
+  }
+
+  /**
+   * `for` of an insert: one owner row. A to-one (belongsTo) or many-to-many link changes
+   * the owner's relation, so it needs the owner's update grant (for a belongsTo, with the
+   * key columns).
+   */
+  private insertFor(owner: ModelMeta, input: unknown): RelatedFilter {
+    const related = this.relatedTo(owner, input)
+    if (distinctCount((input as { ids: unknown[] }).ids) !== 1) throw bad('an insert into a relation needs exactly one owner: for(id)')
+    this.ownerUpdates(related)
+    return related
+  }
+
+  /** The owner's update grant, which a link held by the owner (its key, or join-table rows) needs. */
+  private ownerUpdates({ owner, relation }: RelatedFilter): void {
+    if (relation.kind === 'hasMany') return
+    const grant = owner.update
+    if (!grant) throw new ExecutorError('FORBIDDEN', `updating ${owner.name} is not allowed`)
+    if (relation.kind !== 'belongsTo') return
+    for (const column of relation.ownerColumns) {
+      if (![...grant.columns.values()].includes(column)) {
+        throw new ExecutorError('FORBIDDEN', `linking ${owner.name}.${relation.name} writes ${owner.name}.${propOf(owner, column)}, which the update grant does not list`)
+      }
+    }
+  }
+
+  /** `relate(ids)` / `unrelate()` through `relatedQuery(relation).for(ids)`. */
+  private relate(query: Record<string, unknown>, op: 'relate' | 'unrelate'): CheckedRelate {
+    checkKeys(query, op === 'relate' ? RELATE_KEYS : UNRELATE_KEYS, op)
+    const named = this.model(query.model)
+    if (query.for === undefined) throw bad(`${op} needs the owner rows: relatedQuery(relation).for(ids).${op}(…)`)
+    const owners = this.relatedTo(named, query.for)
+    const { relation } = owners
+    const target = relation.target
+    if (target.columns.size === 0) throw new ExecutorError('FORBIDDEN', `reading ${target.name} is not allowed`)
+    const ownerCount = distinctCount((query.for as { ids: unknown[] }).ids)
+    if (ownerCount === 0) throw bad(`${op} needs at least one owner id`)
+    if (relation.kind === 'hasMany') {
+      // The related rows hold the key: linking them is patching it.
+      const grant = target.update
+      if (!grant) throw new ExecutorError('FORBIDDEN', `updating ${target.name} is not allowed`)
+      for (const column of relation.relatedColumns) {
+        if (![...grant.columns.values()].includes(column)) {
+          throw new ExecutorError('FORBIDDEN', `linking ${named.name}.${relation.name} writes ${target.name}.${propOf(target, column)}, which the update grant does not list`)
+        }
+      }
+      if (op === 'relate' && ownerCount !== 1) throw bad(`relate through ${named.name}.${relation.name} needs exactly one owner: for(id)`)
+    } else this.ownerUpdates(owners)
+    if (op === 'unrelate') {
+      const where = query.where === undefined ? undefined : this.filter(target, query.where, 0, 0)
+      return { kind: 'relate', op, owners, ownerCount, ...(where && { where }) }
+    }
+    const ids = this.ids(target, query.ids)
+    const idCount = distinctCount(query.ids as unknown[])
+    if (idCount === 0) throw bad('relate needs at least one id')
+    if (relation.kind === 'belongsTo' && idCount !== 1) throw bad(`${named.name}.${relation.name} is a to-one relation: relate one id`)
+    return { kind: 'relate', op, owners, ownerCount, ids, idCount }
   }
 
   private insertRow(model: ModelMeta, input: unknown, graph: boolean, depth: number, budget: { rows: number }): CheckedInsertRow {
@@ -197,7 +310,9 @@ export class RequestValidator extends QueryValidator {
 
   private update(query: Record<string, unknown>, op: 'patch' | 'update'): CheckedUpdate {
     checkKeys(query, UPDATE_KEYS, op)
-    const model = this.model(query.model)
+    const named = this.model(query.model)
+    const related = query.for === undefined ? undefined : this.relatedTo(named, query.for)
+    const model = related?.relation.target ?? named
     const grant = model.update
     if (!grant) throw new ExecutorError('FORBIDDEN', `updating ${model.name} is not allowed`)
     const input = record(query.values, `${op} values`)
@@ -212,7 +327,7 @@ export class RequestValidator extends QueryValidator {
       const missing = [...grant.columns.keys()].filter((prop) => !Object.hasOwn(input, prop))
       if (missing.length > 0) throw bad(`update replaces every updatable column; missing ${missing.join(', ')} (use patch to change some)`)
     }
-    const where = query.where === undefined ? undefined : this.filter(model, query.where, 0, 0)
+    const where = withRelated(related, query.where === undefined ? undefined : this.filter(model, query.where, 0, 0))
     if (matchesEveryRow(where) && !grant.allowUnfiltered) throw bad(`${op} without a filter would change every ${model.name} row; it is not allowed`)
     return {
       kind: 'update',
@@ -227,10 +342,12 @@ export class RequestValidator extends QueryValidator {
 
   private delete(query: Record<string, unknown>): CheckedDelete {
     checkKeys(query, DELETE_KEYS, 'delete')
-    const model = this.model(query.model)
+    const named = this.model(query.model)
+    const related = query.for === undefined ? undefined : this.relatedTo(named, query.for)
+    const model = related?.relation.target ?? named
     const grant = model.delete
     if (!grant) throw new ExecutorError('FORBIDDEN', `deleting ${model.name} is not allowed`)
-    const where = query.where === undefined ? undefined : this.filter(model, query.where, 0, 0)
+    const where = withRelated(related, query.where === undefined ? undefined : this.filter(model, query.where, 0, 0))
     if (matchesEveryRow(where) && !grant.allowUnfiltered) throw bad(`delete without a filter would remove every ${model.name} row; it is not allowed`)
     return {
       kind: 'delete',
@@ -273,6 +390,22 @@ function always(filter: CheckedFilter, value: boolean): boolean {
     default:
       return false
   }
+}
+
+/** The related rows of the owners, narrowed by `where`. */
+function withRelated(related: RelatedFilter | undefined, where: CheckedFilter | undefined): CheckedFilter | undefined {
+  if (!related) return where
+  return where ? { kind: 'and', filters: [related, where] } : related
+}
+
+/** How many distinct ids a (checked) id list holds. */
+function distinctCount(ids: readonly unknown[]): number {
+  return new Set(ids.map((id) => JSON.stringify(id, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v instanceof Date ? v.getTime() : v)))).size
+}
+
+/** The property a database column has in rows. */
+function propOf(model: ModelMeta, column: string): string {
+  return model.allProps.get(column) ?? column
 }
 
 function fail(message: string): never {

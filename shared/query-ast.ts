@@ -211,7 +211,7 @@ export interface ReadQuery {
 /** Column values of one row to write, by property name. */
 export type WriteRow = { readonly [column: string]: WriteValue | readonly WriteRow[] | WriteRow }
 
-export const WRITE_OPS = ['insert', 'patch', 'update', 'delete'] as const
+export const WRITE_OPS = ['insert', 'patch', 'update', 'delete', 'relate', 'unrelate'] as const
 export type WriteOp = (typeof WRITE_OPS)[number]
 
 /**
@@ -223,11 +223,14 @@ export type Returning = (typeof RETURNING)[number]
 
 /**
  * Inserts rows. With `graph`, keys naming exposed relations hold related rows to insert
- * too (objection's `insertGraph`). `onConflict` makes it an upsert.
+ * too (objection's `insertGraph`). `onConflict` makes it an upsert. With `for`, the rows
+ * are of the related model and are inserted into the relation of the one owner row
+ * `for.ids` names (objection's `relatedQuery(relation).for(id).insert(rows)`).
  */
 export interface InsertQuery {
   readonly model: string
   readonly op: 'insert'
+  readonly for?: RelatedTo
   readonly rows: readonly WriteRow[]
   readonly returning: 'rows' | 'first'
   readonly select?: readonly string[]
@@ -240,22 +243,52 @@ export interface InsertQuery {
   }
 }
 
-/** `patch` changes the given columns; `update` must give every updatable column. */
+/**
+ * `patch` changes the given columns; `update` must give every updatable column. With
+ * `for`, it changes related rows of those rows (`relatedQuery(relation).for(ids).patch(…)`).
+ */
 export interface UpdateQuery {
   readonly model: string
   readonly op: 'patch' | 'update'
+  readonly for?: RelatedTo
   readonly values: WriteRow
   readonly where?: Filter
   readonly returning: Returning
   readonly select?: readonly string[]
 }
 
+/** Deletes rows; with `for`, related rows of those rows. */
 export interface DeleteQuery {
   readonly model: string
   readonly op: 'delete'
+  readonly for?: RelatedTo
   readonly where?: Filter
   readonly returning: Returning
   readonly select?: readonly string[]
+}
+
+/**
+ * Links existing rows of the related model, by id, to the owner rows `for` names
+ * (objection's `relatedQuery(relation).for(ids).relate(ids)`): sets the key of whichever
+ * side holds it, or inserts join-table rows. Answers the number of links made.
+ */
+export interface RelateQuery {
+  readonly model: string
+  readonly op: 'relate'
+  readonly for: RelatedTo
+  readonly ids: readonly (Scalar | readonly Scalar[])[]
+}
+
+/**
+ * Unlinks the related rows matching `where` from the owner rows `for` names (objection's
+ * `relatedQuery(relation).for(ids).unrelate()`): sets the key to null, or deletes
+ * join-table rows. The related rows themselves stay. Answers the number of links undone.
+ */
+export interface UnrelateQuery {
+  readonly model: string
+  readonly op: 'unrelate'
+  readonly for: RelatedTo
+  readonly where?: Filter
 }
 
 /** Calls a server procedure (`db.call(name, args)`); its args are checked by its schema. */
@@ -265,7 +298,7 @@ export interface CallQuery {
   readonly args?: unknown
 }
 
-export type WriteQuery = InsertQuery | UpdateQuery | DeleteQuery
+export type WriteQuery = InsertQuery | UpdateQuery | DeleteQuery | RelateQuery | UnrelateQuery
 export type Query = ReadQuery | WriteQuery | CallQuery
 
 /** Keys objection gives meaning to in graphs; clients may not send them (they link rows). */

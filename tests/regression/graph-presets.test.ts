@@ -37,14 +37,14 @@ describe.each(DATABASE_KINDS)('graph inserts and presets on %s', (kind) => {
   it('refuses a to-one graph that would replace a preset foreign key', async () => {
     const before = [await count('tickets'), await count('projects')]
     const [result] = await app.run(STAFF_1, { model: 'Ticket', op: 'insert', graph: true, rows: [{ title: 'elsewhere', project: { name: 'my own project' } }], returning: 'first' })
-    expect(result).toMatchObject({ error: { code: 'FORBIDDEN', message: 'Ticket.projectId is set by the server; a graph cannot link it to another row' } })
+    expect(result).toMatchObject({ error: { code: 'FORBIDDEN', message: 'Ticket.projectId is set by the server; a relation cannot link it to another row' } })
     expect([await count('tickets'), await count('projects')]).toEqual(before)
   })
 
   it('refuses a to-many graph whose children preset the key it would link', async () => {
     const before = [await count('tickets'), await count('projects')]
     const [result] = await app.run(STAFF_1, { model: 'Project', op: 'insert', graph: true, rows: [{ name: 'with children', tickets: [{ title: 'child' }] }], returning: 'first' })
-    expect(result).toMatchObject({ error: { code: 'FORBIDDEN', message: 'Ticket.projectId is set by the server; a graph cannot link it to another row' } })
+    expect(result).toMatchObject({ error: { code: 'FORBIDDEN', message: 'Ticket.projectId is set by the server; a relation cannot link it to another row' } })
     expect([await count('tickets'), await count('projects')]).toEqual(before)
   })
 
