@@ -6,7 +6,7 @@ import { COMPARISON_OPERATORS, type ComparisonOperator, type Filter, type Scalar
 import { Deferred } from './deferred.js'
 import { failSoftly, messageOf } from './soft-fail.js'
 import { initialState, termsToFilter, type QueryState } from './query-state.js'
-import type { ColumnOf, ModifierArgsOf, ModifierNameOf, RelationNameOf, TargetOf, ValueOf, WhereObject } from './types.js'
+import type { ModifierArgsOf, ModifierNameOf, RefOf, RefValueOf, RelationNameOf, TargetOf, WhereObject } from './types.js'
 
 /** Operators `where(column, op, value)` accepts. */
 export type Operator = ComparisonOperator | 'in' | 'not in'
@@ -77,95 +77,95 @@ export class FilterBuilder<Api, K extends keyof Api & string, Out = never> exten
    * q.where((g) => g.where('a', 1).orWhere('b', 2)) // (a = 1 or b = 2)
    */
   where(filter: WhereObject<Api, K> | Group<Api, K>): this
-  where<C extends ColumnOf<Api, K>>(column: C, value: ValueOf<Api, K, C> | null): this
-  where<C extends ColumnOf<Api, K>>(column: C, op: Operator, value: ValueOf<Api, K, C> | string | null | readonly ValueOf<Api, K, C>[]): this
+  where<C extends RefOf<Api, K>>(column: C, value: RefValueOf<Api, K, C> | null): this
+  where<C extends RefOf<Api, K>>(column: C, op: Operator, value: RefValueOf<Api, K, C> | string | null | readonly RefValueOf<Api, K, C>[]): this
   where(...args: unknown[]): this {
     return this.add(false, this.parse(args))
   }
 
   /** Same as `where`. */
   andWhere(filter: WhereObject<Api, K> | Group<Api, K>): this
-  andWhere<C extends ColumnOf<Api, K>>(column: C, value: ValueOf<Api, K, C> | null): this
-  andWhere<C extends ColumnOf<Api, K>>(column: C, op: Operator, value: ValueOf<Api, K, C> | string | null | readonly ValueOf<Api, K, C>[]): this
+  andWhere<C extends RefOf<Api, K>>(column: C, value: RefValueOf<Api, K, C> | null): this
+  andWhere<C extends RefOf<Api, K>>(column: C, op: Operator, value: RefValueOf<Api, K, C> | string | null | readonly RefValueOf<Api, K, C>[]): this
   andWhere(...args: unknown[]): this {
     return this.add(false, this.parse(args))
   }
 
   /** Adds a condition ORed with the previous ones (AND binds tighter, as in SQL). */
   orWhere(filter: WhereObject<Api, K> | Group<Api, K>): this
-  orWhere<C extends ColumnOf<Api, K>>(column: C, value: ValueOf<Api, K, C> | null): this
-  orWhere<C extends ColumnOf<Api, K>>(column: C, op: Operator, value: ValueOf<Api, K, C> | string | null | readonly ValueOf<Api, K, C>[]): this
+  orWhere<C extends RefOf<Api, K>>(column: C, value: RefValueOf<Api, K, C> | null): this
+  orWhere<C extends RefOf<Api, K>>(column: C, op: Operator, value: RefValueOf<Api, K, C> | string | null | readonly RefValueOf<Api, K, C>[]): this
   orWhere(...args: unknown[]): this {
     return this.add(true, this.parse(args))
   }
 
   /** Adds `not (condition)`. */
   whereNot(filter: WhereObject<Api, K> | Group<Api, K>): this
-  whereNot<C extends ColumnOf<Api, K>>(column: C, value: ValueOf<Api, K, C> | null): this
-  whereNot<C extends ColumnOf<Api, K>>(column: C, op: Operator, value: ValueOf<Api, K, C> | string | null | readonly ValueOf<Api, K, C>[]): this
+  whereNot<C extends RefOf<Api, K>>(column: C, value: RefValueOf<Api, K, C> | null): this
+  whereNot<C extends RefOf<Api, K>>(column: C, op: Operator, value: RefValueOf<Api, K, C> | string | null | readonly RefValueOf<Api, K, C>[]): this
   whereNot(...args: unknown[]): this {
     return this.add(false, { kind: 'not', filter: this.parse(args) })
   }
 
   orWhereNot(filter: WhereObject<Api, K> | Group<Api, K>): this
-  orWhereNot<C extends ColumnOf<Api, K>>(column: C, value: ValueOf<Api, K, C> | null): this
-  orWhereNot<C extends ColumnOf<Api, K>>(column: C, op: Operator, value: ValueOf<Api, K, C> | string | null | readonly ValueOf<Api, K, C>[]): this
+  orWhereNot<C extends RefOf<Api, K>>(column: C, value: RefValueOf<Api, K, C> | null): this
+  orWhereNot<C extends RefOf<Api, K>>(column: C, op: Operator, value: RefValueOf<Api, K, C> | string | null | readonly RefValueOf<Api, K, C>[]): this
   orWhereNot(...args: unknown[]): this {
     return this.add(true, { kind: 'not', filter: this.parse(args) })
   }
 
-  whereIn<C extends ColumnOf<Api, K>>(column: C, values: readonly ValueOf<Api, K, C>[]): this {
+  whereIn<C extends RefOf<Api, K>>(column: C, values: readonly RefValueOf<Api, K, C>[]): this {
     return this.add(false, inFilter(column, values, false))
   }
-  orWhereIn<C extends ColumnOf<Api, K>>(column: C, values: readonly ValueOf<Api, K, C>[]): this {
+  orWhereIn<C extends RefOf<Api, K>>(column: C, values: readonly RefValueOf<Api, K, C>[]): this {
     return this.add(true, inFilter(column, values, false))
   }
-  whereNotIn<C extends ColumnOf<Api, K>>(column: C, values: readonly ValueOf<Api, K, C>[]): this {
+  whereNotIn<C extends RefOf<Api, K>>(column: C, values: readonly RefValueOf<Api, K, C>[]): this {
     return this.add(false, inFilter(column, values, true))
   }
-  orWhereNotIn<C extends ColumnOf<Api, K>>(column: C, values: readonly ValueOf<Api, K, C>[]): this {
+  orWhereNotIn<C extends RefOf<Api, K>>(column: C, values: readonly RefValueOf<Api, K, C>[]): this {
     return this.add(true, inFilter(column, values, true))
   }
 
-  whereNull(column: ColumnOf<Api, K>): this {
+  whereNull(column: RefOf<Api, K>): this {
     return this.add(false, { kind: 'null', column })
   }
-  orWhereNull(column: ColumnOf<Api, K>): this {
+  orWhereNull(column: RefOf<Api, K>): this {
     return this.add(true, { kind: 'null', column })
   }
-  whereNotNull(column: ColumnOf<Api, K>): this {
+  whereNotNull(column: RefOf<Api, K>): this {
     return this.add(false, { kind: 'null', column, negated: true })
   }
-  orWhereNotNull(column: ColumnOf<Api, K>): this {
+  orWhereNotNull(column: RefOf<Api, K>): this {
     return this.add(true, { kind: 'null', column, negated: true })
   }
 
   /** `column between low and high` (both ends included). */
-  whereBetween<C extends ColumnOf<Api, K>>(column: C, range: readonly [ValueOf<Api, K, C>, ValueOf<Api, K, C>]): this {
+  whereBetween<C extends RefOf<Api, K>>(column: C, range: readonly [RefValueOf<Api, K, C>, RefValueOf<Api, K, C>]): this {
     return this.add(false, betweenFilter(column, range, false))
   }
-  orWhereBetween<C extends ColumnOf<Api, K>>(column: C, range: readonly [ValueOf<Api, K, C>, ValueOf<Api, K, C>]): this {
+  orWhereBetween<C extends RefOf<Api, K>>(column: C, range: readonly [RefValueOf<Api, K, C>, RefValueOf<Api, K, C>]): this {
     return this.add(true, betweenFilter(column, range, false))
   }
-  whereNotBetween<C extends ColumnOf<Api, K>>(column: C, range: readonly [ValueOf<Api, K, C>, ValueOf<Api, K, C>]): this {
+  whereNotBetween<C extends RefOf<Api, K>>(column: C, range: readonly [RefValueOf<Api, K, C>, RefValueOf<Api, K, C>]): this {
     return this.add(false, betweenFilter(column, range, true))
   }
-  orWhereNotBetween<C extends ColumnOf<Api, K>>(column: C, range: readonly [ValueOf<Api, K, C>, ValueOf<Api, K, C>]): this {
+  orWhereNotBetween<C extends RefOf<Api, K>>(column: C, range: readonly [RefValueOf<Api, K, C>, RefValueOf<Api, K, C>]): this {
     return this.add(true, betweenFilter(column, range, true))
   }
 
   /** `column like pattern` (`%` any run, `_` one character). */
-  whereLike(column: ColumnOf<Api, K>, pattern: string): this {
+  whereLike(column: RefOf<Api, K>, pattern: string): this {
     return this.add(false, compare(column, 'like', pattern))
   }
-  orWhereLike(column: ColumnOf<Api, K>, pattern: string): this {
+  orWhereLike(column: RefOf<Api, K>, pattern: string): this {
     return this.add(true, compare(column, 'like', pattern))
   }
   /** Case-insensitive `whereLike`. */
-  whereILike(column: ColumnOf<Api, K>, pattern: string): this {
+  whereILike(column: RefOf<Api, K>, pattern: string): this {
     return this.add(false, compare(column, 'ilike', pattern))
   }
-  orWhereILike(column: ColumnOf<Api, K>, pattern: string): this {
+  orWhereILike(column: RefOf<Api, K>, pattern: string): this {
     return this.add(true, compare(column, 'ilike', pattern))
   }
 

@@ -2,7 +2,7 @@
  * The data a queryset holds, and how it becomes a wire `Query`. Querysets are immutable:
  * every method makes a new state, so a queryset can be shared and extended freely.
  */
-import type { Aggregate, Filter, GraphNode, InsertQuery, OrderTerm, Query, ReadOp, RelatedTo, Returning, Scalar, SelectItem, WriteRow } from '../shared/query-ast.js'
+import type { Aggregate, Filter, GraphNode, InsertQuery, JoinNode, OrderTerm, Query, ReadOp, RelatedTo, Returning, Scalar, SelectItem, WriteRow } from '../shared/query-ast.js'
 
 /** One `where`/`orWhere` call, in order; SQL precedence (AND before OR) groups them. */
 export interface Term {
@@ -17,6 +17,8 @@ export interface QueryState {
   readonly select?: readonly SelectItem[]
   /** `relatedQuery(relation).for(ids)`: the related rows of these rows of `model`. */
   readonly relatedTo?: RelatedTo
+  /** `joinRelated` / `leftJoinRelated`: to-one relations whose columns the query references. */
+  readonly joins?: readonly JoinNode[]
   readonly distinct?: boolean
   readonly orderBy: readonly OrderTerm[]
   readonly limit?: number
@@ -96,6 +98,7 @@ export function toQuery(state: QueryState): Query {
     model: state.model,
     op: state.op,
     ...(state.relatedTo && { for: state.relatedTo }),
+    ...(state.joins && { joins: state.joins }),
     ...(state.select && { select: state.select }),
     ...(state.distinct && { distinct: true }),
     ...(where && { where }),

@@ -2,7 +2,7 @@
  * Querysets: immutable, lazy, and run by awaiting them (as in objection), by `fetch()`,
  * or by the callback style `execute(cb)`.
  */
-import type { AggregateFunction, GraphNode, Scalar, SelectItem, WriteRow } from '../shared/query-ast.js'
+import type { AggregateFunction, GraphNode, JoinNode, Scalar, SelectItem, WriteRow } from '../shared/query-ast.js'
 import { RelationAggregateSelection, type AggregatesOf } from './related-query.js'
 import { Runnable } from './runnable.js'
 import { parseRelationExpression, type RelationTree } from './relation-expression.js'
@@ -13,6 +13,8 @@ import type {
   CanDelete,
   InsertGraphOf,
   InsertRowOf,
+  JoinedRowOf,
+  JoinedSelectOf,
   PatchOf,
   UpdateOf,
   ColumnOf,
@@ -85,9 +87,17 @@ export class QuerySet<Api, K extends keyof Api & string, S = RowOf<Api, K>, G = 
    * // select id, first_name, (select count(*) from animals where animals.owner_id = persons.id) as "petCount" from persons
    */
   select<C extends ColumnOf<Api, K>>(...columns: (C | readonly C[])[]): QuerySet<Api, K, Pick<RowOf<Api, K>, C>, G, M>
-  select<const Items extends readonly (ColumnOf<Api, K> | RelationAggregateSelection<string, unknown>)[]>(
+  select<const Items extends readonly (ColumnOf<Api, K> | JoinedSelectOf<Api, K> | RelationAggregateSelection<string, unknown>)[]>(
     ...items: Items
-  ): QuerySet<Api, K, Pick<RowOf<Api, K>, Extract<Items[number], string>> & AggregatesOf<Extract<Items[number], RelationAggregateSelection<string, unknown>>>, G, M>
+  ): QuerySet<
+    Api,
+    K,
+    Pick<RowOf<Api, K>, Extract<Items[number], ColumnOf<Api, K>>> &
+      JoinedRowOf<Api, K, Exclude<Extract<Items[number], string>, ColumnOf<Api, K>>> &
+      AggregatesOf<Extract<Items[number], RelationAggregateSelection<string, unknown>>>,
+    G,
+    M
+  >
   select(...items: unknown[]): unknown {
     const select: SelectItem[] = []
     for (const item of items.flat() as (string | RelationAggregateSelection<string, unknown>)[]) {
@@ -95,9 +105,38 @@ export class QuerySet<Api, K extends keyof Api & string, S = RowOf<Api, K>, G = 
       else if (item instanceof RelationAggregateSelection) {
         if (item.failure !== undefined) throw new TypeError(item.failure)
         select.push(item.node)
-      } else throw new TypeError('select() takes column names and relatedQuery(…) aggregates')
+      } else throw new TypeError('select() takes column names, joined columns and relatedQuery(…) aggregates')
     }
     return this.with({ select }) as never
+  }
+
+  /**
+   * Joins to-one relations (an inner join: rows without the related row, or whose related
+   * row the caller may not see, are left out), so that `where…`, `orderBy` and `select`
+   * can name their columns as `'owner.name'` (nested: `'owner:parent.name'`). Takes a
+   * relation expression without modifiers: `'owner'`, `'[owner, category]'`, `'owner.parent'`.
+   *
+   * @example
+   * db.Animal.query().joinRelated('owner').where('owner.lastName', 'Hill').select('id', 'name', 'owner.firstName as ownerName')
+   * // select a.id, a.name, (select p.first_name from persons p where p.id = a.owner_id) as "ownerName" from animals a
+   * //   where exists (select 1 from persons p where p.id = a.owner_id) and (select p.last_name …) = 'Hill'
+   */
+  joinRelated(expression: string): this {
+    return this.join(expression, false)
+  }
+
+  /** `joinRelated` under objection's other name. */
+  innerJoinRelated(expression: string): this {
+    return this.join(expression, false)
+  }
+
+  /** Like `joinRelated`, keeping rows without the related row (its columns are then null). */
+  leftJoinRelated(expression: string): this {
+    return this.join(expression, true)
+  }
+
+  private join(expression: string, left: boolean): this {
+    return this.with({ joins: mergeJoins(this.state.joins ?? [], joinNodes(parseRelationExpression(expression), left)) })
   }
 
   /** `select distinct` these columns. */
@@ -354,6 +393,29 @@ function graphNodes(tree: RelationTree | object): GraphNode[] {
     }
   }
   return nodes
+}
+
+/** A relation tree as joins; modifiers do not apply to a join. */
+function joinNodes(tree: RelationTree, left: boolean): JoinNode[] {
+  return Object.entries(tree).map(([relation, value]) => {
+    if (typeof value === 'function') throw new TypeError(`joinRelated takes no modifiers ("${relation}")`)
+    const nested = value === true ? [] : joinNodes(value, left)
+    return { relation, ...(left && { left: true }), ...(nested.length > 0 && { joins: nested }) }
+  })
+}
+
+/** Joining a relation again merges its nested joins; the later call decides inner or left. */
+function mergeJoins(current: readonly JoinNode[], added: readonly JoinNode[]): JoinNode[] {
+  const out = [...current]
+  for (const node of added) {
+    const i = out.findIndex((n) => n.relation === node.relation)
+    if (i === -1) out.push(node)
+    else {
+      const joins = mergeJoins(out[i]!.joins ?? [], node.joins ?? [])
+      out[i] = { relation: node.relation, ...(node.left && { left: true }), ...(joins.length > 0 && { joins }) }
+    }
+  }
+  return out
 }
 
 /** Calling `withGraphFetched` twice merges the trees; a relation given again is replaced. */

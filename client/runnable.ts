@@ -7,7 +7,7 @@ import type { RunOptions } from './deferred.js'
 import { FilterBuilder } from './filter-builder.js'
 import { buildError, failSoftly } from './soft-fail.js'
 import { toQuery, type QueryState } from './query-state.js'
-import type { ColumnOf } from './types.js'
+import type { RefOf } from './types.js'
 
 /** Sends one query and resolves with its data. */
 export type Runner = (query: Query, signal?: AbortSignal) => Promise<unknown>
@@ -39,9 +39,9 @@ export abstract class Runnable<Api, K extends keyof Api & string, Out> extends F
   }
 
   /** Orders by a column; call again for further keys. */
-  orderBy(column: ColumnOf<Api, K>, direction?: 'asc' | 'desc', nulls?: 'first' | 'last'): this
+  orderBy(column: RefOf<Api, K>, direction?: 'asc' | 'desc', nulls?: 'first' | 'last'): this
   /** Orders by several columns: `[{ column: 'name' }, { column: 'id', order: 'desc' }]`. */
-  orderBy(terms: readonly { column: ColumnOf<Api, K>; order?: 'asc' | 'desc'; nulls?: 'first' | 'last' }[]): this
+  orderBy(terms: readonly { column: RefOf<Api, K>; order?: 'asc' | 'desc'; nulls?: 'first' | 'last' }[]): this
   orderBy(
     column: string | readonly { column: string; order?: 'asc' | 'desc'; nulls?: 'first' | 'last' }[],
     direction: 'asc' | 'desc' = 'asc',

@@ -50,6 +50,47 @@ export type TargetOf<Api, K extends keyof Api, R extends RelationNameOf<Api, K>>
 
 export type IsMany<Api, K extends keyof Api, R extends RelationNameOf<Api, K>> = RelationOf<Api, K, R>['many']
 
+/**
+ * Columns of a model's to-one relations as a read that joins them names them:
+ * `'owner.name'` after `joinRelated('owner')`, `'owner:parent.name'` after
+ * `joinRelated('owner.parent')` (typed two levels deep).
+ */
+export type JoinedColumnOf<Api, K extends keyof Api, Depth extends readonly unknown[] = []> = Depth['length'] extends 2
+  ? never
+  : {
+      [R in RelationNameOf<Api, K>]: IsMany<Api, K, R> extends true
+        ? never
+        : `${R}.${ColumnOf<Api, TargetOf<Api, K, R>>}` | `${R}:${JoinedColumnOf<Api, TargetOf<Api, K, R>, [...Depth, R]>}`
+    }[RelationNameOf<Api, K>]
+
+/** What the `where…` family and `orderBy` take: the model's columns, and joined relations' columns. */
+export type RefOf<Api, K extends keyof Api> = ColumnOf<Api, K> | JoinedColumnOf<Api, K>
+
+/** The value type of a column reference, without `null`/`undefined`. */
+export type RefValueOf<Api, K extends keyof Api, C extends string> = C extends ColumnOf<Api, K>
+  ? ValueOf<Api, K, C>
+  : C extends `${infer R}:${infer Rest}`
+    ? R extends RelationNameOf<Api, K>
+      ? RefValueOf<Api, TargetOf<Api, K, R>, Rest>
+      : never
+    : C extends `${infer R}.${infer Column}`
+      ? R extends RelationNameOf<Api, K>
+        ? Column extends ColumnOf<Api, TargetOf<Api, K, R>>
+          ? ValueOf<Api, TargetOf<Api, K, R>, Column>
+          : never
+        : never
+      : never
+
+/** `'owner.name'` or `'owner.name as ownerName'` in `select(…)`. */
+export type JoinedSelectOf<Api, K extends keyof Api> = JoinedColumnOf<Api, K> | `${JoinedColumnOf<Api, K>} as ${string}`
+
+/** The keys and values joined columns in a select list add to each row (null without a related row). */
+export type JoinedRowOf<Api, K extends keyof Api, Items> = {
+  [I in Items & string as I extends `${string} as ${infer A}` ? A : I extends `${string}.${infer C}` ? C : never]:
+    | RefValueOf<Api, K, I extends `${infer Ref} as ${string}` ? Ref : I>
+    | null
+}
+
 /** `{ name: 'Ann' }`: equality on each key (an array value means "one of"). */
 export type WhereObject<Api, K extends keyof Api> = {
   readonly [C in ColumnOf<Api, K>]?: ValueOf<Api, K, C> | null | readonly ValueOf<Api, K, C>[]

@@ -69,6 +69,9 @@ export function authorize(query: CheckedQuery, ctx: unknown, roles: readonly str
   switch (query.kind) {
     case 'read':
       if (query.op === 'aggregate' && !query.model.aggregateAllowed(ctx, roles)) deny('aggregating', query.model)
+      for (const join of query.joins) {
+        for (const relation of join.relations) if (!relation.target.readAllowed(ctx, roles)) deny('reading', relation.target)
+      }
       return reads(query)
     case 'insert':
       inserts(query.model, query.rows)

@@ -8,7 +8,7 @@ import { ExecutorError } from './executor-error.js'
 import { tooManyRows } from './result-budget.js'
 import type { Limits } from './limits.js'
 import type { RequestScope } from './request-scope.js'
-import { assertNever, columnsAs, fixed, joinOn, limitClause, orderClause, orderTerm, related, source, whereClause, type Params, type Source } from './sql.js'
+import { assertNever, columnsAs, fixed, joinOn, limitClause, orderClause, orderTerm, related, source, valueOf, whereClause, type Params, type Source } from './sql.js'
 import type { CheckedAggregate, CheckedGraph, CheckedRead, CheckedSelection } from './validate-query.js'
 
 /** Result keys the executor adds for relation loading and strips before answering. */
@@ -45,10 +45,15 @@ async function selectRows(session: DbSession, read: CheckedRead, limit: number, 
   const p = session.params()
   const from = source(p, read.model, read.where, scope)
   const keys = parentKeys(p, read, from.alias)
-  const columns = [...columnsAs(p, read.select, from.alias), ...relationAggregates(p, read, from.alias, scope), ...keys.select]
+  const columns = [
+    ...columnsAs(p, read.select, from.alias),
+    ...read.joined.map((joined) => `${valueOf(p, joined, from.alias, scope)} as ${p.id(joined.key)}`),
+    ...relationAggregates(p, read, from.alias, scope),
+    ...keys.select,
+  ]
   const text =
     `select ${read.distinct ? 'distinct ' : ''}${columns.join(', ')} from ${from.from}${whereClause(from.conditions)}` +
-    `${orderClause(p, read.orderBy, from.alias)}${limitClause(p, limit, read.offset)}`
+    `${orderClause(p, read.orderBy, from.alias, scope)}${limitClause(p, limit, read.offset)}`
   const { rows, sizes } = await session.measuredRows(p.statement(text), scope.budget.remainingBytes())
   countsAsNumbers(read, rows)
   scope.budget.charge(rows.length, sum(sizes))
@@ -226,7 +231,7 @@ async function loadRelation(
   const cap = room + 1
   let text: string
   if (node.limit === undefined && node.offset === 0) {
-    text = `select ${select.join(', ')} from ${from.from}${whereClause(from.conditions)}${orderClause(p, node.orderBy, alias)} limit ${p.add(cap)}`
+    text = `select ${select.join(', ')} from ${from.from}${whereClause(from.conditions)}${orderClause(p, node.orderBy, alias, scope)} limit ${p.add(cap)}`
   } else {
     const order = node.orderBy.map((term) => orderTerm(p.column(alias, term.column), term)).join(', ')
     const rank = `row_number() over (partition by ${parentColumns.join(', ')}${order ? ` order by ${order}` : ''}) as ${p.id(RANK)}`
@@ -277,7 +282,7 @@ function keyPart(value: unknown): string {
  */
 export function pointReadKey(read: CheckedRead): { group: string; id: unknown } | undefined {
   const { where, model } = read
-  if (read.op !== 'first' || read.graph.length > 0 || read.orderBy.length > 0 || read.offset > 0 || read.distinct) return undefined
+  if (read.op !== 'first' || read.graph.length > 0 || read.joins.length > 0 || read.orderBy.length > 0 || read.offset > 0 || read.distinct) return undefined
   if (model.idProps.length !== 1 || where?.kind !== 'in' || where.negated || where.values.length !== 1) return undefined
   const idColumn = model.columns.get(model.idProps[0]!)
   const id = where.values[0]

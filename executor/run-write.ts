@@ -175,7 +175,8 @@ export async function link(session: DbSession, relation: RelationMeta, parent: R
     ]
     return `(${values.map((value) => p.add(value)).join(', ')})`
   })
-  await session.run(session.knex.raw(`insert into ${p.table(join.table)} (${columns.map((c) => p.id(c)).join(', ')}) values ${tuples.join(', ')}`, p.values as Knex.RawBinding[]))
+  const statement = p.statement(`insert into ${p.table(join.table)} (${columns.map((c) => p.id(c)).join(', ')}) values ${tuples.join(', ')}`)
+  await session.run(session.knex.raw(statement.text, statement.values as Knex.RawBinding[]))
 }
 
 /**

@@ -10,7 +10,7 @@ import type { Model } from 'objection'
 import type { ComparisonOperator } from '../shared/query-ast.js'
 import type { ModelMeta, RelationMeta } from './api-metadata.js'
 import type { PolicyFilter, RequestScope } from './request-scope.js'
-import type { CheckedFilter, CheckedOrder, Column } from './validate-query.js'
+import type { CheckedFilter, CheckedJoin, CheckedOrder, Column } from './validate-query.js'
 
 /** SQL text and its parameters, ready for pg (`$n`) or for a knex raw (`?`). */
 export interface Statement {
@@ -18,10 +18,19 @@ export interface Statement {
   readonly values: readonly unknown[]
 }
 
+/** Delimits a knex-style placeholder until `statement()` (PostgreSQL allows no NUL in SQL text or names). */
+const MARK = '\u0000'
+const MARKED = /\u0000(\d+)\u0000/g
+
 /** A name that needs no escaping inside double quotes, in either placeholder style. */
 const PLAIN = /^[^"?]*$/
 
-/** The parameters of one statement, and the quoting its placeholder style needs. */
+/**
+ * The parameters of one statement, and the quoting its placeholder style needs. A
+ * placeholder names its value in either style, so the parts of a statement may be written
+ * in any order (a select list after the `where` it precedes): pg's are numbered (`$n`),
+ * and knex's positional `?` are put in text order by `statement()`.
+ */
 export class Params {
   readonly values: unknown[] = []
 
@@ -30,7 +39,7 @@ export class Params {
   /** A placeholder for `value`. */
   add(value: unknown): string {
     this.values.push(value)
-    return this.style === 'pg' ? `$${this.values.length}` : '?'
+    return this.style === 'pg' ? `$${this.values.length}` : `${MARK}${this.values.length - 1}${MARK}`
   }
 
   /**
@@ -62,8 +71,15 @@ export class Params {
     return `${this.table(alias)}.${this.id(column)}`
   }
 
+  /** The statement, its values in the order its text uses them. */
   statement(text: string): Statement {
-    return { text, values: this.values }
+    if (this.style === 'pg') return { text, values: this.values }
+    const values: unknown[] = []
+    const positional = text.replace(MARKED, (_, n: string) => {
+      values.push(this.values[Number(n)])
+      return '?'
+    })
+    return { text: positional, values }
   }
 }
 
@@ -118,11 +134,11 @@ function clientConditions(
 function leakproof(node: CheckedFilter): boolean {
   switch (node.kind) {
     case 'compare':
-      return !PATTERN_OPERATORS.has(node.op)
+      return !node.join && !PATTERN_OPERATORS.has(node.op)
     case 'in':
     case 'null':
     case 'between':
-      return true
+      return !node.join
     case 'and':
     case 'or':
       return node.filters.every(leakproof)
@@ -131,6 +147,7 @@ function leakproof(node: CheckedFilter): boolean {
     case 'exists':
     case 'related':
     case 'modifier':
+    case 'joined':
       return false
     default:
       return assertNever(node)
@@ -172,7 +189,9 @@ export function restrict(
   const p = new Params('knex')
   const conditions = policyConditions(p, model, alias, scope, extra)
   if (where) conditions.push(...clientConditions(p, model, alias, scope, extra, conditions.length > 0, where))
-  if (conditions.length > 0) builder.whereRaw(conditions.join(' and '), p.values as Knex.RawBinding[])
+  if (conditions.length === 0) return
+  const { text, values } = p.statement(conditions.join(' and '))
+  builder.whereRaw(text, values as Knex.RawBinding[])
 }
 
 /** `where a and b …`, or nothing. */
@@ -184,16 +203,18 @@ export function whereClause(conditions: readonly string[]): string {
 export function filter(p: Params, node: CheckedFilter, alias: string, scope: RequestScope): string {
   switch (node.kind) {
     case 'compare':
-      return `${p.column(alias, node.column)} ${operator(node.op)} ${p.add(scope.resolve(node.value))}`
+      return `${valueOf(p, node, alias, scope)} ${operator(node.op)} ${p.add(scope.resolve(node.value))}`
     case 'in':
-      return inList(p, p.column(alias, node.column), node.values.map((value) => scope.resolve(value)), node.negated)
+      return inList(p, valueOf(p, node, alias, scope), node.values.map((value) => scope.resolve(value)), node.negated)
     case 'null':
-      return `${p.column(alias, node.column)} is ${node.negated ? 'not ' : ''}null`
+      return `${valueOf(p, node, alias, scope)} is ${node.negated ? 'not ' : ''}null`
     case 'between': {
       const low = p.add(scope.resolve(node.low))
       const high = p.add(scope.resolve(node.high))
-      return `${p.column(alias, node.column)} ${node.negated ? 'not ' : ''}between ${low} and ${high}`
+      return `${valueOf(p, node, alias, scope)} ${node.negated ? 'not ' : ''}between ${low} and ${high}`
     }
+    case 'joined':
+      return `exists (${joinChain(p, node.join, alias, scope, () => '1')})`
     case 'and':
     case 'or':
       // SQL's neutral elements: an empty AND is true, an empty OR false.
@@ -311,8 +332,8 @@ function modifierRows(p: Params, node: CheckedFilter & { kind: 'modifier' }, ali
   const built = builder.toKnexQuery().toSQL()
   let text: string
   if (p.style === 'knex') {
-    text = built.sql
-    for (const value of built.bindings) p.add(value)
+    let next = 0
+    text = built.sql.replace(/\\\?|\?/g, (mark) => (mark === '?' ? p.add(built.bindings[next++]) : mark))
   } else {
     const native = built.toNative()
     text = native.sql.replace(/\$(\d+)/g, (_, n: string) => p.add(native.bindings[Number(n) - 1]))
@@ -337,10 +358,39 @@ export function columnsAs(p: Params, columns: readonly Column[], alias: string):
 }
 
 /** ` order by …`, or nothing. */
-export function orderClause(p: Params, orderBy: readonly CheckedOrder[], alias: string): string {
+export function orderClause(p: Params, orderBy: readonly CheckedOrder[], alias: string, scope: RequestScope): string {
   if (orderBy.length === 0) return ''
   if (orderBy.some((term) => term.alias)) throw new TypeError('an aggregate alias orders only an aggregate query')
-  return ` order by ${orderBy.map((term) => orderTerm(p.column(alias, term.column), term)).join(', ')}`
+  return ` order by ${orderBy.map((term) => orderTerm(valueOf(p, term, alias, scope), term)).join(', ')}`
+}
+
+/** A column's value for the row aliased `alias`: its own, or a joined relation's. */
+export function valueOf(p: Params, ref: { readonly column: string; readonly join?: CheckedJoin }, alias: string, scope: RequestScope): string {
+  if (!ref.join) return p.column(alias, ref.column)
+  return `(${joinChain(p, ref.join, alias, scope, (last) => p.column(last, ref.column))} limit 1)`
+}
+
+/**
+ * `select <what> from <first related> inner join <next> … where <first joined to the row>
+ * and <each one's read policy>`: the row's joined relation, as far as the caller may see
+ * it (to-one relations: at most one row).
+ */
+function joinChain(p: Params, join: CheckedJoin, ownerAlias: string, scope: RequestScope, what: (alias: string) => string): string {
+  let from = ''
+  const conditions: string[] = []
+  let previous = ownerAlias
+  for (const relation of join.relations) {
+    const alias = scope.alias()
+    const table = `${p.table(relation.target.table)} as ${p.id(alias)}`
+    const on = relation.relatedColumns.map((column, k) => `${p.column(alias, column)} = ${p.column(previous, relation.ownerColumns[k]!)}`)
+    if (from === '') {
+      from = table
+      conditions.push(...on)
+    } else from += ` inner join ${table} on ${on.join(' and ')}`
+    conditions.push(...policyConditions(p, relation.target, alias, scope))
+    previous = alias
+  }
+  return `select ${what(previous)} from ${from}${whereClause(conditions)}`
 }
 
 export function orderTerm(target: string, term: CheckedOrder): string {

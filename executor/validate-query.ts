@@ -32,16 +32,48 @@ import {
   type CheckedValue,
 } from './validate-values.js'
 
+/**
+ * Filters on a column: the queried table's own, or (with `join`) a joined relation's,
+ * whose value is read under that relation's read policy (null where it has no row the
+ * caller may see).
+ */
 export type CheckedFilter =
-  | { readonly kind: 'compare'; readonly column: string; readonly op: ComparisonOperator; readonly value: CheckedValue }
-  | { readonly kind: 'in'; readonly column: string; readonly values: readonly CheckedValue[]; readonly negated: boolean }
-  | { readonly kind: 'null'; readonly column: string; readonly negated: boolean }
-  | { readonly kind: 'between'; readonly column: string; readonly low: CheckedValue; readonly high: CheckedValue; readonly negated: boolean }
+  | { readonly kind: 'compare'; readonly column: string; readonly join?: CheckedJoin; readonly op: ComparisonOperator; readonly value: CheckedValue }
+  | { readonly kind: 'in'; readonly column: string; readonly join?: CheckedJoin; readonly values: readonly CheckedValue[]; readonly negated: boolean }
+  | { readonly kind: 'null'; readonly column: string; readonly join?: CheckedJoin; readonly negated: boolean }
+  | {
+      readonly kind: 'between'
+      readonly column: string
+      readonly join?: CheckedJoin
+      readonly low: CheckedValue
+      readonly high: CheckedValue
+      readonly negated: boolean
+    }
+  /** An inner join's condition: the row has the joined related row, and the caller may see it. */
+  | { readonly kind: 'joined'; readonly join: CheckedJoin }
   | { readonly kind: 'and' | 'or'; readonly filters: readonly CheckedFilter[] }
   | { readonly kind: 'not'; readonly filter: CheckedFilter }
   | { readonly kind: 'exists'; readonly relation: RelationMeta; readonly where?: CheckedFilter; readonly negated: boolean }
   | { readonly kind: 'related'; readonly owner: ModelMeta; readonly relation: RelationMeta; readonly ids: CheckedFilter }
   | { readonly kind: 'modifier'; readonly model: ModelMeta; readonly name: string; readonly args: readonly unknown[] }
+
+/**
+ * A to-one relation joined to a read (`joinRelated('owner.parent')`): its path as queries
+ * name it (`owner:parent`), the relations from the queried model to it, and whether rows
+ * without it stay (a left join).
+ */
+export interface CheckedJoin {
+  readonly path: string
+  readonly relations: readonly RelationMeta[]
+  readonly left: boolean
+}
+
+/** A joined relation's column in a select list, under the key the row gets. */
+export interface JoinedColumn {
+  readonly key: string
+  readonly join: CheckedJoin
+  readonly column: string
+}
 
 /** The rows related to some owner rows (`relatedQuery(relation).for(ids)`), as a filter on the related model. */
 export type RelatedFilter = CheckedFilter & { readonly kind: 'related' }
@@ -53,8 +85,9 @@ export interface Column {
 }
 
 export interface CheckedOrder {
-  /** A database column of the ordered table, or (with `alias`) an aggregate alias of the query. */
+  /** A database column of the ordered table (of a joined relation's, with `join`), or (with `alias`) an aggregate alias of the query. */
   readonly column: string
+  readonly join?: CheckedJoin
   readonly alias?: true
   readonly direction: 'asc' | 'desc'
   readonly nulls?: 'first' | 'last'
@@ -74,6 +107,8 @@ export interface CheckedRelationAggregate {
 export interface CheckedSelection {
   readonly model: ModelMeta
   readonly select: readonly Column[]
+  /** Columns of joined relations (top level of a read only). */
+  readonly joined: readonly JoinedColumn[]
   readonly relationAggregates: readonly CheckedRelationAggregate[]
   readonly where?: CheckedFilter
   readonly orderBy: readonly CheckedOrder[]
@@ -97,14 +132,16 @@ export interface CheckedAggregate {
 export interface CheckedRead extends CheckedSelection {
   readonly kind: 'read'
   readonly op: ReadOp
+  readonly joins: readonly CheckedJoin[]
   readonly distinct: boolean
   readonly limit: number
   readonly groupBy: readonly Column[]
   readonly aggregates: readonly CheckedAggregate[]
 }
 
-const QUERY_KEYS = keys('model', 'op', 'for', 'select', 'distinct', 'where', 'orderBy', 'limit', 'offset', 'graph', 'groupBy', 'aggregates', 'cache')
+const QUERY_KEYS = keys('model', 'op', 'for', 'joins', 'select', 'distinct', 'where', 'orderBy', 'limit', 'offset', 'graph', 'groupBy', 'aggregates', 'cache')
 const FOR_KEYS = keys('relation', 'ids')
+const JOIN_KEYS = keys('relation', 'left', 'joins')
 const CACHE_KEYS = keys('ttl', 'swr')
 const GRAPH_KEYS = keys('relation', 'select', 'where', 'orderBy', 'limit', 'offset', 'graph')
 const ORDER_KEYS = keys('column', 'direction', 'nulls')
@@ -136,6 +173,7 @@ function typeOf(model: ModelMeta, column: string): string {
 }
 const FUNCTIONS = new Set<string>(AGGREGATE_FUNCTIONS)
 const NO_ALIASES: ReadonlySet<string> = new Set()
+const NO_JOINS: ReadonlyMap<string, CheckedJoin> = new Map()
 const MAX_MODIFIER_ARGS = 16
 
 /** A modifier's arguments as its schema outputs them; a schema must answer synchronously. */
@@ -158,6 +196,8 @@ export class QueryValidator {
   protected index = 0
   /** `like`/`ilike` filters seen in the query being checked. */
   protected patterns = 0
+  /** The relations the read being checked joins, by path; its top-level references may name them. */
+  private joined: ReadonlyMap<string, CheckedJoin> = NO_JOINS
 
   constructor(
     protected readonly api: ApiMetadata,
@@ -188,15 +228,30 @@ export class QueryValidator {
     const aggregates = isAggregate ? this.aggregates(model, query.aggregates) : []
     if (isAggregate && aggregates.length === 0) throw bad('an aggregate query needs at least one aggregate')
     const aliases = new Set(aggregates.map((a) => a.alias))
-    const own = this.selection(model, query, 0, model.name, aliases)
-    const selection = related ? { ...own, where: own.where ? { kind: 'and' as const, filters: [related, own.where] } : related } : own
+    const joined = query.joins === undefined ? NO_JOINS : this.joins(model, query.joins)
+    this.joined = joined
+    let own: CheckedSelection
+    try {
+      own = this.selection(model, query, 0, model.name, aliases)
+    } finally {
+      this.joined = NO_JOINS
+    }
+    const joins = [...joined.values()]
+    // An inner join keeps only rows that have the related row (one the caller may see).
+    const conditions: CheckedFilter[] = [
+      ...(related ? [related] : []),
+      ...joins.filter((join) => !join.left).map((join): CheckedFilter => ({ kind: 'joined', join })),
+      ...(own.where ? [own.where] : []),
+    ]
+    const where: CheckedFilter | undefined = conditions.length > 1 ? { kind: 'and', filters: conditions } : conditions[0]
+    const selection = { ...own, ...(where && { where }) }
     const groupBy = query.groupBy === undefined ? [] : this.columns(model, query.groupBy, `${model.name} groupBy`)
     const ungroupable = groupBy.find((c) => noEquality(model, c.column))
     if (ungroupable) throw bad(`"${ungroupable.prop}" is a json column; it cannot be grouped`)
     if (isAggregate) {
       // objection's form: `select('status').count('id as n').groupBy('status')`.
       const grouped = new Set(groupBy.map((c) => c.prop))
-      if (selection.relationAggregates.length > 0) throw bad('an aggregate query selects only groupBy columns')
+      if (selection.relationAggregates.length > 0 || selection.joined.length > 0) throw bad('an aggregate query selects only groupBy columns')
       const ungrouped = query.select === undefined ? undefined : selection.select.find((c) => !grouped.has(c.prop))
       if (ungrouped) throw bad(`an aggregate query selects only groupBy columns; "${ungrouped.prop}" is not one`)
       if (selection.graph.length > 0) throw bad('an aggregate query cannot load relations')
@@ -205,7 +260,7 @@ export class QueryValidator {
       }
       const groupedColumns = new Set(groupBy.map((c) => c.column))
       for (const order of selection.orderBy) {
-        if (!order.alias && !groupedColumns.has(order.column)) {
+        if (order.join || (!order.alias && !groupedColumns.has(order.column))) {
           throw bad('an aggregate query can order only by its groupBy columns and aggregate aliases')
         }
       }
@@ -218,6 +273,7 @@ export class QueryValidator {
       if (cache.swr !== undefined) this.values.count(cache.swr, 'cache swr', 86_400)
     }
     const distinct = optionalBoolean(query.distinct, 'query.distinct')
+    if (distinct && selection.joined.length > 0) throw bad('a distinct query cannot select columns of joined relations')
     if (distinct) {
       const plain = selection.select.find((c) => noEquality(model, c.column))
       if (plain) throw bad(`"${plain.prop}" is a json column; a distinct query cannot select it`)
@@ -230,7 +286,7 @@ export class QueryValidator {
     const limit = selection.limit ?? model.defaultLimit
     // An aggregate row holds the selected groupBy columns (all of them without a select).
     const select = isAggregate && query.select === undefined ? groupBy : selection.select
-    return { kind: 'read', ...selection, select, op: op as ReadOp, distinct, limit, groupBy, aggregates }
+    return { kind: 'read', ...selection, select, op: op as ReadOp, joins, distinct, limit, groupBy, aggregates }
   }
 
   private selection(
@@ -240,16 +296,16 @@ export class QueryValidator {
     path: string,
     aliases: ReadonlySet<string> = NO_ALIASES,
   ): CheckedSelection {
-    const { select, relationAggregates } =
+    const { select, joined, relationAggregates } =
       query.select === undefined
-        ? { select: [...model.columns].map(([prop, column]) => ({ prop, column })), relationAggregates: [] }
+        ? { select: [...model.columns].map(([prop, column]) => ({ prop, column })), joined: [], relationAggregates: [] }
         : this.selectItems(model, query.select, `${path} select`, depth)
     const where = query.where === undefined ? undefined : this.filter(model, query.where, depth, 0)
-    const orderBy = query.orderBy === undefined ? [] : this.orderBy(model, query.orderBy, path, aliases)
+    const orderBy = query.orderBy === undefined ? [] : this.orderBy(model, query.orderBy, path, aliases, depth)
     const limit = query.limit === undefined ? undefined : this.values.count(query.limit, `${path} limit`, model.maxLimit)
     const offset = query.offset === undefined ? 0 : this.values.count(query.offset, `${path} offset`, Number.MAX_SAFE_INTEGER)
     const graph = query.graph === undefined ? [] : this.graph(model, query.graph, depth, path)
-    return { model, select, relationAggregates, ...(where && { where }), orderBy, ...(limit !== undefined && { limit }), offset, graph }
+    return { model, select, joined, relationAggregates, ...(where && { where }), orderBy, ...(limit !== undefined && { limit }), offset, graph }
   }
 
   /** `for`: the rows related to `owner`'s rows with these ids, as a filter on the related model. */
@@ -261,12 +317,28 @@ export class QueryValidator {
   }
 
   /** A select list: readable columns, and aggregates of related rows (`relatedQuery(…).count().as(…)`). */
-  private selectItems(model: ModelMeta, input: unknown, what: string, depth: number): { select: Column[]; relationAggregates: CheckedRelationAggregate[] } {
+  private selectItems(
+    model: ModelMeta,
+    input: unknown,
+    what: string,
+    depth: number,
+  ): { select: Column[]; joined: JoinedColumn[]; relationAggregates: CheckedRelationAggregate[] } {
     const items = array(input, what)
-    const names = items.filter((item) => typeof item === 'string')
+    const strings = items.filter((item) => typeof item === 'string')
+    const joinedNames = depth === 0 && this.joined.size > 0 ? strings.filter((name) => name.includes('.')) : []
+    const names = strings.filter((name) => !joinedNames.includes(name))
     const select = names.length === 0 ? [] : this.columns(model, names, what)
-    if (names.length === 0 && items.length === 0) throw bad(`${what} is empty`)
+    if (strings.length === 0 && items.length === 0) throw bad(`${what} is empty`)
     const taken = new Set(select.map((c) => c.prop))
+    const joined = joinedNames.map((name): JoinedColumn => {
+      const match = /^(.+?)\s+as\s+(.+)$/i.exec(name)
+      const reference = this.joinedColumn(match ? match[1]! : name)
+      const key = match ? match[2]! : reference.prop
+      if (!ALIAS_PATTERN.test(key) || RESERVED_KEYS.has(key)) throw bad(`"${clip(key)}" cannot be a result key (a plain identifier)`)
+      if (taken.has(key)) throw bad(`"${key}" is selected twice; name one with "as"`)
+      taken.add(key)
+      return { key, join: reference.join, column: reference.column }
+    })
     const relationAggregates = items
       .filter((item) => typeof item !== 'string')
       .map((item) => {
@@ -282,7 +354,61 @@ export class QueryValidator {
         const where = node.where === undefined ? undefined : this.filter(relation.target, node.where, depth + 1, 0)
         return { relation, fn, ...(column !== undefined && { column }), distinct, alias, ...(where && { where }) }
       })
-    return { select, relationAggregates }
+    return { select, joined, relationAggregates }
+  }
+
+  /** `joins`: to-one relations of `model`, nested, each path once. */
+  private joins(model: ModelMeta, input: unknown): Map<string, CheckedJoin> {
+    const out = new Map<string, CheckedJoin>()
+    const walk = (owner: ModelMeta, list: unknown, prefix: string, chain: readonly RelationMeta[]) => {
+      if (chain.length + 1 > this.limits.maxGraphDepth) {
+        throw new ExecutorError('LIMIT_EXCEEDED', `relations nest deeper than ${this.limits.maxGraphDepth} levels`)
+      }
+      for (const item of array(list, 'joins')) {
+        const node = record(item, 'join')
+        checkKeys(node, JOIN_KEYS, 'join')
+        const relation = this.relation(owner, node.relation)
+        if (relation.join && !relation.many) throw bad(`joinRelated does not take ${owner.name}.${relation.name}, a to-one relation through a join table`)
+        if (relation.many) {
+          throw bad(`joinRelated takes to-one relations; ${owner.name}.${relation.name} is to-many (filter with whereExists, load with withGraphFetched)`)
+        }
+        const path = prefix === '' ? relation.name : `${prefix}:${relation.name}`
+        if (out.has(path)) throw bad(`relation "${path}" is joined twice`)
+        const relations = [...chain, relation]
+        out.set(path, { path, relations, left: optionalBoolean(node.left, 'join left') })
+        if (node.joins !== undefined) walk(relation.target, node.joins, path, relations)
+      }
+    }
+    walk(model, input, '', [])
+    if (out.size === 0) throw bad('joins is empty')
+    return out
+  }
+
+  /** `owner.name` / `owner:parent.name`: a readable column of a joined relation. */
+  private joinedColumn(name: string): { join: CheckedJoin; prop: string; column: string; model: ModelMeta } {
+    const dot = name.lastIndexOf('.')
+    const path = name.slice(0, dot)
+    const join = this.joined.get(path)
+    if (dot <= 0 || !join) throw bad(`"${clip(name)}" names no joined relation (join it first: joinRelated('${clip(path)}'))`)
+    const target = join.relations[join.relations.length - 1]!.target
+    const prop = name.slice(dot + 1)
+    const column = target.columns.get(prop)
+    if (column === undefined) throw bad(`unknown column "${clip(prop)}" on ${target.name}`)
+    return { join, prop, column, model: target }
+  }
+
+  /**
+   * The column a filter or order term names: `model`'s own, or, at the top level of a read
+   * that joins relations, a joined relation's (`owner.name`).
+   */
+  private reference(model: ModelMeta, input: unknown, what: string, depth: number): { model: ModelMeta; column: string; join?: CheckedJoin } {
+    const name = string(input, what)
+    if (depth === 0 && this.joined.size > 0 && name.includes('.')) {
+      const { join, column, model: target } = this.joinedColumn(name)
+      return { model: target, column, join }
+    }
+    if (name.includes('.') && !model.columns.has(name)) throw bad(`"${clip(name)}" names no joined relation (join it first with joinRelated)`)
+    return { model, column: this.column(model, name, what).column }
   }
 
   private graph(model: ModelMeta, input: unknown, depth: number, path: string): CheckedGraph[] {
@@ -331,7 +457,7 @@ export class QueryValidator {
   }
 
   /** Order terms: readable columns of `model`, or (aggregate queries) the query's own aliases. */
-  private orderBy(model: ModelMeta, input: unknown, path: string, aliases: ReadonlySet<string>): CheckedOrder[] {
+  private orderBy(model: ModelMeta, input: unknown, path: string, aliases: ReadonlySet<string>, depth: number): CheckedOrder[] {
     return array(input, `${path} orderBy`).map((item) => {
       const term = record(item, 'orderBy term')
       checkKeys(term, ORDER_KEYS, 'orderBy term')
@@ -341,9 +467,9 @@ export class QueryValidator {
       if (nulls !== undefined && nulls !== 'first' && nulls !== 'last') throw bad('orderBy nulls must be "first" or "last"')
       const name = string(term.column, 'orderBy column')
       if (!model.columns.has(name) && aliases.has(name)) return { column: name, alias: true, direction, ...(nulls && { nulls }) }
-      const column = this.column(model, name, 'orderBy').column
-      if (!ORDERED(typeOf(model, column))) throw bad(`cannot order by "${clip(name)}"`)
-      return { column, direction, ...(nulls && { nulls }) }
+      const { model: owner, column, join } = this.reference(model, name, 'orderBy', depth)
+      if (!ORDERED(typeOf(owner, column))) throw bad(`cannot order by "${clip(name)}"`)
+      return { column, ...(join && { join }), direction, ...(nulls && { nulls }) }
     })
   }
 
@@ -387,39 +513,40 @@ export class QueryValidator {
     switch (kind) {
       case 'compare': {
         checkKeys(node, FILTER_KEYS.compare, 'compare filter')
-        const column = this.column(model, node.column, 'filter').column
+        const { model: owner, column, join } = this.reference(model, node.column, 'filter', graphDepth)
         const op = string(node.op, 'operator')
         if (!OPERATORS.has(op)) throw bad(`unknown operator "${clip(op)}"`)
         const like = LIKE_OPERATORS.has(op)
-        if (like && !TEXT_TYPES.has(typeOf(model, column))) throw bad(`"${op}" applies to text columns; "${clip(String(node.column))}" is not one`)
-        if (!like) this.comparable(model, column, String(node.column))
+        if (like && !TEXT_TYPES.has(typeOf(owner, column))) throw bad(`"${op}" applies to text columns; "${clip(String(node.column))}" is not one`)
+        if (!like) this.comparable(owner, column, String(node.column))
         const value = like ? this.pattern(node.value, op) : this.values.value(node.value, this.index)
         if (value === null) throw bad(`compare with null using whereNull, not "${op}"`)
-        return { kind, column, op: op as ComparisonOperator, value }
+        return { kind, column, ...(join && { join }), op: op as ComparisonOperator, value }
       }
       case 'in': {
         checkKeys(node, FILTER_KEYS.in, 'in filter')
-        const column = this.column(model, node.column, 'filter').column
-        this.comparable(model, column, String(node.column))
+        const { model: owner, column, join } = this.reference(model, node.column, 'filter', graphDepth)
+        this.comparable(owner, column, String(node.column))
         const list = array(node.values, 'in values')
         if (list.length > this.limits.maxInList) {
           throw new ExecutorError('LIMIT_EXCEEDED', `an IN list has more than ${this.limits.maxInList} values`)
         }
-        return { kind, column, values: list.map((v) => this.values.value(v, this.index)), negated: optionalBoolean(node.negated, 'negated') }
+        const values = list.map((v) => this.values.value(v, this.index))
+        return { kind, column, ...(join && { join }), values, negated: optionalBoolean(node.negated, 'negated') }
       }
       case 'null': {
         checkKeys(node, FILTER_KEYS.null, 'null filter')
-        const column = this.column(model, node.column, 'filter').column
-        return { kind, column, negated: optionalBoolean(node.negated, 'negated') }
+        const { column, join } = this.reference(model, node.column, 'filter', graphDepth)
+        return { kind, column, ...(join && { join }), negated: optionalBoolean(node.negated, 'negated') }
       }
       case 'between': {
         checkKeys(node, FILTER_KEYS.between, 'between filter')
-        const column = this.column(model, node.column, 'filter').column
-        if (!ORDERED(typeOf(model, column))) throw bad(`between does not apply to "${clip(String(node.column))}"`)
+        const { model: owner, column, join } = this.reference(model, node.column, 'filter', graphDepth)
+        if (!ORDERED(typeOf(owner, column))) throw bad(`between does not apply to "${clip(String(node.column))}"`)
         const low = this.values.value(node.low, this.index)
         const high = this.values.value(node.high, this.index)
         if (low === null || high === null) throw bad('between bounds cannot be null')
-        return { kind, column, low, high, negated: optionalBoolean(node.negated, 'negated') }
+        return { kind, column, ...(join && { join }), low, high, negated: optionalBoolean(node.negated, 'negated') }
       }
       case 'and':
       case 'or': {

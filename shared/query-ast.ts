@@ -140,7 +140,10 @@ export interface RelationAggregate {
   readonly where?: Filter
 }
 
-/** What a read selects: its own columns, and aggregates of related rows. */
+/**
+ * What a read selects: its own columns, columns of joined relations (`'owner.name'`, or
+ * `'owner.name as ownerName'` to choose the key), and aggregates of related rows.
+ */
 export type SelectItem = string | RelationAggregate
 
 /** One eagerly loaded relation, with its own filter, order and per-parent limit. */
@@ -188,10 +191,24 @@ export interface RelatedTo {
   readonly ids: readonly (Scalar | readonly Scalar[])[]
 }
 
+/**
+ * A to-one relation joined to a read (objection's `joinRelated` / `leftJoinRelated`), so
+ * that `where`, `orderBy` and `select` can reference its columns as `owner.name` (nested:
+ * `owner:parent.name`). Joined rows are read under their model's read policy: an inner
+ * join drops rows whose related row the caller cannot see; a left join keeps them with
+ * nulls.
+ */
+export interface JoinNode {
+  readonly relation: string
+  readonly left?: boolean
+  readonly joins?: readonly JoinNode[]
+}
+
 export interface ReadQuery {
   readonly model: string
   readonly op: ReadOp
   readonly for?: RelatedTo
+  readonly joins?: readonly JoinNode[]
   readonly select?: readonly SelectItem[]
   readonly distinct?: boolean
   readonly where?: Filter

@@ -37,6 +37,7 @@ describe('the wire JSON Schema', () => {
       db.Post.objects.filter({ title__icontains: 'x', authorId__isnull: false, views__range: [1, 2] }).exclude({ id__in: [1] }),
       db.Author.query().withGraphFetched('posts(recent)').whereFilter({ kind: 'modifier', name: 'x', args: [1, 'a'] }),
       db.Author.relatedQuery('posts').for([1n, 2n]).where('views', '>', 1).select('id', db.Post.relatedQuery('tags').count().as('n')),
+      db.Post.query().joinRelated('author').leftJoinRelated('author.profile').where('author.name', 'x').orderBy('author.name').select('id', 'author.name as authorName'),
       db.Author.query().select('id', db.Author.relatedQuery('posts').where('published', true).max('views').as('top')).withGraphFetched({ posts: (p) => p.select('id', db.Post.relatedQuery('comments').count().as('comments')) }),
     ]
     for (const qs of querysets) {
