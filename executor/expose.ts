@@ -147,10 +147,34 @@ export type ModifierArgs<M> = {
   readonly [N in keyof M]: M[N] extends StandardSchemaV1<infer I, unknown> ? (I extends readonly unknown[] ? I : [I]) : readonly Scalar[]
 }
 
-/** `columns: '*'` leaves `C` as `never`: every column but the hidden ones. */
-type RowOf<I, C extends ColumnKey<I>, H extends ColumnKey<I>> = [C] extends [never]
-  ? Omit<Pick<I, ColumnKey<I>>, H>
-  : Pick<I, C>
+type IfEquals<X, Y, A, B> = (<T>() => T extends X ? 1 : 2) extends <T>() => T extends Y ? 1 : 2 ? A : B
+
+/** Read-only properties (getters without a setter): computed by the model, not read from a column. */
+type ReadonlyKey<I> = { [K in ColumnKey<I>]-?: IfEquals<Pick<I, K>, { -readonly [P in K]: I[P] }, never, K> }[ColumnKey<I>]
+
+/** The names a model's `virtualAttributes` lists, when they are literal (`['fullName'] as const`); else `string`. */
+type VirtualName<M> = M extends { readonly virtualAttributes?: infer V } ? (V extends readonly (infer N extends string)[] ? N : string) : string
+
+/**
+ * What an answer carries besides columns: the virtual attributes (a getter's value, or a
+ * method's result) when the model lists them literally; otherwise every getter, as
+ * possibly present.
+ */
+type Computed<I, M, Shown extends ColumnKey<I>> = string extends VirtualName<M>
+  ? [Exclude<ReadonlyKey<I>, Shown>] extends [never]
+    ? unknown
+    : Partial<Pick<I, Exclude<ReadonlyKey<I>, Shown>>>
+  : [VirtualName<M> & keyof I] extends [never]
+    ? unknown
+    : { [K in VirtualName<M> & keyof I]: I[K] extends (...args: never[]) => infer R ? R : I[K] }
+
+/**
+ * `columns: '*'` leaves `C` as `never`: every column but the hidden ones. Getters are not
+ * columns: answers carry them as the model's `virtualAttributes` (what `toJSON()` adds).
+ */
+type RowOf<I, C extends ColumnKey<I>, H extends ColumnKey<I>, M = unknown> = [C] extends [never]
+  ? Omit<Pick<I, Exclude<ColumnKey<I>, ReadonlyKey<I>>>, H> & Computed<I, M, H>
+  : Pick<I, C> & Computed<I, M, C>
 
 type RelationsOf<I, R extends RelationKey<I>> = {
   [K in R]: NonNullable<I[K]> extends readonly (infer T)[] ? RelationType<T, true> : RelationType<NonNullable<I[K]>, false>
@@ -224,7 +248,7 @@ export function expose<
 ): ExposedModel<
   ModelTypes<
     InstanceOf<M>,
-    RowOf<InstanceOf<M>, C, H>,
+    RowOf<InstanceOf<M>, C, H, M>,
     RelationsOf<InstanceOf<M>, R>,
     [IC] extends [never] ? never : Pick<InstanceOf<M>, IC>,
     [UC] extends [never] ? never : Pick<InstanceOf<M>, UC>,

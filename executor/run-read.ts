@@ -8,6 +8,7 @@ import { ExecutorError } from './executor-error.js'
 import { tooManyRows } from './result-budget.js'
 import type { Limits } from './limits.js'
 import type { RequestScope } from './request-scope.js'
+import { shapeRows } from './model-json.js'
 import { assertNever, columnsAs, fixed, joinOn, limitClause, orderClause, orderTerm, related, source, valueOf, whereClause, type Params, type Source } from './sql.js'
 import type { CheckedAggregate, CheckedGraph, CheckedRead, CheckedSelection } from './validate-query.js'
 
@@ -57,6 +58,7 @@ async function selectRows(session: DbSession, read: CheckedRead, limit: number, 
   const { rows, sizes } = await session.measuredRows(p.statement(text), scope.budget.remainingBytes())
   countsAsNumbers(read, rows)
   scope.budget.charge(rows.length, sum(sizes))
+  shapeRows(read.model, rows, read.select)
   await loadGraph(session, read, rows, keys.names, scope, limits)
   return rows
 }
@@ -246,6 +248,7 @@ async function loadRelation(
     if (room < limits.maxRelationRows) throw tooManyRows(scope.budget.maxRows)
     throw new ExecutorError('LIMIT_EXCEEDED', `relation ${relation.name} matched more than ${limits.maxRelationRows} rows; give it a limit`)
   }
+  shapeRows(node.model, rows, node.select)
   return { rows, sizes, keyNames: keys.names }
 }
 
@@ -326,6 +329,7 @@ export async function runPointReads(session: DbSession, reads: readonly CheckedR
     byId.set(idKey(type, row[`${KEY_PREFIX}id`]), row)
     delete row[`${KEY_PREFIX}id`]
   }
+  shapeRows(model, rows, select)
   const results = ids.map((id) => {
     const row = byId.get(idKey(type, id))
     return row === undefined ? undefined : { ...row }

@@ -20,6 +20,7 @@ import type { Model, QueryBuilder } from 'objection'
 import type { ModelMeta, RelationMeta, WriteMeta } from './api-metadata.js'
 import type { DbSession, Row } from './db-session.js'
 import { ExecutorError } from './executor-error.js'
+import { shapeWritten } from './model-json.js'
 import { parseArgs } from './procedures.js'
 import type { RequestScope } from './request-scope.js'
 import { restrict, source, whereClause } from './sql.js'
@@ -87,7 +88,7 @@ async function finish(
 /** The written rows the caller may read, with the columns asked for. */
 function shown(model: ModelMeta, rows: readonly Row[], select: readonly Column[], scope: RequestScope): Row[] {
   if (!scope.canRead(model)) return []
-  return rows.filter((row) => scope.mayRead(model, row)).map((row) => project(row, select))
+  return rows.filter((row) => scope.mayRead(model, row)).map((row) => shapeWritten(model, project(row, select)))
 }
 
 /**
@@ -158,7 +159,7 @@ export async function insertRows(
   const readable = scope.canRead(model)
   return inserted.map((full, i) => ({
     full,
-    shown: readable && scope.mayRead(model, full) ? Object.assign(project(full, select), ...related[i]!) : undefined,
+    shown: readable && scope.mayRead(model, full) ? Object.assign(shapeWritten(model, project(full, select)), ...related[i]!) : undefined,
   }))
 }
 

@@ -20,6 +20,7 @@ export interface Statement {
 
 /** Delimits a knex-style placeholder until `statement()` (PostgreSQL allows no NUL in SQL text or names). */
 const MARK = '\u0000'
+// eslint-disable-next-line no-control-regex -- NUL is the delimiter, chosen because SQL text never holds one
 const MARKED = /\u0000(\d+)\u0000/g
 
 /** A name that needs no escaping inside double quotes, in either placeholder style. */

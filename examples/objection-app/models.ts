@@ -36,6 +36,15 @@ export class Person extends Model {
   // Table name is the only required property.
   static override tableName = 'persons'
 
+  // Virtual attributes are computed on the model and added to its JSON (`toJSON()`).
+  static override get virtualAttributes(): string[] {
+    return ['fullName']
+  }
+
+  get fullName(): string {
+    return [this.firstName, this.lastName].filter(Boolean).join(' ')
+  }
+
   // Optional JSON schema. This is not the database schema! It is only used for
   // validation: whenever a model instance is created (insert, insertGraph, patch,
   // update…) it is checked against this schema. http://json-schema.org/.
