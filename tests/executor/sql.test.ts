@@ -27,10 +27,24 @@ describe('SQL identifiers', () => {
   it('escapes ? in names for knex, which then reads only the real placeholders', () => {
     const knex = knexFactory({ client: 'pg' })
     const p = new Params('knex')
-    const text = `select ${p.column('t0', 'a?b')} as ${p.id('c??d')} from ${p.table('s.t?')} as "t0" where ${p.column('t0', 'id')} = ${p.add(7)}`
-    const { sql, bindings } = knex.raw(text, p.values as number[]).toSQL().toNative()
+    const statement = p.statement(`select ${p.column('t0', 'a?b')} as ${p.id('c??d')} from ${p.table('s.t?')} as "t0" where ${p.column('t0', 'id')} = ${p.add(7)}`)
+    const { sql, bindings } = knex.raw(statement.text, statement.values as number[]).toSQL().toNative()
     expect(sql).toBe('select "t0"."a?b" as "c??d" from "s"."t?" as "t0" where "t0"."id" = $1')
     expect(bindings).toEqual([7])
+  })
+
+  it('gives knex the values in the order the text uses them, whatever order the parts were written in', () => {
+    const knex = knexFactory({ client: 'pg' })
+    for (const style of ['knex', 'pg'] as const) {
+      const p = new Params(style)
+      // The where clause is written first, the select list (which comes first in the text) after.
+      const where = `"t0"."a" = ${p.add('where')}`
+      const select = `${p.add('select')} as "s"`
+      const statement = p.statement(`select ${select} from "t" as "t0" where ${where} limit ${p.add(3)}`)
+      const native = style === 'knex' ? knex.raw(statement.text, statement.values as string[]).toSQL().toNative() : { sql: statement.text, bindings: statement.values }
+      const values = [...native.sql.matchAll(/\$(\d+)/g)].map((m) => native.bindings[Number(m[1]) - 1])
+      expect(values, style).toEqual(['select', 'where', 3])
+    }
   })
 })
 

@@ -1,8 +1,9 @@
 /**
- * Issue 13's new read surface under the same rules as the rest: `relatedQuery(…).for(ids)`
- * on rows the caller cannot see behaves as absent, aggregates of related rows apply the
- * related model's policy and aggregate grant, and unknown or hidden names are refused
- * exactly as missing ones, before any SQL runs.
+ * `relatedQuery(…).for(ids)` under the same rules as the rest: reads of rows the caller
+ * cannot see behave as absent, aggregates of related rows apply the related model's
+ * policy and aggregate grant, unknown or hidden names are refused exactly as missing
+ * ones, before any SQL runs, and writes through a relation never reach another tenant's
+ * rows (`NOT_FOUND` where they name one, nothing changed where they filter).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DATABASE_KINDS } from '../support/databases.js'
@@ -57,12 +58,39 @@ describe.each(DATABASE_KINDS)('relatedQuery under the policies on %s', (kind) =>
       { model: 'Project', op: 'select', select: ['id', { ...countTickets, sql: 'x' }] },
       { model: 'Project', op: 'aggregate', select: [countTickets], aggregates: [{ fn: 'count', alias: 'm' }] },
       { model: 'Project', op: 'select', for: { relation: 'tickets', ids: [own], extra: 1 } },
-      { model: 'Project', op: 'insert', for: { relation: 'tickets', ids: [own] }, rows: [{ title: 'x' }], returning: 'rows' },
+      { model: 'Project', op: 'relate', for: { relation: 'tickets', ids: [own] } },
+      { model: 'Project', op: 'unrelate', for: { relation: 'tickets', ids: [own] }, ids: [1] },
+      { model: 'Project', op: 'relate' },
     )
     expect(results[0]).toMatchObject({ error: { code: 'BAD_REQUEST', message: 'unknown relation "nope" on Project' } })
     expect(results[1]).toMatchObject({ error: { code: 'BAD_REQUEST', message: 'unknown column "budget" on Project' } })
     expect(results[2]).toMatchObject({ error: { code: 'BAD_REQUEST', message: 'unknown column "missing" on Project' } })
     for (const result of results.slice(3)) expect(result).toMatchObject({ error: { code: 'BAD_REQUEST' } })
     expect(app.sql.filter((s) => /tickets|projects/.test(s))).toEqual([])
+  })
+
+  it('writes through a relation only to rows the caller may see, and never across tenants', async () => {
+    const count = async () => Number(((await app.knex('tickets').count({ n: '*' })) as [{ n: string }])[0].n)
+    const before = await count()
+    const theirTicket = (await app.knex('tickets').where({ project_id: foreign }).orderBy('id').first()).id
+    const ownTicket = (await app.knex('tickets').where({ project_id: own }).orderBy('id').first()).id
+    const [insertForeign, relateForeign, relateTheirs, moveTheirs, patchTheirs, insertOwn] = await app.run(
+      STAFF_1,
+      { model: 'Project', op: 'insert', for: { relation: 'tickets', ids: [foreign] }, rows: [{ title: 'planted' }], returning: 'first' },
+      { model: 'Project', op: 'relate', for: { relation: 'tickets', ids: [foreign] }, ids: [ownTicket] },
+      { model: 'Project', op: 'relate', for: { relation: 'tickets', ids: [own] }, ids: [theirTicket] },
+      { model: 'Ticket', op: 'relate', for: { relation: 'project', ids: [ownTicket] }, ids: [foreign] },
+      { model: 'Project', op: 'patch', for: { relation: 'tickets', ids: [foreign] }, values: { title: 'mine now' }, returning: 'count' },
+      { model: 'Project', op: 'insert', for: { relation: 'tickets', ids: [own] }, rows: [{ title: 'filed here' }], returning: 'first' },
+    )
+    expect(insertForeign).toMatchObject({ error: { code: 'NOT_FOUND' } })
+    expect(relateForeign).toMatchObject({ error: { code: 'NOT_FOUND' } })
+    expect(relateTheirs).toMatchObject({ error: { code: 'NOT_FOUND' } })
+    expect(moveTheirs).toMatchObject({ error: { code: 'NOT_FOUND' } })
+    expect(patchTheirs).toEqual({ data: 0 })
+    expect(insertOwn).toMatchObject({ data: { title: 'filed here', projectId: own, tenantId: 1 } })
+    expect(await count()).toBe(before + 1)
+    expect((await app.knex('tickets').where({ id: ownTicket }).first()).project_id).toBe(own)
+    expect((await app.knex('tickets').where({ id: theirTicket }).first()).project_id).toBe(foreign)
   })
 })
