@@ -17,7 +17,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import autocannon from 'autocannon'
 import { and, desc, eq, gt, relations } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/pg-proxy'
-import { bigint, boolean, integer, jsonb, numeric, pgTable, text, timestamp } from 'drizzle-orm/pg-core'
+import { bigint, boolean, integer, jsonb, numeric, pgTable, serial, text, timestamp } from 'drizzle-orm/pg-core'
 import knexFactory from 'knex'
 import { Remult } from 'remult'
 import { createClient } from '../client/index.js'
@@ -25,13 +25,15 @@ import type { DemoApi } from '../examples/demo/api.js'
 import { migrate, seed } from '../examples/demo/schema.js'
 import { decode, encode } from '../shared/wire.js'
 import { RemultAuthor, RemultPost } from './remult-entities.js'
-import { AUTHORS, batchIds, LARGE_RESULT, WORKLOADS, type WorkloadKey } from './workloads.js'
+import { AUTHOR_HEADER, AUTHORS, batchIds, insertedPost, LARGE_RESULT, WORKLOADS, type WorkloadKey } from './workloads.js'
 
 interface CapturedRequest {
   readonly method: 'GET' | 'POST'
   /** Path and query string. */
   readonly path: string
   readonly body?: string
+  /** Headers beyond `content-type` (who is calling). */
+  readonly headers?: Record<string, string>
 }
 
 /**
@@ -48,6 +50,8 @@ type Queries = Partial<Record<WorkloadKey | 'large', (param: number) => PromiseL
 /** The workloads through the async-orm client. */
 function asyncOrmQueries(fetch: typeof globalThis.fetch, url = 'http://capture/orm'): Queries {
   const db = createClient<DemoApi>({ url, batch: false, fetch })
+  // Writes are signed in: the server's `auth` reads the author from a header.
+  const author = createClient<DemoApi>({ url, batch: false, fetch, headers: { [AUTHOR_HEADER]: '1' } })
   // The batch workload uses the client's default: querysets started together share a request.
   const batching = createClient<DemoApi>({ url, fetch })
   return {
@@ -57,6 +61,7 @@ function asyncOrmQueries(fetch: typeof globalThis.fetch, url = 'http://capture/o
     eager: (id) => db.Post.query().where('authorId', BigInt(id)).orderBy('createdAt', 'desc').limit(20).withGraphFetched({ author: true }),
     thousand: (id) => db.Post.query().where('id', '>', id).orderBy('id').limit(1000),
     large: (id) => db.Post.query().where('id', '>', id).orderBy('id').limit(LARGE_RESULT.rows),
+    insert: (id) => author.Post.query().insert(insertedPost(id)),
   }
 }
 
@@ -65,7 +70,8 @@ async function captureAsyncOrm(): Promise<Captured> {
   const sent: CapturedRequest[] = []
   const queries = asyncOrmQueries(async (_input, init) => {
     const body = String(init?.body)
-    sent.push({ method: 'POST', path: '/orm', body })
+    const author = new Headers(init?.headers).get(AUTHOR_HEADER)
+    sent.push({ method: 'POST', path: '/orm', body, ...(author && { headers: { [AUTHOR_HEADER]: author } }) })
     const { queries: asked } = decode<{ queries: unknown[] }>(body)
     return new Response(encode({ results: asked.map(() => ({ data: null })) }))
   })
@@ -99,7 +105,8 @@ const authors = pgTable('authors', {
   createdAt: timestamp('created_at', { withTimezone: true }),
 })
 const posts = pgTable('posts', {
-  id: integer('id').primaryKey(),
+  // serial: inserts leave the id to the database's sequence.
+  id: serial('id').primaryKey(),
   authorId: bigint('author_id', { mode: 'number' }),
   title: text('title'),
   body: text('body'),
@@ -120,6 +127,11 @@ function drizzleQueries(remote: (sql: string, params: unknown[], method: string)
     eager: (id) => db.query.posts.findMany({ where: and(eq(posts.authorId, id), eq(posts.published, true)), orderBy: desc(posts.createdAt), limit: 20, with: { author: true } }),
     thousand: (id) => from(id, 1000),
     large: (id) => from(id, LARGE_RESULT.rows),
+    insert: (id) =>
+      db
+        .insert(posts)
+        .values({ ...insertedPost(id), authorId: 1, views: 0, createdAt: new Date() })
+        .returning(postColumns),
   }
 }
 
@@ -176,6 +188,7 @@ function floorQueries(url: string): Queries {
     thousand: call('thousand', byId),
     batch: call('batch', (id) => ({ ids: batchIds(id) })),
     large: call('large', byId),
+    insert: call('insert', byId),
   }
 }
 
@@ -201,7 +214,9 @@ async function load(url: string, captured: NonNullable<Captured[WorkloadKey]>, s
     connections,
     duration: seconds,
     requests: captured.requests.map((c) =>
-      c.body === undefined ? { method: c.method, path: c.path } : { method: c.method, path: c.path, headers: { 'content-type': 'application/json' }, body: c.body },
+      c.body === undefined
+        ? { method: c.method, path: c.path, ...(c.headers && { headers: c.headers }) }
+        : { method: c.method, path: c.path, headers: { 'content-type': 'application/json', ...c.headers }, body: c.body },
     ),
   })
   // Completed requests over the time taken (autocannon's per-second average needs whole seconds).
@@ -259,7 +274,7 @@ interface Contender {
   /** Whether it has a row of its own end to end (default: when it has a client). */
   readonly endToEnd?: boolean
   /** Why the contender has no requests for some workloads. */
-  readonly cannot?: string
+  readonly cannot?: Partial<Record<WorkloadKey, string>>
 }
 
 export async function runThroughput(options: { databaseUrl: string; quick: boolean }): Promise<BenchResults> {
@@ -281,14 +296,14 @@ export async function runThroughput(options: { databaseUrl: string; quick: boole
     ...(options.quick
       ? []
       : [{ name: 'async-orm, SET LOCAL per request', script: 'bench/servers/async-orm.ts', args: ['set-local'], requests: ours, client: ourClient, endToEnd: false }]),
-    { name: 'drizzle pg-proxy', script: 'bench/servers/drizzle.ts', args: [], requests: await captureDrizzle(), client: drizzleClient, cannot: 'its documented server takes one statement per request' },
+    { name: 'drizzle pg-proxy', script: 'bench/servers/drizzle.ts', args: [], requests: await captureDrizzle(), client: drizzleClient, cannot: { batch: 'its documented server takes one statement per request' } },
     {
       name: 'Remult REST',
       script: 'bench/servers/remult.ts',
       args: [],
       requests: captureRemult,
       client: (url) => remultQueries(url, (input, init) => fetch(input, init)),
-      cannot: 'its REST API answers one query per request',
+      cannot: { batch: 'its REST API answers one query per request', insert: 'its entities are exposed read-only here' },
     },
   ]
   // Every server runs for the whole measurement; each round measures the contenders one
@@ -321,7 +336,7 @@ export async function runThroughput(options: { databaseUrl: string; quick: boole
     for (const { contender, requests } of running) {
       for (const key of KEYS) {
         const captured = requests[key]
-        if (!captured) notRun.push(`${contender.name} has no ${WORKLOADS[key].name.toLowerCase()} (${contender.cannot ?? 'not supported'})`)
+        if (!captured) notRun.push(`${contender.name} has no ${WORKLOADS[key].name.toLowerCase()} (${contender.cannot?.[key] ?? 'not supported'})`)
         else if (captured.perQuery > 1) split.add(`${contender.name}'s client sends ${captured.perQuery} requests per query for ${WORKLOADS[key].name.toLowerCase()}; its figure counts queries (requests ÷ ${captured.perQuery})`)
       }
     }

@@ -19,12 +19,20 @@ export const WORKLOADS = {
   eager: { name: '20 rows with one eager relation', params: spread(200, AUTHORS) },
   thousand: { name: '1,000 rows', params: spread(20, 50) },
   batch: { name: '20 point reads in one request', params: spread(200, AUTHORS - 20) },
+  // The parameter is the author; each request inserts a post and answers it as stored.
+  insert: { name: 'insert one row, answered as stored', params: spread(200, AUTHORS) },
 } satisfies Record<string, Workload>
 
 export type WorkloadKey = keyof typeof WORKLOADS
 
 /** A 10,000-row result: throughput with a few connections, and the server's peak memory. */
 export const LARGE_RESULT = { name: 'a 10,000-row result', rows: 10_000, params: spread(10, 100), connections: 4 } as const
+
+/** The post the insert workload writes for an author. */
+export const insertedPost = (author: number) => ({ title: `post ${author}`, body: 'inserted by the bench', published: true })
+
+/** The request header that signs the bench's writes in as an author (the async-orm server's `auth`). */
+export const AUTHOR_HEADER = 'x-bench-author'
 
 /** The ids the batch workload reads for a parameter: 20 consecutive authors. */
 export const batchIds = (param: number): number[] => Array.from({ length: 20 }, (_, i) => param + i)

@@ -7,6 +7,7 @@ import knexFactory from 'knex'
 import { api } from '../../examples/demo/api.js'
 import { createExecutor } from '../../executor/index.js'
 import { serve } from '../../executor/node-adapter.js'
+import { AUTHOR_HEADER } from '../workloads.js'
 
 const connectionMode = process.argv[2] === 'connection'
 const knex = knexFactory({
@@ -18,6 +19,11 @@ const knex = knexFactory({
 const executor = createExecutor({
   knex,
   api,
+  // Writes sign in as the author a header names (reads stay anonymous).
+  auth: (request) => {
+    const author = request.headers.get(AUTHOR_HEADER)
+    return author ? { authorId: BigInt(author) } : null
+  },
   limits: { maxLimit: 10_000 },
   ...(connectionMode && { statementTimeout: 'connection' as const }),
 })

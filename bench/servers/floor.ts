@@ -30,6 +30,12 @@ async function handle(request: Request): Promise<Response> {
       // The floor's own batch endpoint: one request, one statement per id.
       rows = await Promise.all(ids.map(async (one) => (await pool.query('select id, name, bio, rating, meta, created_at from authors where id = $1', [one])).rows[0]))
       break
+    case '/insert': {
+      // What the executor writes for the same post: the author's, with the server's presets.
+      const text = `insert into posts (author_id, title, body, published, views, created_at) values ($1, $2, $3, $4, 0, now()) returning ${POST}`
+      rows = (await pool.query(text, [1, `post ${id}`, 'inserted by the bench', true])).rows[0]
+      break
+    }
     case '/large':
       rows = (await pool.query(`select ${POST} from posts where published = true and id > $1 order by id limit 10000`, [id])).rows
       break

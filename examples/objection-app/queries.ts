@@ -29,3 +29,23 @@ export function adopt(db: Client<AppApi>, name: string, species: string) {
 export function birthday(db: Client<AppApi>, personId: number, age: number) {
   return db.Person.query().patchAndFetchById(personId, { age })
 }
+
+/** Pets listed with their owner's name, oldest owners first (a join on a to-one relation). */
+export function petsWithOwners(db: Client<AppApi>) {
+  return db.Animal.query()
+    .joinRelated('owner')
+    .where('owner.age', '>=', 18)
+    .select('id', 'name', 'species', 'owner.firstName as ownerName')
+    .orderBy('owner.age', 'desc')
+    .orderBy('id')
+}
+
+/** Links movies to the caller's own person row (rows of the join table). */
+export function starIn(db: Client<AppApi>, personId: number, movieIds: number[]) {
+  return db.Person.relatedQuery('movies').for(personId).relate(movieIds)
+}
+
+/** Gives one of the caller's pets to another person (its owner key changes). */
+export function giveAway(db: Client<AppApi>, petId: number, toPersonId: number) {
+  return db.Animal.relatedQuery('owner').for(petId).relate(toPersonId)
+}

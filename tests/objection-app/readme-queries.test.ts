@@ -4,8 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LISTED_SPECIES } from '../../examples/objection-app/api.js'
-import { Animal, Person } from '../../examples/objection-app/models.js'
-import { adopt, birthday, dogOwners, family } from '../../examples/objection-app/queries.js'
+import { Animal, Movie, Person } from '../../examples/objection-app/models.js'
+import { adopt, birthday, dogOwners, family, giveAway, petsWithOwners, starIn } from '../../examples/objection-app/queries.js'
 import { DATABASE_KINDS } from '../support/databases.js'
 import { expectSame, expectSameValidationError, expectSameWrite, openObjectionApp, type ObjectionApp } from './support.js'
 
@@ -64,6 +64,34 @@ describe.each(DATABASE_KINDS)('objection app: the README’s queries on %s', (ki
       app,
       () => birthday(ada, 15, 290),
       (trx) => Person.query(trx).patchAndFetchById(15, { age: 290 }),
+    )
+  })
+
+  it('petsWithOwners() joins each pet’s owner', async () => {
+    const pets = await expectSame(app, petsWithOwners(app.client()), (k) =>
+      Animal.query(k)
+        .whereIn('animals.species', LISTED_SPECIES)
+        .joinRelated('owner')
+        .where('owner.age', '>=', 18)
+        .select('animals.id', 'animals.name', 'animals.species', 'owner.firstName as ownerName')
+        .orderBy('owner.age', 'desc')
+        .orderBy('animals.id'),
+    )
+    expect(pets.length).toBeGreaterThan(5)
+  })
+
+  it('starIn() and giveAway() link rows through relations', async () => {
+    const sara = app.client({ personId: 9 })
+    const movies = (await Movie.query(app.knex).orderBy('id').limit(2)).map((m) => m.id)
+    await expectSameWrite(
+      app,
+      () => starIn(sara, 9, movies),
+      (trx) => Person.relatedQuery('movies', trx).for(9).relate(movies).then(() => movies.length),
+    )
+    await expectSameWrite(
+      app,
+      () => giveAway(sara, 11, 10),
+      (trx) => Animal.relatedQuery('owner', trx).for(11).relate(10),
     )
   })
 })
