@@ -56,8 +56,8 @@ export function toWireError(error: unknown, requestId: string, logger: Logger, n
   }
   // Before SQLSTATEs: a lost connection is the database's state, not the request's fault.
   if (isConnectionFailure(error)) {
-    if (logger instanceof OutageLog) logger.unavailable(error, requestId)
-    else logger.error('async-orm executor: database unavailable', { requestId, error })
+    if (logger instanceof OutageLog) logger.unavailable(forLog(error), requestId)
+    else logger.error('async-orm executor: database unavailable', { requestId, error: forLog(error) })
     return { code: 'UNAVAILABLE', message: DATABASE_UNAVAILABLE }
   }
   const validation = modelValidation(error)
@@ -77,8 +77,27 @@ export function toWireError(error: unknown, requestId: string, logger: Logger, n
   if (isPoolTimeout(error)) {
     return { code: 'UNAVAILABLE', message: 'no database connection became free in time' }
   }
-  logger.error('async-orm executor: unexpected error', { requestId, error })
+  logger.error('async-orm executor: unexpected error', { requestId, error: forLog(error) })
   return { code: 'INTERNAL', message: 'internal error', requestId }
+}
+
+/** Most characters of an error's message a log line keeps (knex puts the whole statement in it). */
+const LOGGED_MESSAGE = 2_000
+
+/**
+ * An error as the log gets it: itself, or, when its message is long (a driver's message
+ * holding a large statement), a copy with the message cut, keeping its name, SQLSTATE,
+ * stack head and cause, so that no request can make one log line large.
+ */
+export function forLog(error: unknown): unknown {
+  if (!(error instanceof Error) || error.message.length <= LOGGED_MESSAGE) return error
+  const cut = `${error.message.slice(0, LOGGED_MESSAGE)}… (${error.message.length - LOGGED_MESSAGE} more characters)`
+  const copy = new Error(cut, { cause: error.cause === undefined ? undefined : forLog(error.cause) })
+  copy.name = error.name
+  const { code } = error as { code?: unknown }
+  if (code !== undefined) Object.assign(copy, { code })
+  copy.stack = `${error.name}: ${cut}\n${(error.stack ?? '').split('\n').slice(1, 8).join('\n')}`
+  return copy
 }
 
 /**

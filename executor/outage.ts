@@ -53,7 +53,9 @@ const DRIVER_MESSAGES =
 export function isConnectionFailure(error: unknown, depth = 0): boolean {
   if (error === null || typeof error !== 'object' || depth > 4) return false
   const { code, message, cause, errors, nativeError } = error as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown; nativeError?: unknown }
-  if (typeof code === 'string' && (SOCKET_ERRORS.has(code) || SERVER_GOING_AWAY.has(code) || /^08[0-9A-Z]{3}$/.test(code))) {
+  // Class 08 is a connection exception, except 08P01: the server refusing one malformed
+  // message (too many parameters, say) on a connection that stays usable.
+  if (typeof code === 'string' && (SOCKET_ERRORS.has(code) || SERVER_GOING_AWAY.has(code) || (/^08[0-9A-Z]{3}$/.test(code) && code !== '08P01'))) {
     return true
   }
   if (typeof message === 'string' && code === undefined && DRIVER_MESSAGES.test(message)) return true

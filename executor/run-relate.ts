@@ -137,8 +137,7 @@ type RelatedWhere = Parameters<typeof source>[4]
  */
 async function relateMany(session: DbSession, relation: RelationMeta, owner: ModelMeta, parents: readonly Row[], children: readonly Row[]): Promise<number> {
   const join = relation.join!
-  const p = session.params()
-  const tuples = new Map<string, string>()
+  const tuples = new Map<string, unknown[]>()
   for (const parent of parents) {
     for (const child of children) {
       const values = [
@@ -146,15 +145,25 @@ async function relateMany(session: DbSession, relation: RelationMeta, owner: Mod
         ...relation.relatedColumns.map((column) => child[propOf(relation.target, column)]),
       ]
       const key = JSON.stringify(values, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))
-      if (!tuples.has(key)) tuples.set(key, `(${values.map((value) => p.add(value)).join(', ')})`)
+      if (!tuples.has(key)) tuples.set(key, values)
     }
   }
-  const columns = [...join.ownerColumns, ...join.relatedColumns].map((column) => p.id(column))
-  const rows = await session.rows(
-    p.statement(`insert into ${p.table(join.table)} (${columns.join(', ')}) values ${[...tuples.values()].join(', ')} on conflict do nothing returning 1`),
-  )
-  return rows.length
+  const all = [...tuples.values()]
+  const width = join.ownerColumns.length + join.relatedColumns.length
+  // A statement takes at most 65,535 parameters.
+  const perStatement = Math.floor(MAX_PARAMETERS / width)
+  let made = 0
+  for (let start = 0; start < all.length; start += perStatement) {
+    const p = session.params()
+    const list = all.slice(start, start + perStatement).map((values) => `(${values.map((value) => p.add(value)).join(', ')})`)
+    const columns = [...join.ownerColumns, ...join.relatedColumns].map((column) => p.id(column))
+    const text = `insert into ${p.table(join.table)} (${columns.join(', ')}) values ${list.join(', ')} on conflict do nothing returning 1`
+    made += (await session.rows(p.statement(text))).length
+  }
+  return made
 }
+
+const MAX_PARAMETERS = 65_535
 
 /**
  * Deletes the join-table rows linking the owners (those the caller may update) to the

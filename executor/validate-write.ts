@@ -163,6 +163,12 @@ export class RequestValidator extends QueryValidator {
     }
     const budget = { rows: this.limits.maxLimit }
     const checked = rows.map((row) => this.insertRow(model, row, graph, 0, budget))
+    if (related?.relation.kind === 'hasMany') {
+      // The relation sets the key; a to-one graph node must not set it again.
+      const keys = new Set(related.relation.relatedColumns)
+      const relinked = checked.flatMap((row) => row.children).find((child) => child.relation.kind === 'belongsTo' && child.relation.ownerColumns.some((c) => keys.has(c)))
+      if (relinked) throw bad(`"${relinked.relation.name}" would set the key the relation ${named.name}.${related.relation.name} sets; leave it out`)
+    }
     const returning = this.returning(query.returning, 'rows')
     if (returning === 'count') throw bad('an insert returns "rows" or "first"')
     const onConflict = query.onConflict === undefined ? undefined : this.onConflict(model, query.onConflict)
@@ -247,6 +253,10 @@ export class RequestValidator extends QueryValidator {
     const ids = this.ids(target, query.ids)
     const idCount = distinctCount(query.ids as unknown[])
     if (idCount === 0) throw bad('relate needs at least one id')
+    // Many-to-many links every owner to every id: the pairs are rows written.
+    if (ownerCount * idCount > this.limits.maxLimit) {
+      throw new ExecutorError('LIMIT_EXCEEDED', `relate may make at most ${this.limits.maxLimit} links (owners × ids) in one query`)
+    }
     if (relation.kind === 'belongsTo' && idCount !== 1) throw bad(`${named.name}.${relation.name} is a to-one relation: relate one id`)
     return { kind: 'relate', op, owners, ownerCount, ids, idCount }
   }
