@@ -3,10 +3,17 @@
  * (DESIGN.md, "Querysets started in the same tick travel in one HTTP request"); each
  * caller receives its own result or error. Reads are retried on network errors and 503
  * with exponential backoff, and each caller may cancel with an `AbortSignal`.
+ *
+ * Requests are written and answers read with a SuperJSON instance (the app's, with its
+ * custom types), and sent with ofetch (the app's `$fetch` instance and hooks, or one over
+ * `globalThis.fetch`). The retry loop stays the protocol's own: ofetch is asked for one
+ * attempt at a time, so each attempt is one call of its hooks.
  */
+import { createFetch, ofetch, type $Fetch, type FetchOptions, type FetchResponse } from 'ofetch'
+import SuperJSON from 'superjson'
 import { ERROR_CODES, ERROR_STATUS, isErrorCode, type ErrorCode, type WireError } from '../shared/error-codes.js'
 import { WRITE_OPS, type Query } from '../shared/query-ast.js'
-import { decode, encodeRequest, PROTOCOL_VERSION, type ErrorBody, type ResponseBody } from '../shared/wire.js'
+import { PROTOCOL_VERSION, type ErrorBody, type ResponseBody, type SuperJSONCodec } from '../shared/wire.js'
 import { AsyncOrmError } from './client-error.js'
 
 export type HeadersOption = HeadersInit | (() => HeadersInit | Promise<HeadersInit>)
@@ -18,13 +25,32 @@ export interface BatchOptions {
   readonly windowMs?: number
 }
 
+/** A fetch function, or an ofetch instance: the client calls it with the executor's URL. */
+export type FetchLike = (url: string, init?: RequestInit) => Promise<unknown>
+
 export interface ClientOptions {
   /** The executor's URL. */
   readonly url: string
   /** Sent with every request, e.g. `() => ({ authorization: \`Bearer ${token}\` })`. */
   readonly headers?: HeadersOption
-  /** The fetch implementation (default: `globalThis.fetch`, looked up on each request, so mocks installed later apply). */
-  readonly fetch?: typeof globalThis.fetch
+  /**
+   * What sends requests: an ofetch instance (`$fetch`, or `ofetch.create({ baseURL,
+   * onRequest… })`, its hooks called once per HTTP request), or a fetch function. Default:
+   * ofetch over `globalThis.fetch`, looked up on each request, so mocks installed later apply.
+   */
+  readonly fetch?: FetchLike
+  /** ofetch's hooks, called on every HTTP request (each retry too); they apply over an instance's own. */
+  readonly onRequest?: FetchOptions['onRequest']
+  readonly onRequestError?: FetchOptions['onRequestError']
+  readonly onResponse?: FetchOptions['onResponse']
+  /** Called for answers with status 400–599, before the client turns them into an `AsyncOrmError`. */
+  readonly onResponseError?: FetchOptions['onResponseError']
+  /**
+   * The SuperJSON instance requests are written and answers read with: the app's, with its
+   * `registerCustom(…)` types (give the executor the same one). Default: superjson's
+   * default instance (`SuperJSON.registerCustom(…)` registers there).
+   */
+  readonly superjson?: SuperJSONCodec
   /** `false` sends one request per query. */
   readonly batch?: false | BatchOptions
   /** Retries after a network error or a 503 (default 2). */
@@ -56,8 +82,18 @@ interface Pending {
 export class Transport {
   private queue: Pending[] = []
   private scheduled = false
+  private readonly $fetch: $Fetch
+  private readonly codec: SuperJSONCodec
+  private readonly hooks: FetchOptions
 
-  constructor(private readonly options: ClientOptions) {}
+  constructor(private readonly options: ClientOptions) {
+    const given = options.fetch
+    this.$fetch = isOfetch(given) ? given : given ? createFetch({ fetch: given as typeof globalThis.fetch }) : ofetch
+    this.codec = options.superjson ?? SuperJSON
+    const hooks: Record<string, unknown> = {}
+    for (const name of HOOKS) if (options[name] !== undefined) hooks[name] = options[name]
+    this.hooks = hooks as FetchOptions
+  }
 
   send(query: Query, signal?: AbortSignal): Promise<unknown> {
     return new Promise((resolve, reject) => {
@@ -134,7 +170,7 @@ export class Transport {
 
   private async post(queries: Query[], signal: AbortSignal | undefined, atomic: boolean): Promise<ResponseBody> {
     const { url } = this.options
-    const body = encodeRequest(atomic ? { v: PROTOCOL_VERSION, queries, atomic } : { v: PROTOCOL_VERSION, queries })
+    const body = this.codec.stringify(atomic ? { v: PROTOCOL_VERSION, queries, atomic } : { v: PROTOCOL_VERSION, queries })
     const writes = queries.some((query) => MUTATIONS.has(query.op))
     // One key per logical call, kept across retries, so the executor can apply it once.
     const idempotencyKey = writes ? randomKey() : undefined
@@ -144,8 +180,7 @@ export class Transport {
     let mayBeApplied = false
     for (let attempt = 0; ; attempt++) {
       const headers = requestHeaders(await resolveHeaders(this.options.headers), idempotencyKey, writes && mayBeApplied)
-      let response: Response
-      let text: string
+      let response: FetchResponse<string>
       // Each attempt stops when the caller gives up or its own timeout passes.
       const { timeout } = this.options
       const attempt$ = signal || timeout !== undefined ? new AbortController() : undefined
@@ -154,19 +189,31 @@ export class Transport {
       let timedOut = false
       const timer = timeout === undefined ? undefined : setTimeout(() => ((timedOut = true), stop()), timeout)
       try {
-        const fetch = this.options.fetch ?? globalThis.fetch
-        response = await fetch(url, attempt$ ? { method: 'POST', body, headers, signal: attempt$.signal } : { method: 'POST', body, headers })
-        // The body is part of the answer: a connection lost while reading it is a network error too.
-        text = await response.text()
+        // One attempt: the retries are this loop's. The body is read as text (a connection
+        // lost while reading it is a network error too).
+        response = await this.$fetch.raw<string, 'text'>(url, {
+          ...this.hooks,
+          method: 'POST',
+          body,
+          headers,
+          retry: 0,
+          responseType: 'text',
+          ...(attempt$ && { signal: attempt$.signal }),
+        })
       } catch (error) {
         if (signal?.aborted) throw aborted(signal)
-        mayBeApplied = true
-        if (attempt < retries) {
-          await sleep(backoff(this.options.retryDelay ?? 200, attempt), signal)
-          continue
+        // ofetch throws for an error status; that is an answer all the same.
+        const answered = (error as { response?: FetchResponse<string> }).response
+        if (answered !== undefined) response = answered
+        else {
+          mayBeApplied = true
+          if (attempt < retries) {
+            await sleep(backoff(this.options.retryDelay ?? 200, attempt), signal)
+            continue
+          }
+          const reason = timedOut ? `no answer within ${timeout} ms` : error instanceof Error ? error.message : String(error)
+          throw new AsyncOrmError({ code: 'NETWORK_ERROR', message: `[POST ${url}] network error: ${reason}`, cause: error })
         }
-        const reason = timedOut ? `no answer within ${timeout} ms` : error instanceof Error ? error.message : String(error)
-        throw new AsyncOrmError({ code: 'NETWORK_ERROR', message: `[POST ${url}] network error: ${reason}`, cause: error })
       } finally {
         clearTimeout(timer)
         signal?.removeEventListener('abort', stop)
@@ -175,19 +222,40 @@ export class Transport {
         await sleep(backoff(this.options.retryDelay ?? 200, attempt), signal)
         continue
       }
-      return parse(url, response, text)
+      return parse(url, response, typeof response._data === 'string' ? response._data : '', this.codec)
     }
   }
 }
 
-function parse(url: string, response: Response, text: string): ResponseBody {
+/** ofetch's hooks, as `createClient` takes them. */
+const HOOKS = ['onRequest', 'onRequestError', 'onResponse', 'onResponseError'] as const
+
+/** An ofetch instance (`$fetch`, `ofetch.create(…)`), rather than a plain fetch function. */
+function isOfetch(value: unknown): value is $Fetch {
+  return typeof value === 'function' && typeof (value as Partial<$Fetch>).raw === 'function' && typeof (value as Partial<$Fetch>).create === 'function'
+}
+
+function parse(url: string, response: Response, text: string, codec: SuperJSONCodec): ResponseBody {
   let decoded: unknown
+  let unreadable: unknown
   try {
-    decoded = decode(text)
-  } catch {
+    decoded = codec.parse(text)
+  } catch (error) {
     decoded = undefined
+    unreadable = error
   }
   if (response.status === 200 && isResponseBody(decoded)) return decoded
+  if (response.status === 200 && unreadable !== undefined && text.startsWith('{"json"')) {
+    // An executor's answer this client's SuperJSON instance cannot read: a custom type
+    // registered on the executor's instance and not on this one, as a rule.
+    const reason = unreadable instanceof Error ? unreadable.message : String(unreadable)
+    throw new AsyncOrmError({
+      code: 'INTERNAL',
+      status: 200,
+      message: `[POST ${url}] the answer could not be read (${reason}): give the client the SuperJSON instance the executor uses (createClient({ superjson }))`,
+      cause: unreadable,
+    })
+  }
   const wire = (decoded as Partial<ErrorBody> | undefined)?.error
   if (wire && isErrorCode(wire.code) && typeof wire.message === 'string') {
     throw fromWire({ ...wire, message: `[POST ${url}] ${response.status} ${wire.code}: ${wire.message}` }, response.status)

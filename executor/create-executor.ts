@@ -5,7 +5,8 @@
 import type { Knex } from 'knex'
 import type { ApiShape } from '../shared/api-types.js'
 import { ERROR_STATUS } from '../shared/error-codes.js'
-import { decode, decodeRequestText, encode, encodeOwned, type QueryResult } from '../shared/wire.js'
+import SuperJSON from 'superjson'
+import { customTypesOf, decode, decodeRequestText, encode, encodeOwned, type QueryResult, type SuperJSONCodec } from '../shared/wire.js'
 import { buildApiMetadata } from './api-metadata.js'
 import { columnNames, ExecutorError, toWireError, type ColumnNames, type Logger } from './executor-error.js'
 import { OutageLog } from './outage.js'
@@ -17,6 +18,7 @@ import { assertAnswerSize } from './result-budget.js'
 import { CommitOutcomeUnknown, runBatch, writes, type Batch, type BatchEnvironment, type Checked } from './run-batch.js'
 import { RequestValidator } from './validate-write.js'
 import { buildProcedures, type Procedure } from './procedures.js'
+import { typeOverrides, type TypeOverrides } from './read-types.js'
 
 export interface ExecutorOptions<Ctx> {
   /** The knex instance queries run on (pg client). */
@@ -55,6 +57,19 @@ export interface ExecutorOptions<Ctx> {
   readonly roles?: (ctx: Ctx) => readonly string[]
   /** Receives unexpected errors (SQL included); defaults to `console`. */
   readonly logger?: Logger
+  /**
+   * The SuperJSON instance of the app (the one its clients use): values of the custom
+   * types registered on it (`registerCustom`) may be filter values, written values,
+   * procedure arguments and results, and travel back in answers. Default: superjson's
+   * default instance.
+   */
+  readonly superjson?: SuperJSONCodec
+  /**
+   * Parsers for PostgreSQL types pg reads as text, by type name, applied to every value
+   * the executor reads or a write returns: `{ numeric: (text) => new Decimal(text) }`.
+   * Register the type on `superjson` too, so that answers carry it.
+   */
+  readonly types?: Readonly<Record<string, (text: string) => unknown>>
 }
 
 export interface CorsOptions {
@@ -96,13 +111,18 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
   const store = options.idempotency
     ? new IdempotencyStore(knex, options.idempotency === true ? {} : options.idempotency)
     : undefined
-  let compiled: Promise<{ validator: RequestValidator; names: ColumnNames }> | undefined
+  const custom = customTypesOf(options.superjson ?? SuperJSON)
+  let compiled: Promise<{ validator: RequestValidator; names: ColumnNames; types: TypeOverrides }> | undefined
   const compile = () =>
     (compiled ??= (async () => {
       const meta = await buildApiMetadata(api, knex, limits)
       await store?.ensureTable()
       if (connectionTimeout) await assertConnectionTimeout(knex)
-      return { validator: new RequestValidator(meta, limits, procedures), names: columnNames(meta) }
+      const types = await typeOverrides(
+        async (text, values) => ((await knex.raw(text.replace(/\$1/, '?'), values as Knex.RawBinding[])) as { rows: { oid: unknown; name: unknown }[] }).rows,
+        options.types,
+      )
+      return { validator: new RequestValidator(meta, limits, procedures, custom), names: columnNames(meta), types }
     })())
 
   const corsOrigins = new Set(options.cors?.origins ?? [])
@@ -163,9 +183,9 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
       const text = await readBody(request, limits.maxBodyBytes)
       // Who is calling is settled before the body is parsed: parsing is what costs.
       const ctx = await authenticate(request, text)
-      const body = decodeRequestText(text, { maxDepth: limits.maxAstDepth, maxNodes: limits.maxAstNodes })
+      const body = decodeRequestText(text, { maxDepth: limits.maxAstDepth, maxNodes: limits.maxAstNodes, maxStringLength: limits.maxStringLength }, custom)
       const { queries, atomic } = checkEnvelope(body, limits)
-      const { validator, names } = await compile()
+      const { validator, names, types } = await compile()
       const report = (error: unknown) => toWireError(error, requestId, logger, names)
       const roles = ctx === null ? [] : rolesOf(ctx)
       const checked = queries.map((query, index): Checked => {
@@ -177,11 +197,11 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
           return report(error)
         }
       })
-      const env: BatchEnvironment = { knex, limits, connectionTimeout, report, signal: () => request.signal }
+      const env: BatchEnvironment = { knex, limits, connectionTimeout, report, signal: () => request.signal, types }
       const batch: Batch = { ctx, roles, queries: checked, atomic }
       if (!checked.some(writes)) {
         // A read-only answer holds only rows this request read: encoded in place, not copied.
-        return answer(await runBatch(batch, env, async (body) => sized(encodeOwned(body))))
+        return answer(await runBatch(batch, env, async (body) => sized(encodeOwned(body, custom))))
       }
       const key = request.headers.get('idempotency-key')
       const retry = request.headers.get(RETRY_HEADER) !== null
@@ -193,7 +213,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
           )
         }
         try {
-          return answer(await runBatch(batch, env, async (body) => sized(encode(body))))
+          return answer(await runBatch(batch, env, async (body) => sized(encode(body, custom))))
         } catch (error) {
           if (!(error instanceof CommitOutcomeUnknown)) throw error
           // Not UNAVAILABLE: a client retries that, and the writes may have been applied.
@@ -224,21 +244,21 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
       if (saved.requestHash !== requestHash) {
         throw new ExecutorError('CONFLICT', 'this Idempotency-Key was used for a different request')
       }
-      const body = decode<SavedAnswer>(saved.response)
+      const body = decode<SavedAnswer>(saved.response, custom)
       const known = new Map<number, QueryResult>()
       body.results.forEach((result, index) => result !== null && known.set(index, result))
       if (known.size === batch.queries.length) return answer(saved.response, true)
-      return answer(await runBatch({ ...batch, saved: known }, env, async (answer) => sized(encode({ ...answer, ...(body.failed !== undefined && { failed: body.failed }) }))), true)
+      return answer(await runBatch({ ...batch, saved: known }, env, async (answer) => sized(encode({ ...answer, ...(body.failed !== undefined && { failed: body.failed }) }, custom))), true)
     }
     const saved = await store.lookup(key, scope)
     if (saved) return replay(saved)
     try {
       return answer(
         await runBatch(batch, env, async (body, session) => {
-          const text = sized(encode(body))
+          const text = sized(encode(body, custom))
           // Reads are not kept (they run again on a replay): only what the writes answered.
           const kept: SavedAnswer = { ...body, results: body.results.map((result, index) => (writes(batch.queries[index]!) || 'error' in result ? result : null)) }
-          if (session) await store.save(session, key, scope, requestHash, kept.results.every((r) => r !== null) ? text : encode(kept))
+          if (session) await store.save(session, key, scope, requestHash, kept.results.every((r) => r !== null) ? text : encode(kept, custom))
           return text
         }),
       )

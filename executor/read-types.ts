@@ -86,8 +86,20 @@ export interface TypeParsers {
   getTypeParser(oid: number, format?: 'text' | 'binary'): (text: string) => unknown
 }
 
-/** Per-query parsers for reads, empty arrays as well (below), by the parsers they fall back to. */
-const byFallback = new WeakMap<TypeParsers, readonly never[] & TypeParsers>()
+/**
+ * The app's parsers for PostgreSQL types pg leaves as text (`createExecutor({ types: {
+ * numeric: (text) => new Decimal(text) } })`), by type OID and by the name the catalog
+ * gives the type (`format_type`, as column types are known).
+ */
+export interface TypeOverrides {
+  readonly byOid: ReadonlyMap<number, (text: string) => unknown>
+  readonly byName: ReadonlyMap<string, (text: string) => unknown>
+}
+
+const NO_OVERRIDES: TypeOverrides = { byOid: new Map(), byName: new Map() }
+
+/** Per-query parsers for reads, empty arrays as well (below), by the parsers they fall back to and the app's overrides. */
+const byFallback = new WeakMap<TypeParsers, WeakMap<TypeOverrides, readonly never[] & TypeParsers>>()
 
 /**
  * pg's per-query `types` option for the executor's reads on a connection: int8 and
@@ -96,15 +108,19 @@ const byFallback = new WeakMap<TypeParsers, readonly never[] & TypeParsers>()
  * pg hands a query's `types` to its Parse message as the parameters' type OIDs as well,
  * and PGlite's driver iterates it, so both readings must hold (no declared OIDs).
  */
-export function readTypes(connection: Partial<TypeParsers>): readonly never[] & TypeParsers {
+export function readTypes(connection: Partial<TypeParsers>, overrides: TypeOverrides = NO_OVERRIDES): readonly never[] & TypeParsers {
   const fallback: TypeParsers = typeof connection.getTypeParser === 'function' ? (connection as TypeParsers) : pg.types
-  let types = byFallback.get(fallback)
+  let byOverrides = byFallback.get(fallback)
+  if (byOverrides === undefined) byFallback.set(fallback, (byOverrides = new WeakMap()))
+  let types = byOverrides.get(overrides)
   if (types === undefined) {
     const parseArray = fallback.getTypeParser(INT8_ARRAY, 'text')
     const parseInt8Array = (text: string) => toBigInts(parseArray(text))
     types = Object.assign([], {
       getTypeParser(oid: number, format?: 'text' | 'binary'): (text: string) => unknown {
         if (format !== 'binary') {
+          const own = overrides.byOid.get(oid)
+          if (own) return own
           if (oid === TIMESTAMPTZ) return parseTimestamptz
           if (oid === INT8) return parseInt8
           if (oid === INT8_ARRAY) return parseInt8Array
@@ -112,9 +128,38 @@ export function readTypes(connection: Partial<TypeParsers>): readonly never[] & 
         return fallback.getTypeParser(oid, format ?? 'text')
       },
     })
-    byFallback.set(fallback, types)
+    byOverrides.set(overrides, types)
   }
   return types
+}
+
+/** pg's parser for a type it leaves as text (text itself has no other). */
+const AS_TEXT = pg.types.getTypeParser(25, 'text')
+
+/**
+ * The app's `types` option, checked against the catalog: each name a PostgreSQL type
+ * (`numeric`, `money`, `uuid`, a domain's base…), and one pg leaves as text, so that every
+ * read, in any session, hands the parser PostgreSQL's text.
+ */
+export async function typeOverrides(
+  query: (text: string, values: unknown[]) => Promise<{ oid: unknown; name: unknown }[]>,
+  types: Readonly<Record<string, (text: string) => unknown>> | undefined,
+): Promise<TypeOverrides> {
+  if (types === undefined || Object.keys(types).length === 0) return NO_OVERRIDES
+  const byOid = new Map<number, (text: string) => unknown>()
+  const byName = new Map<string, (text: string) => unknown>()
+  for (const [name, parse] of Object.entries(types)) {
+    if (typeof parse !== 'function') throw new TypeError(`types.${name} must be a function of the value's text`)
+    const [row] = await query('select t.oid as "oid", format_type(t.oid, null) as "name" from pg_type t where t.oid = to_regtype($1)', [name])
+    if (!row) throw new TypeError(`types.${name}: PostgreSQL has no type "${name}"`)
+    const oid = Number(row.oid)
+    if (oid === INT8 || oid === TIMESTAMPTZ || pg.types.getTypeParser(oid, 'text') !== AS_TEXT) {
+      throw new TypeError(`types.${name}: pg reads ${String(row.name)} as a value of its own already; types maps only types pg leaves as text (numeric, money, uuid, inet…)`)
+    }
+    byOid.set(oid, parse)
+    byName.set(String(row.name), parse)
+  }
+  return { byOid, byName }
 }
 
 /** The read parsers over pg's global registry. */

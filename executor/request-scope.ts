@@ -9,6 +9,7 @@ import type { ModelMeta } from './api-metadata.js'
 import { ExecutorError } from './executor-error.js'
 import type { ResultBudget } from './result-budget.js'
 import { Ref, type CheckedValue } from './validate-values.js'
+import type { TypeOverrides } from './read-types.js'
 
 export type PolicyTerm = readonly [column: string, value: Scalar | readonly Scalar[]]
 export type PolicyFilter = (ctx: unknown) => Readonly<Record<string, Scalar | readonly Scalar[]>>
@@ -28,6 +29,8 @@ export class RequestScope {
     readonly roles: readonly string[],
     /** What the answer may still hold, across all queries of the request. */
     readonly budget: ResultBudget,
+    /** The app's parsers for types pg leaves as text (for rows writes return). */
+    readonly types?: TypeOverrides,
   ) {}
 
   /** Whether this caller holds the model's read grant. */

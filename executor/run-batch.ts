@@ -7,6 +7,7 @@ import type { Knex } from 'knex'
 import type { WireError } from '../shared/error-codes.js'
 import type { QueryResult, ResponseBody } from '../shared/wire.js'
 import { DbSession } from './db-session.js'
+import type { TypeOverrides } from './read-types.js'
 import type { Limits } from './limits.js'
 import { isConnectionFailure } from './outage.js'
 import { ResultBudget } from './result-budget.js'
@@ -38,6 +39,8 @@ export interface BatchEnvironment {
   readonly report: (error: unknown) => WireError
   /** The request's signal (aborted when the client hangs up), read only if the request runs long. */
   readonly signal?: () => AbortSignal
+  /** The app's parsers for types pg leaves as text. */
+  readonly types?: TypeOverrides
 }
 
 /**
@@ -77,8 +80,9 @@ export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Fini
     acquireTimeoutMs: limits.acquireTimeoutMs,
     transactionTimeoutMs: limits.transactionTimeoutMs,
     ...(env.signal && { signal: env.signal }),
+    ...(env.types && { types: env.types }),
   })
-  const scope = new RequestScope(env.knex, batch.ctx, batch.roles, new ResultBudget(limits.maxResultRows, limits.maxResponseBytes))
+  const scope = new RequestScope(env.knex, batch.ctx, batch.roles, new ResultBudget(limits.maxResultRows, limits.maxResponseBytes), env.types)
   let commit = true
   try {
     const results: QueryResult[] = []

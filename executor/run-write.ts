@@ -77,7 +77,7 @@ async function finish(
   scope: RequestScope,
 ): Promise<unknown> {
   if (query.returning === 'count' && !check) return Number(await session.run(builder as never))
-  const written = rowsOf(query.model, await session.run<Model[]>(builder.returning('*') as never))
+  const written = rowsOf(query.model, await session.run<Model[]>(builder.returning('*') as never), scope)
   await checkRows(query.model, written, check, scope)
   if (query.returning === 'count') return written.length
   const rows = shown(query.model, written, query.select, scope)
@@ -135,7 +135,7 @@ export async function insertRows(
   // Only what the client wrote is checked: presets are the server's, links point at rows just inserted.
   const written = new Set(rows.flatMap((row) => [...writtenProps(model, row.values)]))
   await checkReferences(session, model, grant, values, written, scope)
-  const inserted = rowsOf(model, await session.run<Model[]>(modelQuery(session, model).insert(values.map((v) => toModelJson(model, v)) as never).returning('*') as never))
+  const inserted = rowsOf(model, await session.run<Model[]>(modelQuery(session, model).insert(values.map((v) => toModelJson(model, v)) as never).returning('*') as never), scope)
   await checkRows(model, inserted, grant.check, scope)
 
   for (const [i, row] of rows.entries()) {
@@ -236,7 +236,7 @@ async function upsert(session: DbSession, query: CheckedInsert, scope: RequestSc
   // order; rows the database skipped or did not merge come back without the marker (which
   // arrives under the name the model's mappers give that column).
   const marker = model.naming.toProp(INSERTED)
-  const rows = rowsOf(model, returned).filter((row) => Object.hasOwn(row, marker))
+  const rows = rowsOf(model, returned, scope).filter((row) => Object.hasOwn(row, marker))
   const inserted = rows.filter((row) => row[marker] === true)
   const merged = rows.filter((row) => row[marker] !== true)
   for (const row of rows) delete row[marker]
@@ -368,14 +368,17 @@ export function presets(model: ModelMeta, set: ((ctx: unknown) => Readonly<Recor
   return out
 }
 
-/** Written model instances as plain rows by property, int8 columns as bigint. */
-function rowsOf(model: ModelMeta, instances: readonly Model[]): Row[] {
+/** Written model instances as plain rows by property, as reads give them: int8 columns as bigint, the app's types parsed. */
+function rowsOf(model: ModelMeta, instances: readonly Model[], scope: RequestScope): Row[] {
+  const parsers = scope.types?.byName
   return instances.map((instance) => {
     const out: Row = {}
     for (const prop of Object.keys(instance)) {
       const value = (instance as unknown as Row)[prop]
       const type = model.columnTypes.get(model.toColumn(prop))?.type
-      out[prop] = type === 'bigint' && (typeof value === 'string' || typeof value === 'number') ? BigInt(value) : value
+      if (type === 'bigint' && (typeof value === 'string' || typeof value === 'number')) out[prop] = BigInt(value)
+      else if (typeof value === 'string' && type !== undefined && parsers?.has(type)) out[prop] = parsers.get(type)!(value)
+      else out[prop] = value
     }
     return out
   })

@@ -17,6 +17,7 @@ import {
 } from '../shared/query-ast.js'
 import type { ApiMetadata, ModelMeta, RelationMeta } from './api-metadata.js'
 import { ExecutorError } from './executor-error.js'
+import type { CustomTypes } from '../shared/wire.js'
 import type { Limits } from './limits.js'
 import type { StandardSchemaV1 } from './procedures.js'
 import {
@@ -202,8 +203,9 @@ export class QueryValidator {
   constructor(
     protected readonly api: ApiMetadata,
     protected readonly limits: Limits,
+    custom?: CustomTypes,
   ) {
-    this.values = new ValueRules(limits)
+    this.values = new ValueRules(limits, custom)
   }
 
   /** Validates one query of a request; throws `ExecutorError` naming the offending piece. */

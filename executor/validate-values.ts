@@ -4,6 +4,7 @@
  * column's PostgreSQL type.
  */
 import type { Scalar } from '../shared/query-ast.js'
+import type { CustomTypes } from '../shared/wire.js'
 import type { ColumnType } from './api-metadata.js'
 import { ExecutorError } from './executor-error.js'
 import type { Limits } from './limits.js'
@@ -44,7 +45,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const DECIMAL = /^-?\d{1,131072}(\.\d{1,16383})?$/
 
 export class ValueRules {
-  constructor(private readonly limits: Limits) {}
+  constructor(
+    private readonly limits: Limits,
+    /** The app's custom types (its SuperJSON instance's): a value of one is compared and written as its JSON form. */
+    private readonly custom?: CustomTypes,
+  ) {}
 
   scalar(input: unknown): Scalar {
     switch (typeof input) {
@@ -62,15 +67,29 @@ export class ValueRules {
           if (Number.isNaN(input.getTime())) throw bad('Invalid Date')
           return input
         }
-        throw bad('values must be strings, numbers, booleans, null, Dates or bigints')
+        return this.customScalar(input)
       default:
         throw bad('values must be strings, numbers, booleans, null, Dates or bigints')
     }
   }
 
+  /**
+   * A value of one of the app's custom types (a Decimal, say), as the scalar its type
+   * serializes it to (`'12.50'`): what SQL compares and writes. Its type is the app's:
+   * its JSON form must be a string, number or boolean.
+   */
+  private customScalar(input: object): Scalar {
+    const found = Object.getPrototypeOf(input) === Object.prototype ? undefined : this.custom?.encode(input)
+    if (found === undefined) throw bad('values must be strings, numbers, booleans, null, Dates or bigints')
+    const json = found[1]
+    if (typeof json === 'string') return this.string(json, 'value')
+    if ((typeof json === 'number' && Number.isFinite(json)) || typeof json === 'boolean') return json
+    throw bad(`a ${found[0]} value must serialize to a string, a number or a boolean to be compared or written`)
+  }
+
   /** A scalar, or `{ $ref: { query, column } }` pointing at an earlier query of the request. */
   value(input: unknown, index: number): CheckedValue {
-    if (input !== null && typeof input === 'object' && !(input instanceof Date) && !Array.isArray(input)) {
+    if (input !== null && typeof input === 'object' && Object.getPrototypeOf(input) === Object.prototype) {
       return this.ref(input as Record<string, unknown>, index)
     }
     return this.scalar(input)

@@ -12,6 +12,7 @@ import type { ProcedureMeta } from './procedures.js'
 import { QueryValidator, type CheckedFilter, type CheckedRead, type Column, type RelatedFilter } from './validate-query.js'
 import { array, bad, checkKeys, clip, keys, record, string, type CheckedWriteValue } from './validate-values.js'
 import type { ApiMetadata } from './api-metadata.js'
+import type { CustomTypes } from '../shared/wire.js'
 
 export interface CheckedInsertRow {
   /** Database column → value. */
@@ -100,8 +101,9 @@ export class RequestValidator extends QueryValidator {
     api: ApiMetadata,
     limits: Limits,
     private readonly procedures: ReadonlyMap<string, ProcedureMeta>,
+    custom?: CustomTypes,
   ) {
-    super(api, limits)
+    super(api, limits, custom)
   }
 
   /** Validates query `index` of a request. */

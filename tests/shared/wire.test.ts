@@ -69,8 +69,28 @@ describe('the untrusted request decoder', () => {
     reject('{"json":{"a":"x"},"meta":{"values":{"a\\\\q":["Date"]}}}')
   })
 
-  it('rejects referential equalities and unknown document keys', () => {
-    reject('{"json":{"a":{},"b":{}},"meta":{"referentialEqualities":{"a":["b"]}}}')
+  it('accepts referential equalities superjson writes for shared objects, without applying them', () => {
+    const shared = { kind: 'compare', column: 'id', op: '=', value: 1n }
+    const body = { v: 1, queries: [{ model: 'A', op: 'select', where: shared }, { model: 'B', op: 'select', where: shared }] }
+    const text = SuperJSON.stringify(body)
+    expect(JSON.parse(text).meta.referentialEqualities).toBeDefined()
+    const decoded = decodeRequestText(text, LIMITS) as typeof body
+    expect(decoded).toEqual(body)
+    // Each place holds its own copy: nothing in the decoded request is shared.
+    expect(decoded.queries[0]!.where).not.toBe(decoded.queries[1]!.where)
+  })
+
+  it('refuses referential equalities that leave the document, poison it, or pass the node budget', () => {
+    reject('{"json":{"a":{}},"meta":{"referentialEqualities":{"a":["b"]}}}')
+    reject('{"json":{"a":{},"b":{}},"meta":{"referentialEqualities":{"a":["b.__proto__"]}}}')
+    reject('{"json":{"a":{},"b":{}},"meta":{"referentialEqualities":{"a":"b"}}}')
+    reject('{"json":{"a":{}},"meta":{"referentialEqualities":[["a"]]}}')
+    reject('{"json":{"a":{}},"meta":{"referentialEqualities":{"a":[]}}}')
+    const many = JSON.stringify({ json: { a: {}, b: {} }, meta: { referentialEqualities: { a: Array.from({ length: 6000 }, () => 'b') } } })
+    reject(many, 'LIMIT_EXCEEDED')
+  })
+
+  it('refuses unknown document keys', () => {
     reject('{"json":{},"meta":{"other":1}}')
     reject('{"json":{},"extra":1}')
     reject('[1,2]')
