@@ -8,7 +8,8 @@ import type { Knex } from 'knex'
 import { http, type HttpHandler } from 'msw'
 import type { ApiShape } from '../shared/api-types.js'
 import type { Query } from '../shared/query-ast.js'
-import { decode, type RequestBody } from '../shared/wire.js'
+import SuperJSON from 'superjson'
+import { customTypesOf, decode, type RequestBody } from '../shared/wire.js'
 import { createExecutor, type Executor, type ExecutorOptions } from '../executor/index.js'
 import { createEmbeddedDatabase } from '../executor/pglite.js'
 import type { ExposedModel } from '../executor/expose.js'
@@ -29,6 +30,10 @@ export interface OrmMockOptions<Ctx> {
   readonly auth?: ExecutorOptions<Ctx>['auth']
   readonly procedures?: ExecutorOptions<Ctx>['procedures']
   readonly limits?: ExecutorOptions<Ctx>['limits']
+  /** The app's SuperJSON instance (its custom types), as the client and executor take it. */
+  readonly superjson?: ExecutorOptions<Ctx>['superjson']
+  /** Parsers for PostgreSQL types pg reads as text, as the executor takes them. */
+  readonly types?: ExecutorOptions<Ctx>['types']
 }
 
 export interface OrmMock {
@@ -61,13 +66,16 @@ export async function createOrmMock<Ctx>(options: OrmMockOptions<Ctx>): Promise<
       auth: options.auth ?? (() => (options.as ?? null) as Ctx | null),
       ...(options.procedures && { procedures: options.procedures }),
       ...(options.limits && { limits: options.limits }),
+      ...(options.superjson && { superjson: options.superjson }),
+      ...(options.types && { types: options.types }),
     })
+    const custom = customTypesOf(options.superjson ?? SuperJSON)
     await executor.ready()
     const queries: Query[] = []
     const handler = http.post(options.url, async ({ request }) => {
       const text = await request.clone().text()
       try {
-        queries.push(...decode<RequestBody>(text).queries)
+        queries.push(...decode<RequestBody>(text, custom).queries)
       } catch {
         // Malformed bodies are the executor's to refuse.
       }

@@ -7,7 +7,8 @@
 import { delay as wait, http, HttpResponse, type HttpHandler } from 'msw'
 import { ERROR_STATUS, type ErrorCode } from '../shared/error-codes.js'
 import type { Query } from '../shared/query-ast.js'
-import { decode, encode, type QueryResult, type RequestBody } from '../shared/wire.js'
+import SuperJSON from 'superjson'
+import { customTypesOf, decode, encode, type QueryResult, type RequestBody, type SuperJSONCodec } from '../shared/wire.js'
 
 /** A query's operation as stubs match it: `select`, `first`, …, `insert`, `patch`, `call`. */
 export type StubOp = Query['op']
@@ -48,7 +49,12 @@ export interface OrmStubs {
   reset(): void
 }
 
-export function ormStubs(options: { readonly url: string | RegExp }): OrmStubs {
+export function ormStubs(options: {
+  readonly url: string | RegExp
+  /** The app's SuperJSON instance, when queries or answers hold its custom types (as the client's `superjson`). */
+  readonly superjson?: SuperJSONCodec
+}): OrmStubs {
+  const custom = customTypesOf(options.superjson ?? SuperJSON)
   const rules: Rule[] = []
   const requests: SentRequest[] = []
   const queries: Query[] = []
@@ -74,7 +80,7 @@ export function ormStubs(options: { readonly url: string | RegExp }): OrmStubs {
   }
 
   const handler = http.post(options.url, async ({ request }) => {
-    const body = decode<RequestBody>(await request.text())
+    const body = decode<RequestBody>(await request.text(), custom)
     requests.push({ queries: body.queries, atomic: body.atomic === true, headers: request.headers })
     queries.push(...body.queries)
     const pause = Math.max(0, ...body.queries.map((q) => delays.get(key(q)) ?? delays.get(key(q, '*')) ?? 0))
@@ -85,10 +91,10 @@ export function ormStubs(options: { readonly url: string | RegExp }): OrmStubs {
       if (failed !== -1) {
         const error = (results[failed] as { error: { code: ErrorCode; message: string } }).error
         const rolledBack = results.map((r, i) => (i === failed ? r : { error: { code: error.code, message: `not applied: query ${failed} of the transaction failed` } }))
-        return json(encode({ results: rolledBack, failed }))
+        return json(encode({ results: rolledBack, failed }, custom))
       }
     }
-    return json(encode({ results }))
+    return json(encode({ results }, custom))
   })
 
   const stubs: OrmStubs = {

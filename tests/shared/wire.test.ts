@@ -2,9 +2,11 @@
  * The wire module: values survive a round trip, and the untrusted decoder accepts only
  * what the protocol uses.
  */
+import { Decimal } from 'decimal.js'
+import fc from 'fast-check'
 import { SuperJSON } from 'superjson'
 import { describe, expect, it } from 'vitest'
-import { decode, decodeRequestText, encode, encodeOwned, encodeRequest, WireFormatError } from '../../shared/wire.js'
+import { customTypesOf, decode, decodeRequestText, encode, encodeOwned, encodeRequest, WireFormatError } from '../../shared/wire.js'
 
 const LIMITS = { maxDepth: 40, maxNodes: 5000 }
 
@@ -204,3 +206,80 @@ describe('encoding values the caller owns', () => {
     expect(typeof (body.results[0]!.data as { id: unknown; authorId: unknown }[])[0]!.authorId).toBe('string')
   })
 })
+
+describe('custom types, as the app registers them on its SuperJSON instance', () => {
+  const superjson = new SuperJSON()
+  superjson.registerCustom<Decimal, string>(
+    { isApplicable: (value): value is Decimal => Decimal.isDecimal(value), serialize: (value) => value.toJSON(), deserialize: (text) => new Decimal(text) },
+    'decimal.js',
+  )
+  const custom = customTypesOf(superjson)!
+  const reject = (text: string, code = 'BAD_REQUEST') => {
+    expect(() => decodeRequestText(text, { ...LIMITS, maxStringLength: 100 }, custom)).toThrow(WireFormatError)
+    try {
+      decodeRequestText(text, { ...LIMITS, maxStringLength: 100 }, custom)
+    } catch (error) {
+      expect((error as WireFormatError).code).toBe(code)
+    }
+  }
+
+  /** Rows as the executor answers them: scalars, Dates, bigints, Decimals, JSON, nested relations. */
+  const scalar = fc.oneof(
+    fc.string(),
+    fc.integer(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.boolean(),
+    fc.constant(null),
+    fc.date({ noInvalidDate: true }),
+    fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }),
+    fc.stringMatching(/^-?\d{1,20}(\.\d{1,10})?$/).map((text) => new Decimal(text)),
+  )
+  const key = fc.stringMatching(/^[a-zA-Z_.\\][a-zA-Z0-9_.\\]{0,8}$/).filter((k) => !['__proto__', 'constructor', 'prototype'].includes(k))
+  const row = fc.dictionary(key, fc.oneof(scalar, fc.array(scalar, { maxLength: 3 }), fc.dictionary(key, scalar, { maxKeys: 3 })), { maxKeys: 6 })
+  const answer = fc.record({ results: fc.array(fc.record({ data: fc.array(row, { maxLength: 4 }) }), { minLength: 1, maxLength: 3 }) })
+
+  it('writes answers superjson reads as the same values, copying or converting in place', () => {
+    fc.assert(
+      fc.property(answer, (value) => {
+        expect(superjson.parse(encode(value, custom))).toEqual(value)
+        expect(superjson.parse(encodeOwned(structuredCloneWithDecimals(value), custom))).toEqual(value)
+        expect(decode(encode(value, custom), custom)).toEqual(value)
+      }),
+      { numRuns: 200 },
+    )
+  })
+
+  it('reads requests as superjson writes them', () => {
+    fc.assert(
+      fc.property(answer, (value) => {
+        expect(decodeRequestText(superjson.stringify(value), { maxDepth: 40, maxNodes: 100_000 }, custom)).toEqual(value)
+      }),
+      { numRuns: 200 },
+    )
+  })
+
+  it('refuses unregistered names, payloads that fail their type, poisonous keys and long payloads', () => {
+    reject('{"json":{"a":"1.5"},"meta":{"values":{"a":[["custom","money"]]}}}')
+    reject('{"json":{"a":"1.5"},"meta":{"values":{"a":[["custom","__proto__"]]}}}')
+    reject('{"json":{"a":"1.5"},"meta":{"values":{"a":[["custom","toString"]]}}}')
+    reject('{"json":{"a":"1.5"},"meta":{"values":{"a":[["custom","constructor"]]}}}')
+    reject('{"json":{"a":"not a number"},"meta":{"values":{"a":[["custom","decimal.js"]]}}}')
+    reject('{"json":{"a":{"__proto__":{"x":1}}},"meta":{"values":{"a":[["custom","decimal.js"]]}}}')
+    reject('{"json":{"a":"1.5"},"meta":{"values":{"b":[["custom","decimal.js"]]}}}')
+    reject('{"json":{"a":"1.5"},"meta":{"values":{"a":[["custom"]]}}}')
+    reject('{"json":{"a":"1.5"},"meta":{"values":{"a":["custom","decimal.js"]}}}')
+    reject(JSON.stringify({ json: { a: '1'.repeat(101) }, meta: { values: { a: [['custom', 'decimal.js']] } } }), 'LIMIT_EXCEEDED')
+    expect(decodeRequestText('{"json":{"a":"1.5"},"meta":{"values":{"a":[["custom","decimal.js"]]}}}', LIMITS, custom)).toEqual({ a: new Decimal('1.5') })
+    // Without the app's instance, no custom type is known.
+    expect(() => decodeRequestText('{"json":{"a":"1.5"},"meta":{"values":{"a":[["custom","decimal.js"]]}}}', LIMITS)).toThrow('unknown custom type "decimal.js"')
+  })
+})
+
+/** A deep copy that keeps Decimals, Dates and bigints as they are (encodeOwned converts its input in place). */
+function structuredCloneWithDecimals<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(structuredCloneWithDecimals) as T
+  if (value !== null && typeof value === 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(value))) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, structuredCloneWithDecimals(v)])) as T
+  }
+  return value
+}
