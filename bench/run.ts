@@ -13,7 +13,7 @@ import { serve } from '../executor/node-adapter.js'
 import { createEmbeddedDatabase } from '../executor/pglite.js'
 import { api, type DemoApi } from '../examples/demo/api.js'
 import { migrate, seed } from '../examples/demo/schema.js'
-import { encode } from '../shared/wire.js'
+import { decode, encode, encodeRequest } from '../shared/wire.js'
 import { measureClientBundles } from './bundle-size.js'
 import { runThroughput, writeReport } from './throughput.js'
 
@@ -138,6 +138,42 @@ const batching = [
 console.log(['\nend to end, client over HTTP | per second | ratio', ...batching].join('\n'))
 await server.close()
 
+// The client's own CPU per query: the real client against a fetch that answers at once
+// with the executor's real answer (no server, no network), against the codec the client
+// used before (the wire module's writer and reader over the platform's fetch) and the
+// floor (`JSON.stringify` + `response.json()` of the same rows as plain JSON).
+const clientCpu: string[] = []
+{
+  const cases = [
+    { name: 'point read', query: (c: typeof db) => c.Author.query().findById(42n) },
+    { name: '1,000 rows', query: (c: typeof db) => c.Post.query().where('id', '>', 0).orderBy('id').limit(1000) },
+  ]
+  const iterations = quick ? 200 : 1000
+  const perCall = async (run: () => Promise<unknown>) => {
+    for (let i = 0; i < 20; i++) await run()
+    const start = performance.now()
+    for (let i = 0; i < iterations; i++) await run()
+    return ((performance.now() - start) * 1000) / iterations
+  }
+  for (const { name, query } of cases) {
+    const ast = query(createClient<DemoApi>({ url: 'http://x/orm' })).toJSON()
+    const answer = await (await executor(new Request('http://bench.local/orm', { method: 'POST', headers: { 'content-type': 'application/json' }, body: encodeRequest({ v: 1, queries: [ast] }) }))).text()
+    const plain = JSON.stringify(decode(answer), (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))
+    const client = createClient<DemoApi>({ url: 'http://x/orm', batch: false, fetch: async () => new Response(answer) })
+    const ours = await perCall(() => query(client).fetch())
+    const previous = await perCall(async () => {
+      encodeRequest({ v: 1, queries: [ast] })
+      return decode(await new Response(answer).text())
+    })
+    const floorCpu = await perCall(async () => {
+      JSON.stringify({ queries: [ast] }, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))
+      return (await new Response(plain).json()) as unknown
+    })
+    clientCpu.push(`| ${name} | ${ours.toFixed(0)} µs | ${previous.toFixed(0)} µs | ${floorCpu.toFixed(0)} µs |`)
+  }
+  console.log(['\nclient CPU per query | async-orm client (ofetch + superjson) | the previous codec (own writer and reader, platform fetch) | floor (JSON + fetch)', ...clientCpu].join('\n'))
+}
+
 // Cold start: process start to first answered point read, on PostgreSQL only (PGlite's
 // own boot would dominate).
 let coldStart: { floor: number; ours: number; runs: number } | undefined
@@ -175,6 +211,15 @@ const extra = [
     '| workload | per second | ratio |',
     '| --- | --- | --- |',
     ...batching,
+  ].join('\n'),
+  [
+    '### Client CPU per query',
+    '',
+    'The client against a fetch that answers at once with the executor\'s real answer: no server, no network.',
+    '',
+    '| answer | async-orm client (ofetch + superjson) | the previous codec (own writer and reader, platform fetch) | floor (JSON + fetch) |',
+    '| --- | --- | --- | --- |',
+    ...clientCpu,
   ].join('\n'),
   ...(coldStart ? [`### Cold start\n\nProcess start to first answered point read, median of ${coldStart.runs}: floor ${coldStart.floor.toFixed(0)} ms, async-orm ${coldStart.ours.toFixed(0)} ms.`] : []),
   ['### Client bundles (minified + gzipped, esbuild)', '', '| client | KB |', '| --- | --- |', ...bundles.map((row) => `| ${row.client} | ${row.gzippedKb.toFixed(1)} |`)].join('\n'),
