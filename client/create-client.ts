@@ -94,6 +94,12 @@ const RESERVED = new Set(['transaction', 'call', 'then'])
 
 export function createClient<Api, Procedures = {}>(options: ClientOptions): Client<Api, Procedures> {
   if (typeof options?.url !== 'string' || options.url === '') throw new TypeError('createClient() needs a url')
+  if (options.fetch === undefined && !/^[a-z][a-z0-9+.-]*:/i.test(options.url) && !hasPageBase()) {
+    // Resolving it would fail on every request, as a retried NETWORK_ERROR: say so now.
+    throw new TypeError(
+      `createClient(): the url "${options.url}" is relative, and here (Node, a worker) there is no page to resolve it against: give an absolute URL, or an ofetch instance with a baseURL as fetch`,
+    )
+  }
   const transport = new Transport(options)
   const run = (query: Query, signal?: AbortSignal) => transport.send(query, signal)
   const handles = models<Api>(run)
@@ -146,4 +152,10 @@ function models<Api>(run: ((query: Query, signal?: AbortSignal) => Promise<unkno
 export function ref(index: number, column: string): Ref {
   if (!Number.isSafeInteger(index) || index < 0) throw new TypeError('ref() takes the index of an earlier query')
   return { $ref: { query: index, column } }
+}
+
+/** Whether relative URLs resolve here: a page (or a service worker's scope) gives them a base. */
+function hasPageBase(): boolean {
+  const location = (globalThis as { location?: { href?: unknown } }).location
+  return typeof location?.href === 'string' && /^[a-z][a-z0-9+.-]*:\/\//i.test(location.href)
 }

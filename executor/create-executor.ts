@@ -101,6 +101,9 @@ const RESPONSE_HEADERS = {
  */
 const RETRY_HEADER = 'idempotency-retry'
 
+/** Refused origins logged, at most (each once). */
+const MAX_LOGGED_ORIGINS = 100
+
 export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Executor {
   const { knex, api, auth } = options
   const limits = resolveLimits(options.limits)
@@ -129,7 +132,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
 
   async function handle(request: Request): Promise<Response> {
     const cross = crossOrigin(request)
-    if (cross === false) return failure(new ExecutorError('FORBIDDEN', 'requests from this origin are not allowed'), crypto.randomUUID())
+    if (cross === false) return refuseOrigin(request)
     const response = await respond(request, cross)
     if (cross) {
       response.headers.set('access-control-allow-origin', cross)
@@ -157,6 +160,36 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
     return corsOrigins.has(origin) ? origin : false
   }
 
+  /** Origins refused so far, each logged once (at most `MAX_LOGGED_ORIGINS`: a client choosing origins cannot fill the log). */
+  const refusedOrigins = new Set<string>()
+
+  /**
+   * A request from an origin not on `cors.origins`, refused before its body is read. The
+   * refusal itself carries that origin's CORS headers (its preflight is answered too), so
+   * the page sees `FORBIDDEN` and why, rather than a bare network error; nothing else
+   * of the executor is reachable from that origin.
+   */
+  function refuseOrigin(request: Request): Response {
+    const origin = request.headers.get('origin')!
+    const shown = origin.length > 100 ? `${origin.slice(0, 100)}…` : origin
+    if (!refusedOrigins.has(origin) && refusedOrigins.size < MAX_LOGGED_ORIGINS) {
+      refusedOrigins.add(origin)
+      const log = logger.info ? logger.info.bind(logger) : logger.error.bind(logger)
+      log(`async-orm executor: refused requests from origin ${shown}: it is not in cors.origins`, { origin: shown })
+    }
+    const headers = { 'access-control-allow-origin': origin, vary: 'Origin' }
+    if (request.method === 'OPTIONS') {
+      return new Response(null, { status: 204, headers: { ...headers, ...preflightHeaders(), 'access-control-max-age': '0' } })
+    }
+    const response = failure(new ExecutorError('FORBIDDEN', `requests from origin ${shown} are not allowed: list it in createExecutor({ cors: { origins } })`), crypto.randomUUID())
+    for (const [name, value] of Object.entries(headers)) response.headers.set(name, value)
+    return response
+  }
+
+  function preflightHeaders(): Record<string, string> {
+    return { 'access-control-allow-methods': 'POST', 'access-control-allow-headers': `content-type, authorization, idempotency-key, ${RETRY_HEADER}` }
+  }
+
   function failure(error: unknown, requestId: string): Response {
     const wire = toWireError(error, requestId, logger)
     return new Response(encode({ error: wire }), { status: ERROR_STATUS[wire.code], headers: RESPONSE_HEADERS })
@@ -166,14 +199,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
     const requestId = crypto.randomUUID()
     try {
       if (request.method === 'OPTIONS' && cross) {
-        return new Response(null, {
-          status: 204,
-          headers: {
-            'access-control-allow-methods': 'POST',
-            'access-control-allow-headers': `content-type, authorization, idempotency-key, ${RETRY_HEADER}`,
-            'access-control-max-age': String(options.cors?.maxAge ?? 600),
-          },
-        })
+        return new Response(null, { status: 204, headers: { ...preflightHeaders(), 'access-control-max-age': String(options.cors?.maxAge ?? 600) } })
       }
       if (request.method !== 'POST') throw new ExecutorError('BAD_REQUEST', 'use POST')
       const contentType = request.headers.get('content-type') ?? ''

@@ -408,3 +408,13 @@ describe('running querysets', () => {
     expect(sent[0]!.queries[0]).toMatchObject({ limit: 2 })
   })
 })
+
+describe('configuration mistakes', () => {
+  it('refuses a relative url where nothing can resolve it, at once rather than as retried network errors', () => {
+    expect(() => createClient<DemoApi>({ url: '/orm' })).toThrow(/the url "\/orm" is relative, and here \(Node, a worker\) there is no page to resolve it against/)
+    expect(() => createClient<DemoApi>({ url: '' })).toThrow('createClient() needs a url')
+    // An absolute url, or a fetch that knows its base (an ofetch instance with a baseURL), is fine.
+    expect(() => createClient<DemoApi>({ url: 'http://executor.test/orm' })).not.toThrow()
+    expect(() => createClient<DemoApi>({ url: '/orm', fetch: async () => new Response('') })).not.toThrow()
+  })
+})

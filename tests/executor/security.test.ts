@@ -48,11 +48,15 @@ describe('HTTP hardening (PostgreSQL)', () => {
   const post = (body: string, headers: Record<string, string> = {}, method = 'POST') =>
     executor(new Request('http://orm.example.com/orm', { method, headers: { 'content-type': 'application/json', ...headers }, ...(method === 'POST' && { body }) }))
 
-  it('refuses requests from origins not on the list before reading them', async () => {
+  it('refuses requests from origins not on the list before reading them, in a way the page can read', async () => {
     const response = await post(READ, { origin: 'https://evil.example' })
     expect(response.status).toBe(403)
-    expect(response.headers.get('access-control-allow-origin')).toBeNull()
-    expect(decode(await response.text())).toEqual({ error: { code: 'FORBIDDEN', message: 'requests from this origin are not allowed' } })
+    // The refusal (and nothing else) is readable from that origin: FORBIDDEN and why, not a network error.
+    expect(response.headers.get('access-control-allow-origin')).toBe('https://evil.example')
+    expect(response.headers.get('access-control-allow-credentials')).toBeNull()
+    expect(decode(await response.text())).toEqual({
+      error: { code: 'FORBIDDEN', message: 'requests from origin https://evil.example are not allowed: list it in createExecutor({ cors: { origins } })' },
+    })
     expect(demo.sql).toEqual([])
   })
 
@@ -67,13 +71,16 @@ describe('HTTP hardening (PostgreSQL)', () => {
     expect(same.headers.get('access-control-allow-origin')).toBeNull()
   })
 
-  it('answers preflights only for listed origins', async () => {
+  it('answers preflights, so that the request itself gets its answer: the listed origin’s runs, any other is refused', async () => {
     const ok = await post('', { origin: 'https://app.example.com', 'access-control-request-method': 'POST' }, 'OPTIONS')
     expect(ok.status).toBe(204)
     expect(ok.headers.get('access-control-allow-methods')).toBe('POST')
     expect(ok.headers.get('access-control-allow-headers')).toContain('idempotency-key')
     const evil = await post('', { origin: 'https://evil.example', 'access-control-request-method': 'POST' }, 'OPTIONS')
-    expect(evil.status).toBe(403)
+    expect(evil.status).toBe(204)
+    expect(evil.headers.get('access-control-max-age')).toBe('0')
+    expect((await post(READ, { origin: 'https://evil.example' })).status).toBe(403)
+    expect(demo.sql).toEqual([])
   })
 
   it('refuses bad tokens with 401 before touching the database', async () => {
