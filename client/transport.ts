@@ -211,7 +211,7 @@ export class Transport {
             await sleep(backoff(this.options.retryDelay ?? 200, attempt), signal)
             continue
           }
-          const reason = timedOut ? `no answer within ${timeout} ms` : error instanceof Error ? error.message : String(error)
+          const reason = timedOut ? `no answer within ${timeout} ms` : rootCause(error)
           throw new AsyncOrmError({ code: 'NETWORK_ERROR', message: `[POST ${url}] network error: ${reason}`, cause: error })
         }
       } finally {
@@ -344,4 +344,20 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
     const timer = setTimeout(resolve, ms)
     signal?.addEventListener('abort', () => (clearTimeout(timer), reject(aborted(signal))), { once: true })
   })
+}
+
+/**
+ * What went wrong at the bottom of an error's causes (`connect ECONNREFUSED 127.0.0.1:1`
+ * rather than ofetch's and undici's wrappers around it).
+ */
+function rootCause(error: unknown): string {
+  let current = error
+  for (let depth = 0; depth < 5; depth++) {
+    const cause = (current as { cause?: unknown } | null)?.cause
+    if (cause === undefined || cause === null) break
+    current = cause
+  }
+  if (current instanceof Error) return current.message || current.name
+  if (error instanceof Error) return error.message
+  return String(error)
 }
