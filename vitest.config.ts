@@ -1,8 +1,24 @@
+import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 
+/** The package's entry points, as examples import them (`async-orm/client`), on the sources (tsconfig `paths` says the same). */
+const ENTRIES: Record<string, string> = {
+  'async-orm/client': './client/index.ts',
+  'async-orm/executor': './executor/index.ts',
+  'async-orm/executor/node': './executor/node-adapter.ts',
+  'async-orm/executor/lambda': './executor/lambda-adapter.ts',
+  'async-orm/executor/pglite': './executor/pglite.ts',
+  'async-orm/edge': './edge/worker.ts',
+  'async-orm/msw': './msw/index.ts',
+  'async-orm/msw/stubs': './msw/stubs.ts',
+}
+
 export default defineConfig({
+  resolve: {
+    alias: Object.entries(ENTRIES).map(([entry, file]) => ({ find: new RegExp(`^${entry}$`), replacement: fileURLToPath(new URL(file, import.meta.url)) })),
+  },
   test: {
-    include: ['tests/**/*.test.ts'],
+    include: ['tests/**/*.test.ts', 'examples/**/*.test.ts'],
     // Type tests (`*.test-d.ts`) are checked by the compiler, each test failing on its own type errors.
     typecheck: { enabled: true, include: ['tests/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
     testTimeout: 30_000,

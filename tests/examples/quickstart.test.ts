@@ -1,0 +1,77 @@
+/**
+ * The README's quick start, run as written: `examples/quickstart/main.ts` started as its
+ * own process on PostgreSQL (a schema of its own), and the client code of
+ * `examples/quickstart/client.ts` against it over real HTTP with a token from `tokenFor`.
+ */
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createClient } from '../../client/index.js'
+import type { api } from '../../examples/quickstart/api.js'
+import { tokenFor } from '../../examples/quickstart/auth.js'
+import { connect, queries, withCallback, type Db } from '../../examples/quickstart/client.js'
+import { openDatabase, POSTGRES_URL, type TestDatabase } from '../support/databases.js'
+import { schemaOf } from '../support/server-process.js'
+
+describe('the quick start (examples/quickstart)', () => {
+  let database: TestDatabase
+  let stop: () => Promise<void>
+  let db: Db
+  let executorUrl: string
+
+  beforeAll(async () => {
+    database = await openDatabase('postgres')
+    const url = new URL(POSTGRES_URL)
+    url.searchParams.set('options', `-c search_path=${schemaOf(database.knex)}`)
+    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/quickstart/main.ts'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, DATABASE_URL: url.toString(), PORT: '0' },
+    })
+    const [line] = (await once(child.stdout!, 'data')) as [Buffer]
+    const listening = /on (http:\/\/\S+)/.exec(line.toString())
+    if (!listening) throw new Error(`main.ts printed: ${line.toString()}`)
+    stop = async () => {
+      child.kill('SIGTERM')
+      if (child.exitCode === null) await once(child, 'exit')
+    }
+    // The schema exists once main.ts has migrated: two people of org 1, one of org 2.
+    await database.knex('users').insert([
+      { orgId: 1, name: 'Ann', email: 'ann@example.com' },
+      { orgId: 1, name: 'Alvar', email: 'alvar@example.com' },
+      { orgId: 2, name: 'Anders', email: 'anders@example.com' },
+    ])
+    executorUrl = `${listening[1]}/orm`
+    db = connect(executorUrl, () => tokenFor({ userId: 1, orgId: 1 }))
+  })
+  afterAll(async () => {
+    await stop?.()
+    await database?.close()
+  })
+
+  it('answers the README’s queries, under the policies', async () => {
+    const { users, user, same, post } = await queries(db)
+    expect(users.map((u) => u.name).sort()).toEqual(['Alvar', 'Ann'])
+    expect(Object.keys(users[0]!).sort()).toEqual(['createdAt', 'id', 'name'])
+    expect(users[0]!.createdAt).toBeInstanceOf(Date)
+    expect(same.map((u) => u.name)).toEqual(users.map((u) => u.name))
+    expect(user?.name).toBe('Ann')
+    expect(post).toMatchObject({ title: 'Hello', authorId: 1 })
+    expect(post).not.toHaveProperty('draftNotes')
+    const reread = await db.User.query().findById(1).withGraphFetched({ posts: true })
+    expect(reread?.posts?.map((p) => p.title)).toEqual(['Hello'])
+  })
+
+  it('runs the callback style', async () => {
+    const names = await new Promise<string[]>((resolve) => withCallback(db, resolve))
+    expect(names).toEqual(['Ann'])
+  })
+
+  it('keeps other organisations’ users out, and anonymous callers to what the API opens to them', async () => {
+    expect(await db.User.query().where('name', 'Anders')).toEqual([])
+    const anonymous = createClient<typeof api>({ url: executorUrl })
+    await expect(anonymous.User.query()).rejects.toMatchObject({ code: 'FORBIDDEN' })
+    expect((await anonymous.Post.query()).map((p) => p.title)).toEqual(['Hello'])
+    const forged = connect(executorUrl, () => 'not.a.token')
+    await expect(forged.Post.query()).rejects.toMatchObject({ code: 'UNAUTHENTICATED', status: 401 })
+  })
+})
