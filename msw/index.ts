@@ -12,18 +12,28 @@ import SuperJSON from 'superjson'
 import { customTypesOf, decode, type RequestBody } from '../shared/wire.js'
 import { createExecutor, type Executor, type ExecutorOptions } from '../executor/index.js'
 import { createEmbeddedDatabase } from '../executor/pglite.js'
-import type { ExposedModel } from '../executor/expose.js'
+import type { ColumnKey, ExposedModel } from '../executor/expose.js'
 
 export { ormStubs, type OrmStubs, type SentRequest, type StubOp } from './stubs.js'
 
-export interface OrmMockOptions<Ctx> {
+/** A fixture row of an exposed model: its columns, by property name, as its objection model types them. */
+export type FixtureRow<Api, K extends keyof Api> = Api[K] extends { readonly '~types'?: infer T }
+  ? NonNullable<T> extends { readonly instance: infer I }
+    ? Partial<Pick<I, ColumnKey<I>>>
+    : Record<string, unknown>
+  : Record<string, unknown>
+
+/** Rows to insert, by exposed model name. */
+export type Fixtures<Api> = { readonly [K in keyof Api]?: readonly FixtureRow<Api, K>[] }
+
+export interface OrmMockOptions<Ctx, Api extends ApiShape = ApiShape> {
   /** The URL the client calls (`createClient({ url })`), or a pattern MSW understands. */
   readonly url: string | RegExp
-  readonly api: ApiShape
+  readonly api: Api
   /** Creates the schema: the app's migrations (`(knex) => knex.migrate.latest(…)`) or DDL. */
   readonly migrate: (knex: Knex) => Promise<unknown>
-  /** Rows to insert, by exposed model name, with property names (`{ Tag: [{ id: 1, name: 'a' }] }`). */
-  readonly fixtures?: Readonly<Record<string, readonly Record<string, unknown>[]>>
+  /** Rows to insert, by exposed model name, with property names (`{ Tag: [{ id: 1, name: 'a' }] }`), typed from the models. */
+  readonly fixtures?: Fixtures<Api>
   /** The caller every request is made as (a policy context); default anonymous. */
   readonly as?: Ctx | null
   /** Or a full `auth` function, as the executor takes. */
@@ -54,11 +64,11 @@ export interface OrmMock {
  * const server = setupServer(...orm.handlers)
  * closeWith(server, orm) // server.close() also closes the database
  */
-export async function createOrmMock<Ctx>(options: OrmMockOptions<Ctx>): Promise<OrmMock> {
+export async function createOrmMock<const Api extends ApiShape, Ctx = unknown>(options: OrmMockOptions<Ctx, Api>): Promise<OrmMock> {
   const database = await createEmbeddedDatabase()
   try {
     await options.migrate(database.knex)
-    await insertFixtures(database.knex, options.api, options.fixtures ?? {})
+    await insertFixtures(database.knex, options.api, (options.fixtures ?? {}) as Readonly<Record<string, readonly Record<string, unknown>[]>>)
     const executor = createExecutor<Ctx>({
       knex: database.knex,
       api: options.api,

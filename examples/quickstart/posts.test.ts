@@ -9,7 +9,7 @@ import { api, type Ctx } from './api.js'
 import { connect } from './client.js'
 import { migrate } from './migrations.js'
 
-const orm = await createOrmMock<Ctx>({
+const orm = await createOrmMock({
   url: 'http://localhost/orm', // what the app's createClient({ url }) calls
   api,
   migrate, // (knex) => knex.migrate.latest(…), or any DDL
@@ -17,7 +17,7 @@ const orm = await createOrmMock<Ctx>({
     User: [{ id: 1, orgId: 1, name: 'Ann', email: 'ann@example.com' }],
     Post: [{ id: 1, authorId: 1, title: 'Hi', body: 'Hello there' }],
   },
-  as: { userId: 1, orgId: 1 }, // the caller every request is made as (or pass `auth`)
+  as: { userId: 1, orgId: 1 } satisfies Ctx, // the caller every request is made as (or pass `auth`)
 })
 const server = closeWith(setupServer(...orm.handlers), orm) // server.close() also closes PGlite
 beforeAll(() => server.listen())

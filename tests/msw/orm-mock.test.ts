@@ -17,12 +17,12 @@ describe('createOrmMock: the real executor on PGlite', () => {
   const server = setupServer()
 
   beforeAll(async () => {
-    orm = await createOrmMock<DemoCtx>({
+    orm = await createOrmMock({
       url: URL,
       api,
       procedures,
       migrate,
-      as: { authorId: 1n },
+      as: { authorId: 1n } satisfies DemoCtx,
       fixtures: {
         Author: [
           { id: 1n, name: 'Ann', email: 'ann@example.com', createdAt: now, meta: { languages: ['en'], verified: true } },
@@ -122,3 +122,24 @@ describe('ormStubs: chosen answers, errors and delays', () => {
     await expect(pending).rejects.toMatchObject({ code: 'ABORTED' })
   })
 })
+
+/** Fixtures are typed from the API: a model or a column it does not have is a compile error. */
+export function typedFixtures(): void {
+  void createOrmMock({
+    url: URL,
+    api,
+    migrate,
+    fixtures: {
+      Tag: [{ id: 1, name: 'edge' }],
+      // @ts-expect-error -- Post has no column `titel`
+      Post: [{ id: 1, titel: 'typo' }],
+    },
+  })
+  void createOrmMock({
+    url: URL,
+    api,
+    migrate,
+    // @ts-expect-error -- the API exposes no model `Tags`
+    fixtures: { Tags: [{ id: 1 }] },
+  })
+}
