@@ -69,8 +69,17 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
       : jwtAuth<DemoCtx>({ secret: jwtSecret, algorithms: ['HS256'], audience: AUDIENCE, context: toCtx }),
   })
   const executorServer = edge ? await serve(executor, { port: edge.executorPort, host: options.host ?? '127.0.0.1' }) : undefined
-  const toProxy = (request: Request) =>
-    fetch(edge!.proxyUrl, { method: request.method, headers: request.headers, body: request.body, duplex: 'half' } as RequestInit)
+  // The page calls its own origin's /orm; behind it, the proxy and the executor are that
+  // origin's backend: the browser's Origin is not forwarded (the executor would see a
+  // cross-origin call), and the answer goes back without the encoding fetch has undone.
+  const toProxy = async (request: Request) => {
+    const headers = new Headers(request.headers)
+    for (const name of ['origin', 'host', 'referer']) headers.delete(name)
+    const response = await fetch(edge!.proxyUrl, { method: request.method, headers, body: request.body, duplex: 'half' } as RequestInit)
+    const answer = new Headers(response.headers)
+    for (const name of ['content-encoding', 'content-length', 'transfer-encoding']) answer.delete(name)
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers: answer })
+  }
   const bundle = await build({
     entryPoints: [here('./app.ts')],
     bundle: true,

@@ -22,7 +22,8 @@ const wrangler = spawn(
     '--var', `JWT_SECRET:${jwtSecret}`,
     '--var', 'JWT_AUDIENCE:async-orm-demo',
   ],
-  { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
+  // Its own process group: stopping the demo stops npx, wrangler and workerd together.
+  { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' }, detached: true },
 )
 
 const demo = await startDemo({
@@ -35,7 +36,11 @@ console.log(`async-orm demo behind the edge proxy on ${demo.database}`)
 console.log(`  open ${demo.url}/  → edge proxy http://127.0.0.1:${proxyPort}/orm → executor http://127.0.0.1:${executorPort}/orm`)
 
 const stop = async () => {
-  wrangler.kill('SIGTERM')
+  try {
+    process.kill(-wrangler.pid!, 'SIGTERM')
+  } catch {
+    // Already gone.
+  }
   await demo.close()
   process.exit(0)
 }
