@@ -9,9 +9,19 @@ const escape = (text: unknown) => String(text).replace(/[&<>"']/g, (c) => `&#${c
 const PAGE_SIZE = 10
 let page = 0
 
-function showAst(query: { toJSON(): unknown }) {
-  $('ast').textContent = JSON.stringify(query.toJSON(), (_k, v) => (typeof v === 'bigint' ? `${v}n` : v), 2)
+function showAst(...queries: { toJSON(): unknown }[]) {
+  const asts = queries.map((query) => query.toJSON())
+  $('ast').textContent = JSON.stringify(asts.length === 1 ? asts[0] : asts, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v), 2)
 }
+
+let writes = 0
+function logWrite(text: string) {
+  const list = $('writes')
+  if (writes++ === 0) list.innerHTML = ''
+  list.insertAdjacentHTML('afterbegin', `<li>${escape(text)}</li>`)
+}
+
+let tagsListed = false
 
 async function loadStats() {
   // Four querysets in the same tick: one HTTP request.
@@ -29,6 +39,8 @@ async function loadStats() {
   ]
     .map(([label, n]) => `<div class="stat" data-stat="${label}"><b>${n}</b>${label}</div>`)
     .join('')
+  if (tagsListed) return
+  tagsListed = true
   const select = document.querySelector<HTMLSelectElement>('select[name=tag]')!
   for (const tag of tags) select.add(new Option(tag.name, tag.name))
 }
@@ -48,11 +60,24 @@ function currentQuery() {
   return query.page(page, PAGE_SIZE)
 }
 
-async function loadPosts() {
+/** Loads the current page; the query panel shows its AST unless a write just went (`show` false). */
+async function loadPosts(show = true): Promise<void> {
   const query = currentQuery()
-  showAst(query)
+  if (show) showAst(query)
   const { results, total } = await query
-  $('page').textContent = `page ${page + 1} of ${Math.max(1, Math.ceil(total / PAGE_SIZE))} · ${total} posts`
+  const pages = Math.max(1, Math.ceil(total / PAGE_SIZE))
+  if (page >= pages) {
+    // The last page moved (a filter, or fewer posts): show the last one there is.
+    page = pages - 1
+    return loadPosts(show)
+  }
+  $('page').textContent = `page ${page + 1} of ${pages} · ${total} posts`
+  $<HTMLButtonElement>('prev').disabled = page === 0
+  $<HTMLButtonElement>('next').disabled = page >= pages - 1
+  if (results.length === 0) {
+    $('posts').innerHTML = '<div class="empty">No posts match.</div>'
+    return
+  }
   $('posts').innerHTML = results
     .map(
       (post) => `<article class="post" data-post-id="${post.id}">
@@ -106,9 +131,20 @@ $('forbidden').addEventListener('click', async () => {
 })
 
 $('sign-in').addEventListener('click', async () => {
-  const author = $<HTMLInputElement>('author-id').value
-  token = ((await (await fetch(`/demo/token?author=${encodeURIComponent(author)}`, { method: 'POST' })).json()) as { token: string }).token
-  $('who').textContent = `Signed in as author ${author}.`
+  const author = $<HTMLInputElement>('author-id').value.trim()
+  const response = await fetch(`/demo/token?author=${encodeURIComponent(author)}`, { method: 'POST' })
+  if (!response.ok) {
+    $('who').textContent = `Cannot sign in as "${author}": give an author id (1, 2, 3…).`
+    return
+  }
+  token = ((await response.json()) as { token: string }).token
+  const me = await db.Author.query().findById(BigInt(author)).select('id', 'name')
+  if (!me) {
+    token = undefined
+    $('who').textContent = `There is no author ${author}. Reading anonymously.`
+    return
+  }
+  $('who').textContent = `Signed in as ${me.name} (author ${me.id}).`
 })
 
 $<HTMLFormElement>('new-post').addEventListener('submit', async (event) => {
@@ -116,17 +152,22 @@ $<HTMLFormElement>('new-post').addEventListener('submit', async (event) => {
   const title = String(new FormData(event.target as HTMLFormElement).get('title'))
   try {
     // One request, one transaction: the comment points at the post through a ref.
-    const [post, comment] = await db.transaction((t) => [
-      t.Post.query().insert({ title, body: 'Written in the demo.', published: true }),
-      t.Comment.query().insert({ postId: t.ref(0, 'id'), body: 'First!' }),
-    ])
+    const [post, comment] = await db.transaction((t) => {
+      const queries = [
+        t.Post.query().insert({ title, body: 'Written in the demo.', published: true }),
+        t.Comment.query().insert({ postId: t.ref(0, 'id'), body: 'First!' }),
+      ] as const
+      showAst(...queries)
+      return queries
+    })
     $('created').textContent = `Created post #${post.id} by author ${post.authorId} with comment #${comment.id}.`
-    $('error').textContent = ''
+    $('publish-error').textContent = ''
+    logWrite(`post #${post.id} "${post.title}" with comment #${comment.id}, in one transaction`)
     page = 0
-    await loadPosts()
+    await Promise.all([loadPosts(false), loadStats()])
   } catch (error) {
-    if (error instanceof AsyncOrmError) $('error').textContent = `${error.code} (${error.status}): ${error.message}`
+    if (error instanceof AsyncOrmError) $('publish-error').textContent = `${error.code} (${error.status}): ${error.message}`
   }
 })
 
-void loadStats().then(loadPosts)
+void loadStats().then(() => loadPosts())

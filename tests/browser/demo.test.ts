@@ -58,15 +58,39 @@ describe('the demo app in Chromium', () => {
   it('refuses a write from an anonymous reader', async () => {
     await page.fill('#new-post input[name=title]', 'Anonymous attempt')
     await page.click('#new-post button[type=submit]')
-    await page.waitForFunction(() => document.querySelector('#error')?.textContent?.includes('FORBIDDEN'))
-    expect(await page.textContent('#error')).toMatch(/^FORBIDDEN \(403\): transaction query 0: /)
+    // Under the form that failed, not elsewhere.
+    await page.waitForFunction(() => document.querySelector('#publish-error')?.textContent?.includes('FORBIDDEN'))
+    expect(await page.textContent('#publish-error')).toMatch(/^FORBIDDEN \(403\): transaction query 0: /)
+    expect(await page.textContent('#error')).toBe('')
     expect(await demo.knex('posts').where('title', 'Anonymous attempt').first()).toBeUndefined()
+  })
+
+  it('says so when signing in as an author that does not exist', async () => {
+    await page.fill('#author-id', '999999')
+    await page.click('#sign-in')
+    await page.waitForFunction(() => document.querySelector('#who')?.textContent === 'There is no author 999999. Reading anonymously.')
+    await page.fill('#author-id', '')
+    await page.click('#sign-in')
+    await page.waitForFunction(() => document.querySelector('#who')?.textContent?.startsWith('Cannot sign in as ""'))
+  })
+
+  it('shows an empty state, and never pages past the end', async () => {
+    await page.selectOption('select[name=tag]', '')
+    await page.fill('input[name=title]', 'no title has this in it')
+    await page.click('button[type=submit]')
+    await page.waitForSelector('.empty')
+    expect(await page.textContent('#page')).toBe('page 1 of 1 · 0 posts')
+    expect(await page.isDisabled('#next')).toBe(true)
+    expect(await page.isDisabled('#prev')).toBe(true)
+    await page.fill('input[name=title]', '')
+    await page.click('button[type=submit]')
+    await page.waitForSelector('article.post')
   })
 
   it('signs in and writes a post with its first comment in one transaction', async () => {
     await page.fill('#author-id', '2')
     await page.click('#sign-in')
-    await page.waitForFunction(() => document.querySelector('#who')?.textContent === 'Signed in as author 2.')
+    await page.waitForFunction(() => /^Signed in as .+ \(author 2\)\.$/.test(document.querySelector('#who')?.textContent ?? ''))
     await page.selectOption('select[name=tag]', '')
     await page.fill('input[name=title]', '')
     await page.fill('#new-post input[name=title]', 'Written from Chromium')
@@ -74,6 +98,10 @@ describe('the demo app in Chromium', () => {
     await page.waitForFunction(() => document.querySelector('#created')?.textContent?.startsWith('Created post #'))
     expect(await page.textContent('#created')).toMatch(/^Created post #\d+ by author 2 with comment #\d+\.$/)
     await page.waitForSelector('article.post h3:text("Written from Chromium")')
+    // The writes panel lists it, the query panel shows both writes, the stats follow.
+    expect(await page.textContent('#writes')).toMatch(/post #\d+ "Written from Chromium" with comment #\d+/)
+    expect(await page.textContent('#ast')).toContain('"op": "insert"')
+    await page.waitForFunction((n) => document.querySelector('[data-stat="published posts"] b')?.textContent === String(n), Number(await page.textContent('[data-stat="published posts"] b')))
     const row = await demo.knex('posts').where('title', 'Written from Chromium').first()
     expect(row).toMatchObject({ author_id: '2', published: true })
     expect(await demo.knex('comments').where({ post_id: row.id, author_id: 2, body: 'First!' }).first()).toBeDefined()
@@ -85,5 +113,14 @@ describe('the demo app in Chromium', () => {
     expect(await page.textContent('#error')).toBe('BAD_REQUEST (400): unknown column "email" on Author')
     mkdirSync('test-results', { recursive: true })
     await page.screenshot({ path: 'test-results/demo.png', fullPage: true })
+  })
+
+  it('fits a 420 px wide screen: one column, nothing wider than the page', async () => {
+    await page.setViewportSize({ width: 420, height: 900 })
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+    expect(overflow).toBeLessThanOrEqual(0)
+    const columns = await page.evaluate(() => getComputedStyle(document.querySelector('main')!).gridTemplateColumns.split(' ').length)
+    expect(columns).toBe(1)
+    await page.screenshot({ path: 'test-results/demo-narrow.png', fullPage: true })
   })
 })
