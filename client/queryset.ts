@@ -12,6 +12,7 @@ import { failSoftly } from './soft-fail.js'
 import type {
   CanDelete,
   InsertGraphOf,
+  AvgValue,
   InsertRowOf,
   JoinedRowOf,
   JoinedSelectOf,
@@ -25,6 +26,7 @@ import type {
   ResultOf,
   RowOf,
   Simplify,
+  SumValue,
   TargetOf,
   ValueOf,
 } from './types.js'
@@ -58,8 +60,8 @@ type AggregateValue<F extends AggregateFunction, V> = F extends 'count'
   : F extends 'min' | 'max'
     ? V | null
     : F extends 'sum'
-      ? number | bigint | string | null
-      : number | string | null
+      ? SumValue<V>
+      : AvgValue<V>
 
 /** `'views'` or `'views as total'`: the column, and the result key. */
 type AggregateSpec<C extends string> = C | '*' | `${C | '*'} as ${string}`

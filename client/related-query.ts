@@ -9,7 +9,7 @@ import { initialState, termsToFilter } from './query-state.js'
 import { RelatedQuerySet } from './queryset.js'
 import type { Runner } from './runnable.js'
 import { failSoftly } from './soft-fail.js'
-import type { ColumnOf, ModelName, RowOf, ValueOf } from './types.js'
+import type { AvgValue, ColumnOf, ModelName, RowOf, SumValue, ValueOf } from './types.js'
 
 /** An aggregate of related rows, to pass to `select()`; `.as(alias)` names it. */
 export class RelationAggregateSelection<Alias extends string, Value> {
@@ -27,7 +27,6 @@ export class RelationAggregateSelection<Alias extends string, Value> {
   }
 }
 
-type SumOf<V> = V extends number | bigint ? number | bigint | string | null : number | string | null
 
 export class RelatedQuery<Api, K extends ModelName<Api>, T extends ModelName<Api>> extends FilterBuilder<Api, T> implements RelatedRows<K> {
   declare readonly '~owner'?: K
@@ -70,10 +69,10 @@ export class RelatedQuery<Api, K extends ModelName<Api>, T extends ModelName<Api
   countDistinct(column: ColumnOf<Api, T>): RelationAggregateSelection<'count', number> {
     return this.aggregate('count', column, true)
   }
-  sum<C extends ColumnOf<Api, T>>(column: C): RelationAggregateSelection<'sum', SumOf<ValueOf<Api, T, C>>> {
+  sum<C extends ColumnOf<Api, T>>(column: C): RelationAggregateSelection<'sum', SumValue<ValueOf<Api, T, C>>> {
     return this.aggregate('sum', column, false)
   }
-  avg(column: ColumnOf<Api, T>): RelationAggregateSelection<'avg', number | string | null> {
+  avg<C extends ColumnOf<Api, T>>(column: C): RelationAggregateSelection<'avg', AvgValue<ValueOf<Api, T, C>>> {
     return this.aggregate('avg', column, false)
   }
   min<C extends ColumnOf<Api, T>>(column: C): RelationAggregateSelection<'min', ValueOf<Api, T, C> | null> {

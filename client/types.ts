@@ -91,6 +91,14 @@ export type JoinedRowOf<Api, K extends keyof Api, Items> = {
     | null
 }
 
+/**
+ * What `sum` and `avg` of a column answer: PostgreSQL's `numeric` (a string, exact) or a
+ * float for number columns, `bigint` for int8 sums; for a column the model types as an
+ * object (an app type the executor's `types` maps `numeric` to, such as a Decimal), that type.
+ */
+export type SumValue<V> = [V] extends [number | bigint] ? number | bigint | string | null : [V] extends [string] ? string | null : V extends object ? V | null : number | string | null
+export type AvgValue<V> = [V] extends [number | bigint | string] ? number | string | null : V extends object ? V | null : number | string | null
+
 /** `{ name: 'Ann' }`: equality on each key (an array value means "one of"). */
 export type WhereObject<Api, K extends keyof Api> = {
   readonly [C in ColumnOf<Api, K>]?: ValueOf<Api, K, C> | null | readonly ValueOf<Api, K, C>[]

@@ -87,6 +87,14 @@ describe.each(DATABASE_KINDS)('custom types end to end on %s', (kind) => {
     expect(read?.price).toEqual(new Decimal('7'))
   })
 
+  it('answers sum and avg of a Decimal column as Decimals, typed so', async () => {
+    const [totals] = await client.Product.query().whereIn('name', ['tea', 'coffee']).sum('price as total').avg('price as mean')
+    expectTypeOf(totals!.total).toEqualTypeOf<Decimal | null>()
+    expectTypeOf(totals!.mean).toEqualTypeOf<Decimal | null>()
+    expect(totals!.total).toEqual(new Decimal('17.09'))
+    expect(totals!.mean).toBeInstanceOf(Decimal)
+  })
+
   it('passes Decimals to procedures and back', async () => {
     const ids = (await client.Product.query().whereIn('name', ['tea', 'coffee'])).map((row) => row.id)
     const total = await client.call('total', { ids, discount: new Decimal('0.09') })
