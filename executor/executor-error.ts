@@ -52,6 +52,7 @@ export function columnNames(api: ReadonlyMap<string, { readonly table: string; r
 
 export function toWireError(error: unknown, requestId: string, logger: Logger, names: ColumnNames = (_t, c) => c): WireError {
   if (error instanceof ExecutorError || error instanceof WireFormatError) {
+    if (error.cause instanceof PolicyContextMismatch) onceInLog(logger, error.cause.message, requestId)
     return { code: error.code, message: error.message }
   }
   // Before SQLSTATEs: a lost connection is the database's state, not the request's fault.
@@ -79,6 +80,26 @@ export function toWireError(error: unknown, requestId: string, logger: Logger, n
   }
   logger.error('async-orm executor: unexpected error', { requestId, error: forLog(error) })
   return { code: 'INTERNAL', message: 'internal error', requestId }
+}
+
+/**
+ * A policy gave a key no value although a caller is signed in: the context lacks a field
+ * the policy reads (`{ orgId: ctx.orgId }` with no `orgId`), a mistake in the app, which the
+ * executor logs (once) besides denying.
+ */
+export class PolicyContextMismatch extends Error {
+  override readonly name = 'PolicyContextMismatch'
+}
+
+/** App mistakes each logger has logged (each once, the first 100: requests cannot fill the log). */
+const loggedMistakes = new WeakMap<Logger, Set<string>>()
+
+function onceInLog(logger: Logger, message: string, requestId: string): void {
+  let logged = loggedMistakes.get(logger)
+  if (!logged) loggedMistakes.set(logger, (logged = new Set()))
+  if (logged.has(message) || logged.size >= 100) return
+  logged.add(message)
+  logger.error(`async-orm executor: ${message}; the operation was denied`, { requestId })
 }
 
 /** Most characters of an error's message a log line keeps (knex puts the whole statement in it). */

@@ -6,7 +6,7 @@
 import type { Knex } from 'knex'
 import type { Scalar } from '../shared/query-ast.js'
 import type { ModelMeta } from './api-metadata.js'
-import { ExecutorError } from './executor-error.js'
+import { ExecutorError, PolicyContextMismatch } from './executor-error.js'
 import type { ResultBudget } from './result-budget.js'
 import { Ref, type CheckedValue } from './validate-values.js'
 import type { TypeOverrides } from './read-types.js'
@@ -119,7 +119,11 @@ function evaluatePolicy(model: ModelMeta, policy: PolicyFilter, ctx: unknown): P
   if (filter === null || typeof filter !== 'object') throw denied()
   return Object.keys(filter).map((prop) => {
     const value = filter[prop]
-    if (value === undefined) throw denied()
+    if (value === undefined) {
+      if (ctx === null || typeof ctx !== 'object') throw denied()
+      const fields = Object.keys(ctx).slice(0, 20).join(', ')
+      throw denied(new PolicyContextMismatch(`a ${model.name} policy gave "${prop}" no value: the context (fields: ${fields || 'none'}) has none for it`))
+    }
     return [model.toColumn(prop), value] as const
   })
 }
