@@ -356,7 +356,9 @@ export interface DecodeLimits {
 }
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
-const ANNOTATIONS = new Set(['Date', 'bigint', 'undefined'])
+const ANNOTATIONS = new Set(['Date', 'bigint', 'undefined', 'number'])
+/** The numbers JSON cannot hold, as superjson writes them (the validator refuses all but -0). */
+const SPECIAL_NUMBERS = new Set(['-0', 'NaN', 'Infinity', '-Infinity'])
 
 /**
  * Decodes an untrusted request document. Throws `WireFormatError` (`BAD_REQUEST` or
@@ -535,6 +537,11 @@ function applyAnnotation(json: unknown, path: string[], type: string): void {
     case 'undefined': {
       if (leaf !== null) throw bad('an undefined annotation must point at null')
       target[key] = undefined
+      return
+    }
+    case 'number': {
+      if (typeof leaf !== 'string' || !SPECIAL_NUMBERS.has(leaf)) throw bad('a number annotation must point at -0, NaN, Infinity or -Infinity')
+      target[key] = Number(leaf)
       return
     }
   }
