@@ -165,10 +165,10 @@ class Encoder {
       case 'boolean':
         return item
       case 'number':
-        // float8 columns can hold NaN and ±Infinity, which JSON cannot.
-        if (Number.isFinite(item)) return item
+        // float8 columns can hold NaN, ±Infinity and -0, which JSON cannot.
+        if (Number.isFinite(item) && (item !== 0 || 1 / item > 0)) return item
         this.note = NUMBER
-        return String(item)
+        return item === 0 ? '-0' : String(item)
       case 'bigint':
         this.note = BIGINT
         return item.toString()

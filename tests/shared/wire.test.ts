@@ -147,6 +147,8 @@ describe('non-finite floats (float8 columns hold NaN and ±Infinity)', () => {
   it('survive a response round trip, readable by superjson too', () => {
     expect(decode(encode(floats))).toEqual(floats)
     expect(new SuperJSON().parse(encode(floats))).toEqual(floats)
+    expect(Object.is(decode<{ z: number }>(encode({ z: -0 })).z, -0)).toBe(true)
+    expect(Object.is(new SuperJSON().parse<{ z: number }>(encode({ z: -0 })).z, -0)).toBe(true)
   })
 
   it('are read in requests as superjson writes them (the validator then refuses all but -0 as values)', () => {
