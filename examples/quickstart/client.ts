@@ -1,9 +1,10 @@
 /** The client: any runtime with fetch; its types come from the API definition. */
 import { createClient } from 'async-orm/client'
 import type { api } from './api.js'
+import type { procedures } from './procedures.js'
 
 export function connect(url: string, token: () => string | Promise<string>) {
-  return createClient<typeof api>({ url, headers: async () => ({ authorization: `Bearer ${await token()}` }) })
+  return createClient<typeof api, typeof procedures>({ url, headers: async () => ({ authorization: `Bearer ${await token()}` }) })
 }
 
 export type Db = ReturnType<typeof connect>
@@ -14,6 +15,16 @@ export async function queries(db: Db) {
   const same = await db.User.objects.filter({ name__startswith: 'A' }).orderBy('-createdAt').slice(0, 5)
   const post = await db.Post.query().insert({ title: 'Hello', body: 'First post' })
   return { users, user, same, post }
+}
+
+/** A procedure call, alone and in a transaction with a write: both applied, or neither. */
+export async function rename(db: Db, postId: number) {
+  const renamed = await db.call('retitle', { postId, title: 'Hello again' })
+  const [draft, again] = await db.transaction((t) => [
+    t.Post.query().insert({ title: 'Draft', body: 'to be renamed' }),
+    t.call('retitle', { postId, title: 'Hello, third time' }),
+  ])
+  return { renamed, draft, again }
 }
 
 /** django-async-orm's callback style. */

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createClient } from '../../client/index.js'
 import type { api } from '../../examples/quickstart/api.js'
 import { tokenFor } from '../../examples/quickstart/auth.js'
-import { connect, queries, withCallback, type Db } from '../../examples/quickstart/client.js'
+import { connect, queries, rename, withCallback, type Db } from '../../examples/quickstart/client.js'
 import { openDatabase, POSTGRES_URL, type TestDatabase } from '../support/databases.js'
 import { schemaOf } from '../support/server-process.js'
 
@@ -61,6 +61,22 @@ describe('the quick start (examples/quickstart)', () => {
     expect(reread?.posts?.map((p) => p.title)).toEqual(['Hello'])
   })
 
+  it('calls a procedure, alone and in a transaction, and refuses it on another author’s post', async () => {
+    const post = await db.Post.query().where('title', 'Hello').first()
+    const { renamed, draft, again } = await rename(db, post!.id)
+    expect(renamed).toEqual({ id: post!.id, title: 'Hello again' })
+    expect(again).toEqual({ id: post!.id, title: 'Hello, third time' })
+    expect(draft).toMatchObject({ title: 'Draft', authorId: 1 })
+    const other = connect(executorUrl, () => tokenFor({ userId: 2, orgId: 1 }))
+    await expect(other.call('retitle', { postId: post!.id, title: 'Mine now' })).rejects.toMatchObject({ code: 'NOT_FOUND' })
+    await expect(db.call('retitle', { postId: post!.id, title: '' })).rejects.toMatchObject({ code: 'BAD_REQUEST' })
+    // A transaction whose procedure fails writes nothing.
+    await expect(
+      other.transaction((t) => [t.Post.query().insert({ title: 'Never', body: 'x' }), t.call('retitle', { postId: post!.id, title: 'No' })]),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND', queryIndex: 1 })
+    expect(await database.knex('posts').where('title', 'Never').first()).toBeUndefined()
+  })
+
   it('runs the callback style', async () => {
     const names = await new Promise<string[]>((resolve) => withCallback(db, resolve))
     expect(names).toEqual(['Ann'])
@@ -70,7 +86,7 @@ describe('the quick start (examples/quickstart)', () => {
     expect(await db.User.query().where('name', 'Anders')).toEqual([])
     const anonymous = createClient<typeof api>({ url: executorUrl })
     await expect(anonymous.User.query()).rejects.toMatchObject({ code: 'FORBIDDEN' })
-    expect((await anonymous.Post.query()).map((p) => p.title)).toEqual(['Hello'])
+    expect((await anonymous.Post.query().orderBy('id')).map((p) => p.title)).toEqual(['Hello, third time', 'Draft'])
     const forged = connect(executorUrl, () => 'not.a.token')
     await expect(forged.Post.query()).rejects.toMatchObject({ code: 'UNAUTHENTICATED', status: 401 })
   })
