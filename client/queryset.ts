@@ -30,6 +30,7 @@ import type {
   TargetOf,
   ValueOf,
 } from './types.js'
+import type { IdValue } from './types.js'
 
 
 /** What a relation in `withGraphFetched` may say: load it, load its relations, or shape it. */
@@ -152,13 +153,14 @@ export class QuerySet<Api, K extends keyof Api & string, S = RowOf<Api, K>, G = 
   }
 
   /** The row with this id (a composite id is an array), or `undefined`. */
-  findById(id: Scalar | readonly Scalar[]): QuerySet<Api, K, S, G, 'first'> {
-    return this.with({ op: 'first', terms: [...this.state.terms, { or: false, filter: { kind: 'id', ids: [id] } }] }) as never
+  findById(id: IdValue | readonly IdValue[]): QuerySet<Api, K, S, G, 'first'> {
+    // A custom-typed id travels as its type (superjson) and is checked by the executor.
+    return this.with({ op: 'first', terms: [...this.state.terms, { or: false, filter: { kind: 'id', ids: [id as Scalar] } }] }) as never
   }
 
   /** The rows with these ids. */
-  findByIds(ids: readonly (Scalar | readonly Scalar[])[]): this {
-    return this.with({ terms: [...this.state.terms, { or: false, filter: { kind: 'id', ids } }] })
+  findByIds(ids: readonly (IdValue | readonly IdValue[])[]): this {
+    return this.with({ terms: [...this.state.terms, { or: false, filter: { kind: 'id', ids: ids as readonly Scalar[] } }] })
   }
 
   /** Page `page` (from 0) of `pageSize` rows: `{ results, total }`. */
@@ -278,17 +280,17 @@ export class QuerySet<Api, K extends keyof Api & string, S = RowOf<Api, K>, G = 
   }
 
   /** Patches the row with this id and resolves to it (`undefined` if there is none). */
-  patchAndFetchById(id: Scalar | readonly Scalar[], values: PatchOf<Api, K>): MutationQuerySet<Api, K, RowOf<Api, K> | undefined> {
+  patchAndFetchById(id: IdValue | readonly IdValue[], values: PatchOf<Api, K>): MutationQuerySet<Api, K, RowOf<Api, K> | undefined> {
     return this.findByIds([id]).mutate({ op: 'patch', values: values as WriteRow, returning: 'first' })
   }
 
   /** Updates the row with this id and resolves to it (`undefined` if there is none). */
-  updateAndFetchById(id: Scalar | readonly Scalar[], values: UpdateOf<Api, K>): MutationQuerySet<Api, K, RowOf<Api, K> | undefined> {
+  updateAndFetchById(id: IdValue | readonly IdValue[], values: UpdateOf<Api, K>): MutationQuerySet<Api, K, RowOf<Api, K> | undefined> {
     return this.findByIds([id]).mutate({ op: 'update', values: values as WriteRow, returning: 'first' })
   }
 
   /** Deletes the row with this id; resolves to the number deleted (0 or 1). */
-  deleteById(id: Scalar | readonly Scalar[], ...granted: CanDelete<Api, K> extends true ? [] : [never]): MutationQuerySet<Api, K, number, true> {
+  deleteById(id: IdValue | readonly IdValue[], ...granted: CanDelete<Api, K> extends true ? [] : [never]): MutationQuerySet<Api, K, number, true> {
     void granted
     return this.findById(id).mutate({ op: 'delete', returning: 'count' })
   }
@@ -320,7 +322,7 @@ export class RelatedQuerySet<Api, K extends keyof Api & string> extends QuerySet
    * await db.Person.relatedQuery('movies').for(1).relate([3, 4])
    * // insert into persons_movies (person_id, movie_id) values (1, 3), (1, 4) on conflict do nothing
    */
-  relate(ids: Scalar | readonly (Scalar | readonly Scalar[])[]): MutationQuerySet<Api, K, number> {
+  relate(ids: IdValue | readonly (IdValue | readonly IdValue[])[]): MutationQuerySet<Api, K, number> {
     const list = (Array.isArray(ids) ? ids : [ids]) as readonly (Scalar | readonly Scalar[])[]
     return new MutationQuerySet({ ...this.state, mutation: { op: 'relate', ids: list } }, this.runner)
   }

@@ -10,6 +10,7 @@ import { RelatedQuerySet } from './queryset.js'
 import type { Runner } from './runnable.js'
 import { failSoftly } from './soft-fail.js'
 import type { AvgValue, ColumnOf, ModelName, RowOf, SumValue, ValueOf } from './types.js'
+import type { IdValue } from './types.js'
 
 /** An aggregate of related rows, to pass to `select()`; `.as(alias)` names it. */
 export class RelationAggregateSelection<Alias extends string, Value> {
@@ -48,7 +49,7 @@ export class RelatedQuery<Api, K extends ModelName<Api>, T extends ModelName<Api
    * db.Person.relatedQuery('pets').for(1).where('species', 'dog')
    * // select … from animals where exists (select 1 from persons where id in (1) and persons.id = animals.owner_id) and species = 'dog'
    */
-  for(ids: Scalar | readonly (Scalar | readonly Scalar[])[]): RelatedQuerySet<Api, T> {
+  for(ids: IdValue | readonly (IdValue | readonly IdValue[])[]): RelatedQuerySet<Api, T> {
     const list = (Array.isArray(ids) ? ids : [ids]) as readonly (Scalar | readonly Scalar[])[]
     const state = { ...initialState(this.owner), relatedTo: { relation: this.relation, ids: list }, terms: this.state.terms }
     const qs = new RelatedQuerySet<Api, T>(state, this.runner)

@@ -128,6 +128,12 @@ export type ResultOf<Row, M extends ReadMode> = M extends 'many'
 /** Flattens intersections in hovers. */
 export type Simplify<T> = { [K in keyof T]: T[K] } & {}
 
+/**
+ * An id value: a scalar, or a value of a custom type registered on the client's
+ * SuperJSON instance (a key column the executor's `types` reads as an app type).
+ */
+export type IdValue = import('../shared/query-ast.js').Scalar | object
+
 /** A value from an earlier query of the same transaction (`t.ref(0, 'id')`). */
 export interface Ref {
   readonly $ref: { readonly query: number; readonly column: string }

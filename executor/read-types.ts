@@ -133,6 +133,18 @@ export function readTypes(connection: Partial<TypeParsers>, overrides: TypeOverr
   return types
 }
 
+/**
+ * A value as a statement parameter: what an app's `types` parser made of a column (a
+ * Decimal, a Uuid class) goes back to PostgreSQL as its text (`String(value)`), wherever
+ * the executor reuses it — relation keys, links, references, policy comparisons; pg would
+ * send such an object as JSON. Other values are unchanged.
+ */
+export function asParameter(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || value instanceof Date || Array.isArray(value) || ArrayBuffer.isView(value)) return value
+  const prototype = Object.getPrototypeOf(value) as unknown
+  return prototype === Object.prototype || prototype === null ? value : String(value)
+}
+
 /** pg's parser for a type it leaves as text (text itself has no other). */
 const AS_TEXT = pg.types.getTypeParser(25, 'text')
 

@@ -9,7 +9,7 @@ import type { ModelMeta } from './api-metadata.js'
 import { ExecutorError, PolicyContextMismatch } from './executor-error.js'
 import type { ResultBudget } from './result-budget.js'
 import { Ref, type CheckedValue } from './validate-values.js'
-import type { TypeOverrides } from './read-types.js'
+import { asParameter, type TypeOverrides } from './read-types.js'
 
 export type PolicyTerm = readonly [column: string, value: Scalar | readonly Scalar[]]
 export type PolicyFilter = (ctx: unknown) => Readonly<Record<string, Scalar | readonly Scalar[]>>
@@ -86,7 +86,7 @@ export class RequestScope {
     if (row === null || typeof row !== 'object' || !Object.hasOwn(row, value.column)) {
       throw new ExecutorError('BAD_REQUEST', `ref to query ${value.query}: its result has no row with "${value.column}"`)
     }
-    const resolved = (row as Record<string, unknown>)[value.column]
+    const resolved = asParameter((row as Record<string, unknown>)[value.column])
     if (resolved !== null && typeof resolved === 'object' && !(resolved instanceof Date)) {
       throw new ExecutorError('BAD_REQUEST', `ref to query ${value.query}: "${value.column}" is not a scalar`)
     }
@@ -128,7 +128,8 @@ function evaluatePolicy(model: ModelMeta, policy: PolicyFilter, ctx: unknown): P
   })
 }
 
-function sameValue(actual: unknown, expected: Scalar, type: string): boolean {
+function sameValue(given: unknown, expected: Scalar, type: string): boolean {
+  const actual = asParameter(given)
   if (actual === null || actual === undefined || expected === null) return false
   if (actual instanceof Date || expected instanceof Date) {
     const a = actual instanceof Date ? actual.getTime() : Date.parse(String(actual))

@@ -21,6 +21,7 @@ import type { ModelMeta, RelationMeta, WriteMeta } from './api-metadata.js'
 import type { DbSession, Row } from './db-session.js'
 import { ExecutorError } from './executor-error.js'
 import { shapeWritten } from './model-json.js'
+import { asParameter } from './read-types.js'
 import { parseArgs } from './procedures.js'
 import type { RequestScope } from './request-scope.js'
 import { restrict, source, whereClause } from './sql.js'
@@ -309,9 +310,10 @@ function toModelJson(model: ModelMeta, values: Readonly<Record<string, unknown>>
   return out
 }
 
-function toDatabaseValue(model: ModelMeta, prop: string, value: unknown): unknown {
+function toDatabaseValue(model: ModelMeta, prop: string, given: unknown): unknown {
   const { jsonAttributes, types } = modelJson(model)
-  if (value instanceof JsonText) return jsonAttributes.has(prop) ? value.value : value.text
+  if (given instanceof JsonText) return jsonAttributes.has(prop) ? given.value : given.text
+  const value = asParameter(given)
   const type = types.get(prop)
   if (type === undefined) return value
   if (value instanceof Date && type.has('string')) return value.toISOString()

@@ -10,6 +10,7 @@ import type { Model } from 'objection'
 import type { ComparisonOperator } from '../shared/query-ast.js'
 import type { ModelMeta, RelationMeta } from './api-metadata.js'
 import type { PolicyFilter, RequestScope } from './request-scope.js'
+import { asParameter } from './read-types.js'
 import type { CheckedFilter, CheckedJoin, CheckedOrder, Column } from './validate-query.js'
 
 /** SQL text and its parameters, ready for pg (`$n`) or for a knex raw (`?`). */
@@ -39,7 +40,7 @@ export class Params {
 
   /** A placeholder for `value`. */
   add(value: unknown): string {
-    this.values.push(value)
+    this.values.push(asParameter(value))
     return this.style === 'pg' ? `$${this.values.length}` : `${MARK}${this.values.length - 1}${MARK}`
   }
 

@@ -283,7 +283,7 @@ export class QueryValidator {
     if (distinct) {
       // PostgreSQL orders a distinct result only by what it selects.
       const selected = new Set(selection.select.map((c) => c.column))
-      if (selection.orderBy.some((o) => !selected.has(o.column))) throw bad('a distinct query can order only by the columns it selects')
+      if (selection.orderBy.some((o) => o.join || !selected.has(o.column))) throw bad('a distinct query can order only by the columns it selects')
     }
     const limit = selection.limit ?? model.defaultLimit
     // An aggregate row holds the selected groupBy columns (all of them without a select).
@@ -307,6 +307,9 @@ export class QueryValidator {
     const limit = query.limit === undefined ? undefined : this.values.count(query.limit, `${path} limit`, model.maxLimit)
     const offset = query.offset === undefined ? 0 : this.values.count(query.offset, `${path} offset`, Number.MAX_SAFE_INTEGER)
     const graph = query.graph === undefined ? [] : this.graph(model, query.graph, depth, path)
+    // A loaded relation is a key of each row: a joined column or an aggregate may not take it.
+    const clash = [...joined.map((j) => j.key), ...relationAggregates.map((a) => a.alias)].find((key) => graph.some((node) => node.relation.name === key))
+    if (clash !== undefined) throw bad(`"${clash}" is both selected and a loaded relation`)
     return { model, select, joined, relationAggregates, ...(where && { where }), orderBy, ...(limit !== undefined && { limit }), offset, graph }
   }
 
@@ -336,7 +339,7 @@ export class QueryValidator {
       const match = /^(.+?)\s+as\s+(.+)$/i.exec(name)
       const reference = this.joinedColumn(match ? match[1]! : name)
       const key = match ? match[2]! : reference.prop
-      if (!ALIAS_PATTERN.test(key) || RESERVED_KEYS.has(key)) throw bad(`"${clip(key)}" cannot be a result key (a plain identifier)`)
+      if (!ALIAS_PATTERN.test(key) || RESERVED_KEYS.has(key) || key.startsWith('__ao_')) throw bad(`"${clip(key)}" cannot be a result key (a plain identifier)`)
       if (taken.has(key)) throw bad(`"${key}" is selected twice; name one with "as"`)
       taken.add(key)
       return { key, join: reference.join, column: reference.column }
@@ -494,7 +497,8 @@ export class QueryValidator {
     if (!FUNCTIONS.has(fn)) throw bad(`unknown aggregate function "${clip(fn)}"`)
     const alias = string(node.alias, 'aggregate alias')
     if (!ALIAS_PATTERN.test(alias)) throw bad('an aggregate alias must be a plain identifier (letters, digits, _)')
-    if (RESERVED_KEYS.has(alias)) throw bad(`"${alias}" cannot be an aggregate alias`)
+    // Keys starting with __ao_ are the executor's own (the keys rows are matched to parents by).
+    if (RESERVED_KEYS.has(alias) || alias.startsWith('__ao_')) throw bad(`"${alias}" cannot be an aggregate alias`)
     const distinct = optionalBoolean(node.distinct, 'aggregate distinct')
     if (node.column === undefined) {
       if (fn !== 'count' || distinct) throw bad(`${fn} needs a column`)

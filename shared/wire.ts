@@ -357,8 +357,8 @@ export interface DecodeLimits {
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 const ANNOTATIONS = new Set(['Date', 'bigint', 'undefined', 'number'])
-/** The numbers JSON cannot hold, as superjson writes them (the validator refuses all but -0). */
-const SPECIAL_NUMBERS = new Set(['-0', 'NaN', 'Infinity', '-Infinity'])
+/** The one number JSON cannot hold that a request may carry (superjson writes it for a computed -0); NaN and ±Infinity are refused. */
+const SPECIAL_NUMBERS = new Set(['-0'])
 
 /**
  * Decodes an untrusted request document. Throws `WireFormatError` (`BAD_REQUEST` or
@@ -441,7 +441,7 @@ function applyAnnotations(json: unknown, meta: unknown, budget: number, limits: 
     if (key !== 'values' && key !== 'v' && key !== 'referentialEqualities') throw bad(`unexpected key "${clip(key)}" in superjson meta`)
   }
   let remaining = budget
-  if (meta.referentialEqualities !== undefined) remaining = checkEqualities(json, meta.referentialEqualities, remaining)
+  if (meta.referentialEqualities !== undefined) remaining = checkEqualities(json, meta.referentialEqualities, remaining, limits.maxDepth)
   if (meta.values === undefined) return json
   if (!isPlainRecord(meta.values)) throw bad('superjson meta.values must map paths to annotations')
   // Flat paths (as superjson writes them) or a nested tree of paths (as it also reads):
@@ -450,7 +450,13 @@ function applyAnnotations(json: unknown, meta: unknown, budget: number, limits: 
     if (depth > limits.maxDepth) throw new WireFormatError('LIMIT_EXCEEDED', `request is nested deeper than ${limits.maxDepth} levels`)
     for (const key of Object.keys(node)) {
       if (--remaining < 0) throw new WireFormatError('LIMIT_EXCEEDED', 'request has too many type annotations')
-      const path = [...prefix, ...parsePath(key)]
+      const segments = parsePath(key)
+      // A path deeper than the document can be cannot point into it: refuse it before
+      // building anything from it (a long dotted key under many children would cost).
+      if (prefix.length + segments.length > limits.maxDepth) {
+        throw new WireFormatError('LIMIT_EXCEEDED', `an annotation path is deeper than ${limits.maxDepth} levels`)
+      }
+      const path = [...prefix, ...segments]
       const child = node[key]
       if (isPlainRecord(child)) {
         visit(child, path, depth + 1)
@@ -477,7 +483,7 @@ function applyAnnotations(json: unknown, meta: unknown, budget: number, limits: 
  * the node budget. They are not applied: superjson writes every occurrence in full, so
  * the document already holds what they would share, and nothing is expanded or linked.
  */
-function checkEqualities(json: unknown, equalities: unknown, budget: number): number {
+function checkEqualities(json: unknown, equalities: unknown, budget: number, maxDepth: number): number {
   if (!isPlainRecord(equalities)) throw bad('superjson referential equalities must map a path to the paths sharing its value')
   let remaining = budget
   for (const source of Object.keys(equalities)) {
@@ -486,7 +492,9 @@ function checkEqualities(json: unknown, equalities: unknown, budget: number): nu
     for (const path of [source, ...targets]) {
       if (--remaining < 0) throw new WireFormatError('LIMIT_EXCEEDED', 'request has too many type annotations')
       if (typeof path !== 'string') throw bad('a superjson referential equality path must be a string')
-      resolvePath(json, parsePath(path))
+      const segments = parsePath(path)
+      if (segments.length > maxDepth) throw new WireFormatError('LIMIT_EXCEEDED', `a referential equality path is deeper than ${maxDepth} levels`)
+      resolvePath(json, segments)
     }
   }
   return remaining
@@ -540,7 +548,7 @@ function applyAnnotation(json: unknown, path: string[], type: string): void {
       return
     }
     case 'number': {
-      if (typeof leaf !== 'string' || !SPECIAL_NUMBERS.has(leaf)) throw bad('a number annotation must point at -0, NaN, Infinity or -Infinity')
+      if (typeof leaf !== 'string' || !SPECIAL_NUMBERS.has(leaf)) throw bad('numbers must be finite (a number annotation may only stand for -0)')
       target[key] = Number(leaf)
       return
     }

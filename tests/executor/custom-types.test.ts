@@ -123,3 +123,68 @@ describe.each(DATABASE_KINDS)('custom types end to end on %s', (kind) => {
     await expect(broken({ int4: String })).rejects.toThrow(/pg reads integer as a value of its own already/)
   })
 })
+
+/** A uuid as the app's own class: keys read through `types` go back to PostgreSQL as their text. */
+class Uuid {
+  constructor(readonly text: string) {}
+  toString(): string {
+    return this.text
+  }
+}
+
+class Writer extends Model {
+  static override tableName = 'writers'
+  declare id: Uuid
+  declare name: string
+  declare books?: Book[]
+  static override get relationMappings() {
+    return { books: { relation: Model.HasManyRelation, modelClass: Book, join: { from: 'writers.id', to: 'books.writer_id' } } }
+  }
+}
+
+class Book extends Model {
+  static override tableName = 'books'
+  declare id: number
+  declare writer_id: Uuid | null
+  declare title: string
+}
+
+const uuidApi = {
+  Writer: expose(Writer, { read: { allow: true, columns: '*' }, relations: ['books'] }),
+  Book: expose(Book, { read: { allow: true, columns: '*' }, update: { allow: true, columns: ['writer_id', 'title'] } }),
+}
+
+describe.each(DATABASE_KINDS)('a key column read as an app type on %s', (kind) => {
+  let db: TestDatabase
+  let client: Client<typeof uuidApi>
+  const ann = '6f1c2b9e-0d8a-4c1e-9a57-1b2c3d4e5f60'
+  beforeAll(async () => {
+    db = await openDatabase(kind)
+    await db.knex.schema.createTable('writers', (t) => {
+      t.uuid('id').primary()
+      t.text('name').notNullable()
+    })
+    await db.knex.schema.createTable('books', (t) => {
+      t.increments('id')
+      t.uuid('writer_id').references('writers.id')
+      t.text('title').notNullable()
+    })
+    await db.knex('writers').insert({ id: ann, name: 'Ann' })
+    await db.knex('books').insert([{ writer_id: ann, title: 'First' }, { writer_id: null, title: 'Stray' }])
+    const codec = new SuperJSON()
+    codec.registerCustom<Uuid, string>({ isApplicable: (v): v is Uuid => v instanceof Uuid, serialize: (v) => v.text, deserialize: (v) => new Uuid(v) }, 'uuid')
+    const executor = createExecutor({ knex: db.knex, api: uuidApi, superjson: codec, types: { uuid: (text) => new Uuid(text) }, logger: { error() {} } })
+    await executor.ready()
+    client = createClient<typeof uuidApi>({ url: 'http://uuid.test/orm', superjson: codec, fetch: (url, init) => executor(new Request(url, init)) })
+  })
+  afterAll(() => db?.close())
+
+  it('loads relations and relates rows by such keys', async () => {
+    const [writer] = await client.Writer.query().withGraphFetched({ books: true })
+    expect(writer!.id).toBeInstanceOf(Uuid)
+    expect(writer!.books.map((b) => b.title)).toEqual(['First'])
+    const stray = await client.Book.query().where('title', 'Stray').first()
+    expect(await client.Writer.relatedQuery('books').for(writer!.id).relate(stray!.id)).toBe(1)
+    expect((await client.Writer.query().findById(writer!.id).withGraphFetched({ books: true }))?.books).toHaveLength(2)
+  })
+})

@@ -90,3 +90,24 @@ describe.each(DATABASE_KINDS)('joined relations under the read policy on %s', (k
     }
   })
 })
+
+describe.each(DATABASE_KINDS)('joined keys that cannot be told apart, on %s', (kind) => {
+  let app: TenantApp
+  beforeAll(async () => {
+    app = await openTenantApp(kind)
+  })
+  afterAll(() => app?.close())
+
+  it('refuses a distinct query ordered by a joined column, a key a loaded relation takes, and the executor’s own keys', async () => {
+    app.sql.length = 0
+    const results = await app.run(
+      STAFF_1,
+      { model: 'Ticket', op: 'select', joins: [{ relation: 'project' }], distinct: true, select: ['id'], orderBy: [{ column: 'project.id', direction: 'desc' }] },
+      { model: 'Ticket', op: 'select', joins: [{ relation: 'project' }], select: ['id', 'project.name as project'], graph: [{ relation: 'project' }] },
+      { model: 'Ticket', op: 'select', joins: [{ relation: 'project' }], select: ['id', 'project.name as __ao_k0'] },
+      { model: 'Project', op: 'select', select: ['id', { relation: 'tickets', fn: 'count', alias: '__ao_k0' }] },
+    )
+    for (const result of results) expect(result).toMatchObject({ error: { code: 'BAD_REQUEST' } })
+    expect(app.sql.filter((s) => /projects|tickets/.test(s))).toEqual([])
+  })
+})

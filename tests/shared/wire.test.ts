@@ -82,6 +82,14 @@ describe('the untrusted request decoder', () => {
     expect(decoded.queries[0]!.where).not.toBe(decoded.queries[1]!.where)
   })
 
+  it('refuses annotation paths deeper than the document can be, before building them', () => {
+    const long = Array.from({ length: 200_000 }, () => 'a').join('.')
+    const children = Object.fromEntries(Array.from({ length: 4990 }, (_, i) => [`k${i}`, {}]))
+    // Before the depth check this one was accepted, after a minute of copying paths.
+    reject(JSON.stringify({ json: { v: 1, queries: [] }, meta: { values: { [long]: children } } }), 'LIMIT_EXCEEDED')
+    reject(JSON.stringify({ json: { a: {} }, meta: { referentialEqualities: { a: [long] } } }), 'LIMIT_EXCEEDED')
+  })
+
   it('refuses referential equalities that leave the document, poison it, or pass the node budget', () => {
     reject('{"json":{"a":{}},"meta":{"referentialEqualities":{"a":["b"]}}}')
     reject('{"json":{"a":{},"b":{}},"meta":{"referentialEqualities":{"a":["b.__proto__"]}}}')
@@ -151,8 +159,9 @@ describe('non-finite floats (float8 columns hold NaN and ±Infinity)', () => {
     expect(Object.is(new SuperJSON().parse<{ z: number }>(encode({ z: -0 })).z, -0)).toBe(true)
   })
 
-  it('are read in requests as superjson writes them (the validator then refuses all but -0 as values)', () => {
-    expect(decodeRequestText(encode({ v: 1, queries: [floats] }), LIMITS)).toEqual({ v: 1, queries: [floats] })
+  it('are refused in requests, all but -0 (which superjson writes for a computed -0)', () => {
+    expect(() => decodeRequestText(encode({ v: 1, queries: [floats] }), LIMITS)).toThrow('numbers must be finite')
+    expect(() => decodeRequestText(SuperJSON.stringify({ args: { amount: Infinity } }), LIMITS)).toThrow(WireFormatError)
     expect(Object.is((decodeRequestText(SuperJSON.stringify({ x: -0 }), LIMITS) as { x: number }).x, -0)).toBe(true)
     expect(() => decodeRequestText('{"json":{"a":"1"},"meta":{"values":{"a":["number"]}}}', LIMITS)).toThrow(WireFormatError)
     expect(() => decodeRequestText('{"json":{"a":5},"meta":{"values":{"a":["number"]}}}', LIMITS)).toThrow(WireFormatError)
