@@ -178,7 +178,7 @@ export class RequestValidator extends QueryValidator {
     if (related) {
       if (onConflict) throw bad('an insert into a relation cannot be an upsert')
       const { relation } = related
-      if (relation.kind === 'belongsTo' && checked.length !== 1) throw bad(`an insert into the to-one relation ${named.name}.${relation.name} takes one row`)
+      if (!relation.many && checked.length !== 1) throw bad(`an insert into the to-one relation ${named.name}.${relation.name} takes one row`)
       if (relation.kind === 'hasMany') {
         // The relation sets the key, to the owner's: as if the client had written it.
         for (const column of relation.relatedColumns) {
@@ -259,7 +259,7 @@ export class RequestValidator extends QueryValidator {
     if (ownerCount * idCount > this.limits.maxLimit) {
       throw new ExecutorError('LIMIT_EXCEEDED', `relate may make at most ${this.limits.maxLimit} links (owners × ids) in one query`)
     }
-    if (relation.kind === 'belongsTo' && idCount !== 1) throw bad(`${named.name}.${relation.name} is a to-one relation: relate one id`)
+    if (!relation.many && idCount !== 1) throw bad(`${named.name}.${relation.name} is a to-one relation: relate one id`)
     return { kind: 'relate', op, owners, ownerCount, ids, idCount }
   }
 
