@@ -342,3 +342,14 @@ export function allowed(allow: Allow<never> | undefined): Allowed {
   }
   throw new TypeError('allow must be true, a list of roles or a function of the context')
 }
+
+/** The property a database column has in rows (the column itself when the model does not map it). */
+export function propOf(model: ModelMeta, column: string): string {
+  return model.allProps.get(column) ?? column
+}
+
+/** Whether a write grant lists the database column `column`. */
+export function grantsColumn(grant: { readonly columns: ReadonlyMap<string, string> }, column: string): boolean {
+  for (const granted of grant.columns.values()) if (granted === column) return true
+  return false
+}

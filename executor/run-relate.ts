@@ -14,14 +14,15 @@
  * fails with `NOT_FOUND` and changes nothing: a row outside the policy is a row that does
  * not exist. `unrelate` is a filter, and unlinks what it reaches.
  */
-import type { ModelMeta, RelationMeta } from './api-metadata.js'
+import { propOf, type ModelMeta, type RelationMeta } from './api-metadata.js'
 import type { DbSession, Row } from './db-session.js'
 import { ExecutorError } from './executor-error.js'
-import type { RequestScope } from './request-scope.js'
-import { insertRows, link, propOf, runUpdate } from './run-write.js'
+import type { PolicyFilter, RequestScope } from './request-scope.js'
+import { insertRows, link, runUpdate } from './run-write.js'
 import { source, whereClause, type Params } from './sql.js'
 import type { CheckedFilter, RelatedFilter } from './validate-query.js'
 import type { CheckedInsert, CheckedRelate } from './validate-write.js'
+import { valuesKey } from './validate-values.js'
 import type { Scalar } from '../shared/query-ast.js'
 
 /** `relatedQuery(relation).for(id).insert(rows)`: the rows, inserted and linked to the owner. */
@@ -120,7 +121,7 @@ async function lookup(
   ids: CheckedFilter,
   columns: readonly string[],
   scope: RequestScope,
-  extra?: RelatedWhere,
+  extra?: PolicyFilter,
 ): Promise<Row[]> {
   const p = session.params()
   const from = source(p, model, ids, scope, extra)
@@ -128,8 +129,6 @@ async function lookup(
   const list = wanted.map((column) => `${p.column(from.alias, column)} as ${p.id(propOf(model, column))}`)
   return session.rows(p.statement(`select distinct ${list.join(', ')} from ${from.from}${whereClause(from.conditions)}`))
 }
-
-type RelatedWhere = Parameters<typeof source>[4]
 
 /**
  * Join-table rows linking each owner to each related row; a link that exists already is
@@ -144,7 +143,7 @@ async function relateMany(session: DbSession, relation: RelationMeta, owner: Mod
         ...relation.ownerColumns.map((column) => parent[propOf(owner, column)]),
         ...relation.relatedColumns.map((column) => child[propOf(relation.target, column)]),
       ]
-      const key = JSON.stringify(values, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))
+      const key = valuesKey(values)
       if (!tuples.has(key)) tuples.set(key, values)
     }
   }

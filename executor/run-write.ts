@@ -17,7 +17,7 @@
  */
 import type { Knex } from 'knex'
 import type { Model, QueryBuilder } from 'objection'
-import type { ModelMeta, RelationMeta, WriteMeta } from './api-metadata.js'
+import { propOf, type ModelMeta, type RelationMeta, type WriteMeta } from './api-metadata.js'
 import type { DbSession, Row } from './db-session.js'
 import { ExecutorError } from './executor-error.js'
 import { shapeWritten } from './model-json.js'
@@ -25,7 +25,7 @@ import { asParameter } from './read-types.js'
 import { parseArgs } from './procedures.js'
 import type { RequestScope } from './request-scope.js'
 import { restrict, source, whereClause } from './sql.js'
-import { JsonText, type CheckedWriteValue } from './validate-values.js'
+import { JsonText, valuesKey, type CheckedWriteValue } from './validate-values.js'
 import type { CheckedCall, CheckedDelete, CheckedInsert, CheckedInsertRow, CheckedUpdate } from './validate-write.js'
 import type { Column } from './validate-query.js'
 
@@ -267,7 +267,7 @@ async function checkReferences(
     for (const row of rows) {
       const tuple = props.map((prop) => row[prop])
       if (tuple.some((value) => value === null || value === undefined)) continue
-      tuples.set(JSON.stringify(tuple, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}` : v)), tuple)
+      tuples.set(valuesKey(tuple), tuple)
     }
     if (tuples.size === 0) continue
     const missing = () =>
@@ -409,9 +409,4 @@ function project(row: Row, select: readonly Column[]): Row {
 
 function columnsOf(model: ModelMeta): Column[] {
   return [...model.columns].map(([prop, column]) => ({ prop, column }))
-}
-
-/** The property a database column has in a parsed row. */
-export function propOf(model: ModelMeta, column: string): string {
-  return model.allProps.get(column) ?? column
 }

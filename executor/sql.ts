@@ -278,18 +278,7 @@ export function related(
   what: (alias: string) => string = () => '1',
 ): string {
   const from = source(p, relation.target, where, scope)
-  const { join } = relation
-  if (join) {
-    const joinAlias = scope.alias()
-    from.from += joinOn(p, join.table, joinAlias, join.relatedColumns, from.alias, relation.relatedColumns)
-    join.ownerColumns.forEach((column, i) => {
-      from.conditions.push(`${p.column(joinAlias, column)} = ${p.column(ownerAlias, relation.ownerColumns[i]!)}`)
-    })
-  } else {
-    relation.relatedColumns.forEach((column, i) => {
-      from.conditions.push(`${p.column(from.alias, column)} = ${p.column(ownerAlias, relation.ownerColumns[i]!)}`)
-    })
-  }
+  linkRows(p, from, relation, 'target', ownerAlias, scope)
   return `select ${what(from.alias)} from ${from.from}${whereClause(from.conditions)}`
 }
 
@@ -299,19 +288,26 @@ export function related(
  */
 function owners(p: Params, owner: ModelMeta, relation: RelationMeta, ids: CheckedFilter, targetAlias: string, scope: RequestScope): string {
   const from = source(p, owner, ids, scope)
-  const { join } = relation
-  if (join) {
-    const joinAlias = scope.alias()
-    from.from += joinOn(p, join.table, joinAlias, join.ownerColumns, from.alias, relation.ownerColumns)
-    join.relatedColumns.forEach((column, i) => {
-      from.conditions.push(`${p.column(joinAlias, column)} = ${p.column(targetAlias, relation.relatedColumns[i]!)}`)
-    })
-  } else {
-    relation.ownerColumns.forEach((column, i) => {
-      from.conditions.push(`${p.column(from.alias, column)} = ${p.column(targetAlias, relation.relatedColumns[i]!)}`)
-    })
-  }
+  linkRows(p, from, relation, 'owner', targetAlias, scope)
   return `select 1 from ${from.from}${whereClause(from.conditions)}`
+}
+
+/**
+ * Joins `from`, a table on one `side` of `relation`, to the row aliased `otherAlias` on the
+ * other side: key equalities, through the join table when the relation has one.
+ */
+function linkRows(p: Params, from: Source, relation: RelationMeta, side: 'owner' | 'target', otherAlias: string, scope: RequestScope): void {
+  const [mine, theirs] = side === 'target' ? [relation.relatedColumns, relation.ownerColumns] : [relation.ownerColumns, relation.relatedColumns]
+  const { join } = relation
+  let alias = from.alias
+  let columns = mine
+  if (join) {
+    const [joinMine, joinTheirs] = side === 'target' ? [join.relatedColumns, join.ownerColumns] : [join.ownerColumns, join.relatedColumns]
+    alias = scope.alias()
+    from.from += joinOn(p, join.table, alias, joinMine, from.alias, mine)
+    columns = joinTheirs
+  }
+  columns.forEach((column, i) => from.conditions.push(`${p.column(alias, column)} = ${p.column(otherAlias, theirs[i]!)}`))
 }
 
 /**

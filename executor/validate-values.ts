@@ -225,6 +225,11 @@ export function checkKeys(node: Record<string, unknown>, allowed: ReadonlySet<st
   }
 }
 
+/** A key telling tuples of values apart (bigints kept apart from numeric strings): for de-duplicating ids and keys. */
+export function valuesKey(values: readonly unknown[]): string {
+  return JSON.stringify(values, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))
+}
+
 export function keys(...names: string[]): ReadonlySet<string> {
   return new Set(names)
 }

@@ -5,12 +5,12 @@
  * model's insert grant.
  */
 import { GRAPH_SPECIAL_KEYS, READ_OPS, RETURNING, type Returning } from '../shared/query-ast.js'
-import type { ModelMeta, RelationMeta } from './api-metadata.js'
+import { grantsColumn, propOf, type ModelMeta, type RelationMeta } from './api-metadata.js'
 import { ExecutorError } from './executor-error.js'
 import type { Limits } from './limits.js'
 import type { ProcedureMeta } from './procedures.js'
 import { QueryValidator, type CheckedFilter, type CheckedRead, type Column, type RelatedFilter } from './validate-query.js'
-import { array, bad, checkKeys, clip, keys, record, string, type CheckedWriteValue } from './validate-values.js'
+import { array, bad, checkKeys, clip, keys, record, string, valuesKey, type CheckedWriteValue } from './validate-values.js'
 import type { ApiMetadata } from './api-metadata.js'
 import type { CustomTypes } from '../shared/wire.js'
 
@@ -183,7 +183,7 @@ export class RequestValidator extends QueryValidator {
         // The relation sets the key, to the owner's: as if the client had written it.
         for (const column of relation.relatedColumns) {
           const prop = propOf(model, column)
-          if (![...model.insert.columns.values()].includes(column)) {
+          if (!grantsColumn(model.insert, column)) {
             throw new ExecutorError('FORBIDDEN', `inserting into ${named.name}.${relation.name} writes ${model.name}.${prop}, which the insert grant does not list`)
           }
           if (checked.some((row) => row.values.has(column))) throw bad(`"${prop}" is set by the relation ${named.name}.${relation.name}; leave it out`)
@@ -220,7 +220,7 @@ export class RequestValidator extends QueryValidator {
     if (!grant) throw new ExecutorError('FORBIDDEN', `updating ${owner.name} is not allowed`)
     if (relation.kind !== 'belongsTo') return
     for (const column of relation.ownerColumns) {
-      if (![...grant.columns.values()].includes(column)) {
+      if (!grantsColumn(grant, column)) {
         throw new ExecutorError('FORBIDDEN', `linking ${owner.name}.${relation.name} writes ${owner.name}.${propOf(owner, column)}, which the update grant does not list`)
       }
     }
@@ -242,7 +242,7 @@ export class RequestValidator extends QueryValidator {
       const grant = target.update
       if (!grant) throw new ExecutorError('FORBIDDEN', `updating ${target.name} is not allowed`)
       for (const column of relation.relatedColumns) {
-        if (![...grant.columns.values()].includes(column)) {
+        if (!grantsColumn(grant, column)) {
           throw new ExecutorError('FORBIDDEN', `linking ${named.name}.${relation.name} writes ${target.name}.${propOf(target, column)}, which the update grant does not list`)
         }
       }
@@ -412,12 +412,7 @@ function withRelated(related: RelatedFilter | undefined, where: CheckedFilter | 
 
 /** How many distinct ids a (checked) id list holds. */
 function distinctCount(ids: readonly unknown[]): number {
-  return new Set(ids.map((id) => JSON.stringify(id, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v instanceof Date ? v.getTime() : v)))).size
-}
-
-/** The property a database column has in rows. */
-function propOf(model: ModelMeta, column: string): string {
-  return model.allProps.get(column) ?? column
+  return new Set(ids.map((id) => valuesKey([id]))).size
 }
 
 function fail(message: string): never {
