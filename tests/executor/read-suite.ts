@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createClient, type Client } from '../../client/index.js'
 import type { DemoApi } from '../../examples/demo/api.js'
 import { Author, Comment, Post, Tag } from '../../examples/demo/models.js'
-import { DATABASE_KINDS } from '../support/databases.js'
+import { DATABASE_KINDS, type DatabaseKind } from '../support/databases.js'
 import { openDemo, type Demo } from '../support/demo.js'
 import { plain } from '../support/compare.js'
 import { encode } from '../../shared/wire.js'
@@ -36,8 +36,8 @@ function expose(value: unknown, shape: Shape): unknown {
   return plain(out)
 }
 
-export function readSuite(mappers: 'model' | 'knex'): void {
-describe.each(DATABASE_KINDS)(`reads on %s, columns mapped by the ${mappers === 'model' ? 'models' : 'knex config'}`, (kind) => {
+export function readSuite(mappers: 'model' | 'knex', kinds: readonly DatabaseKind[] = DATABASE_KINDS): void {
+describe.each(kinds)(`reads on %s, columns mapped by the ${mappers === 'model' ? 'models' : 'knex config'}`, (kind) => {
   let demo: Demo
   let db: Client<DemoApi>
   let requests = 0

