@@ -43,7 +43,35 @@ export default tseslint.config(
   {
     files: ['executor/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['../client/*', '../client'], message: 'the executor never imports the client' }] }],
+      'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)client(/|$)', message: 'the executor never imports the client' }] }],
+    },
+  },
+  // The executor's folders are the stages of a request, and imports run one way:
+  // api (what the app declares) ← validate ← session (SQL, scope, budget) ← run; the
+  // runtime adapters and authentication stand apart; create-executor ties them together.
+  ...Object.entries({
+    api: ['validate', 'session', 'run', 'adapters', 'auth'],
+    validate: ['session', 'run', 'adapters', 'auth'],
+    session: ['run', 'adapters', 'auth'],
+    run: ['adapters', 'auth'],
+    adapters: ['api', 'validate', 'session', 'run', 'auth'],
+    auth: ['api', 'validate', 'session', 'run', 'adapters'],
+  }).map(([folder, later]) => ({
+    files: [`executor/${folder}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { regex: '(^|/)client(/|$)', message: 'the executor never imports the client' },
+          { regex: `^\\.\\./(${later.join('|')})/|^\\.\\./(create-executor|index)\\.js$`, message: `executor/${folder}/ imports only ${folder === 'adapters' || folder === 'auth' ? 'the executor\'s top-level helpers' : 'earlier stages'}: see eslint.config.js` },
+        ],
+      }],
+    },
+  })),
+  {
+    // The top-level helpers (errors, limits, outages, request bodies) import no stage.
+    files: ['executor/executor-error.ts', 'executor/limits.ts', 'executor/outage.ts', 'executor/request-body.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\./[a-z-]+/|^\\./(create-executor|index)\\.js$', message: 'top-level helpers import no stage' }, { regex: '(^|/)client(/|$)', message: 'the executor never imports the client' }] }],
     },
   },
 )

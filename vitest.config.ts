@@ -5,9 +5,9 @@ import { defineConfig } from 'vitest/config'
 const ENTRIES: Record<string, string> = {
   'async-orm/client': './client/index.ts',
   'async-orm/executor': './executor/index.ts',
-  'async-orm/executor/node': './executor/node-adapter.ts',
-  'async-orm/executor/lambda': './executor/lambda-adapter.ts',
-  'async-orm/executor/pglite': './executor/pglite.ts',
+  'async-orm/executor/node': './executor/adapters/node.ts',
+  'async-orm/executor/lambda': './executor/adapters/lambda.ts',
+  'async-orm/executor/pglite': './executor/adapters/pglite.ts',
   'async-orm/edge': './edge/worker.ts',
   'async-orm/msw': './msw/index.ts',
   'async-orm/msw/stubs': './msw/stubs.ts',

@@ -10,10 +10,10 @@ export {
   type DeletePolicy,
   type RelationKey,
   type RowFilter,
-} from './expose.js'
+} from './api/expose.js'
 export { ExecutorError, type Logger } from './executor-error.js'
 export { DEFAULT_LIMITS, type Limits } from './limits.js'
-export type { IdempotencyOptions } from './idempotency.js'
+export type { IdempotencyOptions } from './run/idempotency.js'
 export { ERROR_STATUS, type ErrorCode, type WireError } from '../shared/error-codes.js'
 export {
   procedure,
@@ -22,6 +22,6 @@ export {
   type StandardSchemaV1,
   type InferInput,
   type InferOutput,
-} from './procedures.js'
-export { jwtAuth, type JwtAuthOptions } from './jwt-auth.js'
-export { proxyAuth, type ProxyAuthOptions } from './proxy-auth.js'
+} from './api/procedures.js'
+export { jwtAuth, type JwtAuthOptions } from './auth/jwt.js'
+export { proxyAuth, type ProxyAuthOptions } from './auth/proxy.js'

@@ -11,8 +11,8 @@ import type { Query } from '../shared/query-ast.js'
 import SuperJSON from 'superjson'
 import { customTypesOf, decode, type RequestBody } from '../shared/wire.js'
 import { createExecutor, type Executor, type ExecutorOptions } from '../executor/index.js'
-import { createEmbeddedDatabase } from '../executor/pglite.js'
-import type { ColumnKey, ExposedModel } from '../executor/expose.js'
+import { createEmbeddedDatabase } from '../executor/adapters/pglite.js'
+import type { ColumnKey, ExposedModel } from '../executor/api/expose.js'
 
 export { ormStubs, type OrmStubs, type SentRequest, type StubOp } from './stubs.js'
 

@@ -6,7 +6,7 @@
 import knexFactory from 'knex'
 import { api } from '../../examples/demo/api.js'
 import { createExecutor } from '../../executor/index.js'
-import { serve } from '../../executor/node-adapter.js'
+import { serve } from '../../executor/adapters/node.js'
 import { AUTHOR_HEADER } from '../workloads.js'
 
 const connectionMode = process.argv[2] === 'connection'

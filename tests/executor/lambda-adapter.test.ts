@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { APIGatewayProxyResult, LambdaEvent } from 'hono/aws-lambda'
-import { toLambdaHandler } from '../../executor/lambda-adapter.js'
+import { toLambdaHandler } from '../../executor/adapters/lambda.js'
 import { decode, encodeRequest } from '../../shared/wire.js'
 import { openDemo, tokenFor, type Demo } from '../support/demo.js'
 

@@ -11,7 +11,7 @@ import { createClient } from '../../client/index.js'
 import type { DemoApi } from '../../examples/demo/api.js'
 import { api } from '../../examples/demo/api.js'
 import { createExecutor } from '../../executor/index.js'
-import { READ_TYPES } from '../../executor/read-types.js'
+import { READ_TYPES } from '../../executor/session/read-types.js'
 import { POSTGRES_URL } from '../support/databases.js'
 import { openDemo, type Demo } from '../support/demo.js'
 

@@ -4,7 +4,7 @@
  */
 import knexFactory from 'knex'
 import { describe, expect, it } from 'vitest'
-import { fixed, Params } from '../../executor/sql.js'
+import { fixed, Params } from '../../executor/session/sql.js'
 
 describe('SQL identifiers', () => {
   it('double-quotes names, doubling embedded quotes', () => {

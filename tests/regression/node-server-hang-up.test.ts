@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { serve, toNodeHandler, type RunningServer } from '../../executor/node-adapter.js'
+import { serve, toNodeHandler, type RunningServer } from '../../executor/adapters/node.js'
 import { encodeRequest } from '../../shared/wire.js'
 import { openDemo, type Demo } from '../support/demo.js'
 import { after, callRequest, RawConnection } from '../support/raw-http.js'

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { ExecutorError } from '../../executor/executor-error.js'
-import { serve, type RunningServer, type ServeOptions } from '../../executor/node-adapter.js'
+import { serve, type RunningServer, type ServeOptions } from '../../executor/adapters/node.js'
 import { after, RawConnection } from '../support/raw-http.js'
 
 /** Far longer than the deadlines set here, far shorter than Node's defaults. */

@@ -11,7 +11,7 @@ import * as v from 'valibot'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { api, procedures } from '../../examples/demo/api.js'
 import { createExecutor, expose, procedure, type Executor } from '../../executor/index.js'
-import { serve, type RunningServer } from '../../executor/node-adapter.js'
+import { serve, type RunningServer } from '../../executor/adapters/node.js'
 import { decode, encodeRequest } from '../../shared/wire.js'
 import { openDemo, type Demo } from '../support/demo.js'
 

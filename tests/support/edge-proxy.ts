@@ -7,7 +7,7 @@
 import { Miniflare } from 'miniflare'
 import { SignJWT, type JWTPayload } from 'jose'
 import { createExecutor, proxyAuth, type ExecutorOptions } from '../../executor/index.js'
-import { serve, type RunningServer } from '../../executor/node-adapter.js'
+import { serve, type RunningServer } from '../../executor/adapters/node.js'
 import { api } from '../../examples/demo/api.js'
 import { decode, encodeRequest } from '../../shared/wire.js'
 import { openDemo, TEST_SECRET, type Demo } from './demo.js'

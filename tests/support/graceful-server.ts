@@ -8,7 +8,7 @@ import knexFactory from 'knex'
 import * as v from 'valibot'
 import { api } from '../../examples/demo/api.js'
 import { createExecutor, procedure } from '../../executor/index.js'
-import { serve, type ServeOptions } from '../../executor/node-adapter.js'
+import { serve, type ServeOptions } from '../../executor/adapters/node.js'
 
 const started = (name: string) => console.log(`started ${name}`)
 const knex = knexFactory({ client: 'pg', connection: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', searchPath: [process.argv[2]!], pool: { min: 0, max: 2 } })

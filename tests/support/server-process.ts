@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { Knex } from 'knex'
-import type { ServeOptions } from '../../executor/node-adapter.js'
+import type { ServeOptions } from '../../executor/adapters/node.js'
 
 export interface ServerProcess {
   readonly url: string

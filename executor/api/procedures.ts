@@ -6,7 +6,7 @@
  */
 import type { Knex } from 'knex'
 import { allowed, type Allowed } from './api-metadata.js'
-import { ExecutorError } from './executor-error.js'
+import { ExecutorError } from '../executor-error.js'
 import type { Allow } from './expose.js'
 
 /** The Standard Schema interface (standardschema.dev), as valibot, zod and arktype implement it. */

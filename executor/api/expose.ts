@@ -4,8 +4,8 @@
  * startup, and the client reads its phantom `~types` through `import type`.
  */
 import type { Model } from 'objection'
-import type { ModelTypes, RelationType, TypedExposure } from '../shared/api-types.js'
-import type { Scalar } from '../shared/query-ast.js'
+import type { ModelTypes, RelationType, TypedExposure } from '../../shared/api-types.js'
+import type { Scalar } from '../../shared/query-ast.js'
 import type { StandardSchemaV1 } from './procedures.js'
 
 /** Any objection model class. */

@@ -4,11 +4,11 @@
  * results so far (for refs such as `t.ref(0, 'id')`).
  */
 import type { Knex } from 'knex'
-import type { Scalar } from '../shared/query-ast.js'
-import type { ModelMeta } from './api-metadata.js'
-import { ExecutorError, PolicyContextMismatch } from './executor-error.js'
+import type { Scalar } from '../../shared/query-ast.js'
+import type { ModelMeta } from '../api/api-metadata.js'
+import { ExecutorError, PolicyContextMismatch } from '../executor-error.js'
 import type { ResultBudget } from './result-budget.js'
-import { Ref, type CheckedValue } from './validate-values.js'
+import { Ref, type CheckedValue } from '../validate/validate-values.js'
 import { asParameter, type TypeOverrides } from './read-types.js'
 
 export type PolicyTerm = readonly [column: string, value: Scalar | readonly Scalar[]]

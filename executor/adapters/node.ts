@@ -6,7 +6,7 @@
 import { createServer, IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { getRequestListener } from '@hono/node-server'
-import { ExecutorError } from './executor-error.js'
+import { ExecutorError } from '../executor-error.js'
 
 type FetchHandler = ((request: Request) => Promise<Response>) & { ready?: () => Promise<void> }
 

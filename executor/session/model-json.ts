@@ -7,9 +7,9 @@
  * plain models pay nothing.
  */
 import { Model } from 'objection'
-import type { ModelMeta } from './api-metadata.js'
+import type { ModelMeta } from '../api/api-metadata.js'
 import type { Row } from './db-session.js'
-import type { Column } from './validate-query.js'
+import type { Column } from '../validate/validate-query.js'
 
 const shapes = new WeakMap<ModelMeta, boolean>()
 

@@ -14,12 +14,12 @@ import {
   type ComparisonOperator,
   type ReadOp,
   type Scalar,
-} from '../shared/query-ast.js'
-import type { ApiMetadata, ModelMeta, RelationMeta } from './api-metadata.js'
-import { ExecutorError } from './executor-error.js'
-import type { CustomTypes } from '../shared/wire.js'
-import type { Limits } from './limits.js'
-import type { StandardSchemaV1 } from './procedures.js'
+} from '../../shared/query-ast.js'
+import type { ApiMetadata, ModelMeta, RelationMeta } from '../api/api-metadata.js'
+import { ExecutorError } from '../executor-error.js'
+import type { CustomTypes } from '../../shared/wire.js'
+import type { Limits } from '../limits.js'
+import type { StandardSchemaV1 } from '../api/procedures.js'
 import {
   array,
   bad,

@@ -17,17 +17,17 @@
  */
 import type { Knex } from 'knex'
 import type { Model, QueryBuilder } from 'objection'
-import { propOf, type ModelMeta, type RelationMeta, type WriteMeta } from './api-metadata.js'
-import type { DbSession, Row } from './db-session.js'
-import { ExecutorError } from './executor-error.js'
-import { shapeWritten } from './model-json.js'
-import { asParameter } from './read-types.js'
-import { parseArgs } from './procedures.js'
-import type { RequestScope } from './request-scope.js'
-import { restrict, source, whereClause } from './sql.js'
-import { JsonText, valuesKey, type CheckedWriteValue } from './validate-values.js'
-import type { CheckedCall, CheckedDelete, CheckedInsert, CheckedInsertRow, CheckedUpdate } from './validate-write.js'
-import type { Column } from './validate-query.js'
+import { propOf, type ModelMeta, type RelationMeta, type WriteMeta } from '../api/api-metadata.js'
+import type { DbSession, Row } from '../session/db-session.js'
+import { ExecutorError } from '../executor-error.js'
+import { shapeWritten } from '../session/model-json.js'
+import { asParameter } from '../session/read-types.js'
+import { parseArgs } from '../api/procedures.js'
+import type { RequestScope } from '../session/request-scope.js'
+import { restrict, source, whereClause } from '../session/sql.js'
+import { JsonText, valuesKey, type CheckedWriteValue } from '../validate/validate-values.js'
+import type { CheckedCall, CheckedDelete, CheckedInsert, CheckedInsertRow, CheckedUpdate } from '../validate/validate-write.js'
+import type { Column } from '../validate/validate-query.js'
 
 type Check = ((row: Record<string, unknown>, ctx: unknown) => boolean | Promise<boolean>) | undefined
 

@@ -6,10 +6,10 @@
  */
 import type { Knex } from 'knex'
 import { Model } from 'objection'
-import type { ApiShape } from '../shared/api-types.js'
-import type { Scalar } from '../shared/query-ast.js'
+import type { ApiShape } from '../../shared/api-types.js'
+import type { Scalar } from '../../shared/query-ast.js'
 import type { Allow, Exposure, ExposedModel } from './expose.js'
-import type { Limits } from './limits.js'
+import type { Limits } from '../limits.js'
 import { introspect, modelNaming, type Naming } from './naming.js'
 import type { StandardSchemaV1 } from './procedures.js'
 

@@ -4,15 +4,15 @@
  * against the operation's grant, and graph inserts node by node against the related
  * model's insert grant.
  */
-import { GRAPH_SPECIAL_KEYS, READ_OPS, RETURNING, type Returning } from '../shared/query-ast.js'
-import { grantsColumn, propOf, type ModelMeta, type RelationMeta } from './api-metadata.js'
-import { ExecutorError } from './executor-error.js'
-import type { Limits } from './limits.js'
-import type { ProcedureMeta } from './procedures.js'
+import { GRAPH_SPECIAL_KEYS, READ_OPS, RETURNING, type Returning } from '../../shared/query-ast.js'
+import { grantsColumn, propOf, type ModelMeta, type RelationMeta } from '../api/api-metadata.js'
+import { ExecutorError } from '../executor-error.js'
+import type { Limits } from '../limits.js'
+import type { ProcedureMeta } from '../api/procedures.js'
 import { QueryValidator, type CheckedFilter, type CheckedRead, type Column, type RelatedFilter } from './validate-query.js'
 import { array, bad, checkKeys, clip, keys, record, string, valuesKey, type CheckedWriteValue } from './validate-values.js'
-import type { ApiMetadata } from './api-metadata.js'
-import type { CustomTypes } from '../shared/wire.js'
+import type { ApiMetadata } from '../api/api-metadata.js'
+import type { CustomTypes } from '../../shared/wire.js'
 
 export interface CheckedInsertRow {
   /** Database column → value. */

@@ -3,14 +3,14 @@
  * plain objects straight from pg (no model hydration), keyed by property name through
  * column aliases.
  */
-import type { DbSession, Row } from './db-session.js'
-import { ExecutorError } from './executor-error.js'
-import { tooManyRows } from './result-budget.js'
-import type { Limits } from './limits.js'
-import type { RequestScope } from './request-scope.js'
-import { shapeRows } from './model-json.js'
-import { assertNever, columnsAs, fixed, joinOn, limitClause, orderClause, orderTerm, related, source, valueOf, whereClause, type Params, type Source } from './sql.js'
-import type { CheckedAggregate, CheckedGraph, CheckedRead, CheckedSelection } from './validate-query.js'
+import type { DbSession, Row } from '../session/db-session.js'
+import { ExecutorError } from '../executor-error.js'
+import { tooManyRows } from '../session/result-budget.js'
+import type { Limits } from '../limits.js'
+import type { RequestScope } from '../session/request-scope.js'
+import { shapeRows } from '../session/model-json.js'
+import { assertNever, columnsAs, fixed, joinOn, limitClause, orderClause, orderTerm, related, source, valueOf, whereClause, type Params, type Source } from '../session/sql.js'
+import type { CheckedAggregate, CheckedGraph, CheckedRead, CheckedSelection } from '../validate/validate-query.js'
 
 /** Result keys the executor adds for relation loading and strips before answering. */
 const KEY_PREFIX = '__ao_k'

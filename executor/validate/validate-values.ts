@@ -3,11 +3,11 @@
  * counts, references to earlier results, and column values checked against the
  * column's PostgreSQL type.
  */
-import type { Scalar } from '../shared/query-ast.js'
-import type { CustomTypes } from '../shared/wire.js'
-import type { ColumnType } from './api-metadata.js'
-import { ExecutorError } from './executor-error.js'
-import type { Limits } from './limits.js'
+import type { Scalar } from '../../shared/query-ast.js'
+import type { CustomTypes } from '../../shared/wire.js'
+import type { ColumnType } from '../api/api-metadata.js'
+import { ExecutorError } from '../executor-error.js'
+import type { Limits } from '../limits.js'
 
 /** A checked `$ref`: the value of `column` in the result of query `query` of this request. */
 export class Ref {

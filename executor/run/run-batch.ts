@@ -4,20 +4,20 @@
  * answer's row and byte budget shared by every query.
  */
 import type { Knex } from 'knex'
-import type { WireError } from '../shared/error-codes.js'
-import type { QueryResult, ResponseBody } from '../shared/wire.js'
-import { DbSession } from './db-session.js'
-import type { TypeOverrides } from './read-types.js'
-import type { Limits } from './limits.js'
-import { isConnectionFailure } from './outage.js'
-import { ResultBudget } from './result-budget.js'
-import { RequestScope } from './request-scope.js'
+import type { WireError } from '../../shared/error-codes.js'
+import type { QueryResult, ResponseBody } from '../../shared/wire.js'
+import { DbSession } from '../session/db-session.js'
+import type { TypeOverrides } from '../session/read-types.js'
+import type { Limits } from '../limits.js'
+import { isConnectionFailure } from '../outage.js'
+import { ResultBudget } from '../session/result-budget.js'
+import { RequestScope } from '../session/request-scope.js'
 import { pointReadKey, runPointReads, runRead } from './run-read.js'
 import { runCall, runDelete, runInsert, runUpdate } from './run-write.js'
 import { insertInto, runRelate } from './run-relate.js'
-import { assertNever } from './sql.js'
-import type { CheckedRead, RelatedFilter } from './validate-query.js'
-import type { CheckedQuery } from './validate-write.js'
+import { assertNever } from '../session/sql.js'
+import type { CheckedRead, RelatedFilter } from '../validate/validate-query.js'
+import type { CheckedQuery } from '../validate/validate-write.js'
 
 export type Checked = CheckedQuery | WireError
 

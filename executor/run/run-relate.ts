@@ -14,16 +14,16 @@
  * fails with `NOT_FOUND` and changes nothing: a row outside the policy is a row that does
  * not exist. `unrelate` is a filter, and unlinks what it reaches.
  */
-import { propOf, type ModelMeta, type RelationMeta } from './api-metadata.js'
-import type { DbSession, Row } from './db-session.js'
-import { ExecutorError } from './executor-error.js'
-import type { PolicyFilter, RequestScope } from './request-scope.js'
+import { propOf, type ModelMeta, type RelationMeta } from '../api/api-metadata.js'
+import type { DbSession, Row } from '../session/db-session.js'
+import { ExecutorError } from '../executor-error.js'
+import type { PolicyFilter, RequestScope } from '../session/request-scope.js'
 import { insertRows, link, runUpdate } from './run-write.js'
-import { source, whereClause, type Params } from './sql.js'
-import type { CheckedFilter, RelatedFilter } from './validate-query.js'
-import type { CheckedInsert, CheckedRelate } from './validate-write.js'
-import { valuesKey } from './validate-values.js'
-import type { Scalar } from '../shared/query-ast.js'
+import { source, whereClause, type Params } from '../session/sql.js'
+import type { CheckedFilter, RelatedFilter } from '../validate/validate-query.js'
+import type { CheckedInsert, CheckedRelate } from '../validate/validate-write.js'
+import { valuesKey } from '../validate/validate-values.js'
+import type { Scalar } from '../../shared/query-ast.js'
 
 /** `relatedQuery(relation).for(id).insert(rows)`: the rows, inserted and linked to the owner. */
 export async function insertInto(session: DbSession, query: CheckedInsert & { for: RelatedFilter }, scope: RequestScope): Promise<unknown> {

@@ -7,11 +7,11 @@
  */
 import type { Knex } from 'knex'
 import type { Model } from 'objection'
-import type { ComparisonOperator } from '../shared/query-ast.js'
-import type { ModelMeta, RelationMeta } from './api-metadata.js'
+import type { ComparisonOperator } from '../../shared/query-ast.js'
+import type { ModelMeta, RelationMeta } from '../api/api-metadata.js'
 import type { PolicyFilter, RequestScope } from './request-scope.js'
 import { asParameter } from './read-types.js'
-import type { CheckedFilter, CheckedJoin, CheckedOrder, Column } from './validate-query.js'
+import type { CheckedFilter, CheckedJoin, CheckedOrder, Column } from '../validate/validate-query.js'
 
 /** SQL text and its parameters, ready for pg (`$n`) or for a knex raw (`?`). */
 export interface Statement {

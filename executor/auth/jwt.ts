@@ -5,7 +5,7 @@
  * `UNAUTHENTICATED` before any database work.
  */
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
-import { ExecutorError } from './executor-error.js'
+import { ExecutorError } from '../executor-error.js'
 
 export interface JwtAuthOptions<Ctx> {
   /** A shared secret (HS256/384/512). */

@@ -6,8 +6,8 @@
  * proxy gives every request an Idempotency-Key, so with `idempotency: true` on the
  * executor a replayed write is answered from the store and not applied again.
  */
-import { verifyHop } from '../shared/hop-signature.js'
-import { ExecutorError } from './executor-error.js'
+import { verifyHop } from '../../shared/hop-signature.js'
+import { ExecutorError } from '../executor-error.js'
 
 export interface ProxyAuthOptions<Ctx> {
   /** The HMAC secret shared with the proxy (`HOP_SECRET`). */

@@ -4,8 +4,8 @@
  * included. Runs after validation and before any SQL; row policies then narrow what an
  * allowed query reaches.
  */
-import type { ModelMeta } from './api-metadata.js'
-import { ExecutorError } from './executor-error.js'
+import type { ModelMeta } from '../api/api-metadata.js'
+import { ExecutorError } from '../executor-error.js'
 import type { CheckedFilter, CheckedSelection, RelatedFilter } from './validate-query.js'
 import type { CheckedInsertRow, CheckedQuery } from './validate-write.js'
 

@@ -6,7 +6,7 @@
  * repeated in the answer. The final text is checked too (`assertAnswerSize`), since
  * byte figures here are estimates.
  */
-import { ExecutorError } from './executor-error.js'
+import { ExecutorError } from '../executor-error.js'
 
 export class ResultBudget {
   private rows = 0

@@ -16,7 +16,7 @@
  */
 import type { Knex } from 'knex'
 import pg from 'pg'
-import { ExecutorError } from './executor-error.js'
+import { ExecutorError } from '../executor-error.js'
 import { readTypes, type TypeOverrides, type TypeParsers } from './read-types.js'
 import { rowMeasure, tooManyBytes } from './result-budget.js'
 import { Params, type Statement } from './sql.js'

@@ -7,8 +7,8 @@
  * different request is a `CONFLICT`. Entries expire (`ttlSeconds`) and are swept.
  */
 import type { Knex } from 'knex'
-import type { DbSession } from './db-session.js'
-import { ExecutorError } from './executor-error.js'
+import type { DbSession } from '../session/db-session.js'
+import { ExecutorError } from '../executor-error.js'
 
 export interface IdempotencyOptions {
   /** The table the store keeps answers in (created when missing). Default `async_orm_idempotency`. */

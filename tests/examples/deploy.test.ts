@@ -1,0 +1,134 @@
+/**
+ * The README's deploy examples, run as written: `examples/quickstart/lambda.ts` answering
+ * the client through API Gateway v2 events, and `examples/quickstart/origin.ts` as its own
+ * process behind the edge proxy (edge/worker.ts in workerd), on PostgreSQL.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import type { APIGatewayProxyResult, LambdaEvent } from 'hono/aws-lambda'
+import { Miniflare } from 'miniflare'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { createClient } from '../../client/index.js'
+import type { api } from '../../examples/quickstart/api.js'
+import { tokenFor } from '../../examples/quickstart/auth.js'
+import { connect } from '../../examples/quickstart/client.js'
+import { migrate } from '../../examples/quickstart/migrations.js'
+import { openDatabase, POSTGRES_URL, type TestDatabase } from '../support/databases.js'
+import { schemaOf } from '../support/server-process.js'
+import { bundleWorker } from '../support/workers.js'
+
+const secrets = vi.hoisted(() => {
+  process.env.JWT_SECRET = 'the quick start deploy test secret, 32 bytes or more'
+  return { jwt: process.env.JWT_SECRET, hop: 'the hop secret shared by proxy and origin, 32+ chars' }
+})
+
+let database: TestDatabase
+let databaseUrl: string
+
+beforeAll(async () => {
+  database = await openDatabase('postgres')
+  await migrate(database.knex)
+  await database.knex('users').insert([
+    { orgId: 1, name: 'Ann', email: 'ann@example.com' },
+    { orgId: 2, name: 'Anders', email: 'anders@example.com' },
+  ])
+  const url = new URL(POSTGRES_URL)
+  url.searchParams.set('options', `-c search_path=${schemaOf(database.knex)}`)
+  databaseUrl = url.toString()
+})
+afterAll(() => database?.close())
+
+/** An API Gateway v2 (HTTP API) event for a request, as AWS builds it. */
+async function apiGatewayEvent(request: Request) {
+  const url = new URL(request.url)
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: url.pathname,
+    rawQueryString: '',
+    headers: Object.fromEntries(request.headers),
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'abc123',
+      domainName: url.host,
+      domainPrefix: 'abc123',
+      http: { method: request.method, path: url.pathname, protocol: 'HTTP/1.1', sourceIp: '203.0.113.7', userAgent: 'test' },
+      requestId: crypto.randomUUID(),
+      routeKey: '$default',
+      stage: '$default',
+      time: '01/Dec/2026:12:00:00 +0000',
+      timeEpoch: Date.now(),
+    },
+    body: await request.text(),
+    isBase64Encoded: false,
+  }
+}
+
+describe('examples/quickstart/lambda.ts', () => {
+  it('answers the client through API Gateway events, under the policies', async () => {
+    process.env.DATABASE_URL = databaseUrl
+    const { handler } = await import('../../examples/quickstart/lambda.js')
+    const invoke = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+      const result = (await handler((await apiGatewayEvent(new Request(input, init))) as unknown as LambdaEvent)) as APIGatewayProxyResult
+      const body = result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body
+      return new Response(body, { status: result.statusCode, headers: result.headers as Record<string, string> })
+    }
+    const token = await tokenFor({ userId: 1, orgId: 1 })
+    const db = createClient<typeof api>({ url: 'https://abc123.execute-api.eu-west-1.amazonaws.com/orm', headers: { authorization: `Bearer ${token}` }, fetch: invoke })
+    expect((await db.User.query()).map((u) => u.name)).toEqual(['Ann'])
+    const post = await db.Post.query().insert({ title: 'From Lambda', body: 'x' })
+    expect(post).toMatchObject({ title: 'From Lambda', authorId: 1 })
+    expect(post.createdAt).toBeInstanceOf(Date)
+    const anonymous = createClient<typeof api>({ url: 'https://abc123.execute-api.eu-west-1.amazonaws.com/orm', fetch: invoke })
+    await expect(anonymous.User.query()).rejects.toMatchObject({ code: 'FORBIDDEN' })
+  })
+})
+
+describe('examples/quickstart/origin.ts behind the edge proxy', () => {
+  let child: ChildProcess
+  let origin: string
+  let mf: Miniflare
+  let proxy: string
+
+  beforeAll(async () => {
+    child = spawn(process.execPath, ['--import', 'tsx', 'examples/quickstart/origin.ts'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', HOP_SECRET: secrets.hop },
+    })
+    const [line] = (await once(child.stdout!, 'data')) as [Buffer]
+    const listening = /on (http:\/\/\S+)/.exec(line.toString())
+    if (!listening) throw new Error(`origin.ts printed: ${line.toString()}`)
+    origin = `${listening[1]}/orm`
+    mf = new Miniflare({
+      modules: true,
+      script: await bundleWorker('edge/worker.ts'),
+      compatibilityDate: '2025-01-01',
+      durableObjects: { RATE_LIMITER: 'RateLimiter', CACHE_VERSION: 'CacheVersion' },
+      bindings: { EXECUTOR_URL: origin, HOP_SECRET: secrets.hop, JWT_SECRET: secrets.jwt },
+      port: 0,
+    })
+    proxy = new URL('/orm', await mf.ready).toString()
+  })
+  afterAll(async () => {
+    await mf?.dispose()
+    if (child && child.exitCode === null) {
+      child.kill('SIGTERM')
+      await once(child, 'exit')
+    }
+  })
+
+  it('reads and writes as the caller the proxy verified', async () => {
+    const db = connect(proxy, () => tokenFor({ userId: 1, orgId: 1 }))
+    expect((await db.User.query()).map((u) => u.name)).toEqual(['Ann'])
+    const post = await db.Post.query().insert({ title: 'Through the edge', body: 'x' })
+    expect(post).toMatchObject({ title: 'Through the edge', authorId: 1 })
+    expect(await database.knex('posts').where('title', 'Through the edge').count({ n: '*' })).toEqual([{ n: '1' }])
+  })
+
+  it('refuses a bad token at the edge, and any request that did not come through the proxy', async () => {
+    const forged = connect(proxy, () => 'not.a.token')
+    await expect(forged.User.query()).rejects.toMatchObject({ code: 'UNAUTHENTICATED' })
+    const direct = connect(origin, () => tokenFor({ userId: 1, orgId: 1 }))
+    await expect(direct.User.query()).rejects.toMatchObject({ code: 'UNAUTHENTICATED', status: 401 })
+  })
+})
