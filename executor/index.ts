@@ -15,6 +15,7 @@ export { ExecutorError, type Logger } from './executor-error.js'
 export { DEFAULT_LIMITS, type Limits } from './limits.js'
 export type { IdempotencyOptions } from './run/idempotency.js'
 export { ERROR_STATUS, type ErrorCode, type WireError } from '../shared/error-codes.js'
+export type { ContextOf } from '../shared/api-types.js'
 export {
   procedure,
   type Procedure,

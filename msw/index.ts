@@ -6,7 +6,7 @@
  */
 import type { Knex } from 'knex'
 import { http, type HttpHandler } from 'msw'
-import type { ApiShape } from '../shared/api-types.js'
+import type { ApiShape, ContextOf } from '../shared/api-types.js'
 import type { Query } from '../shared/query-ast.js'
 import SuperJSON from 'superjson'
 import { customTypesOf, decode, type RequestBody } from '../shared/wire.js'
@@ -14,6 +14,7 @@ import { createExecutor, type Executor, type ExecutorOptions } from '../executor
 import { createEmbeddedDatabase } from '../executor/adapters/pglite.js'
 import type { ColumnKey, ExposedModel } from '../executor/api/expose.js'
 
+export type { ContextOf } from '../shared/api-types.js'
 export { ormStubs, type OrmStubs, type SentRequest, type StubOp } from './stubs.js'
 
 /** A fixture row of an exposed model: its columns, by property name, as its objection model types them. */
@@ -34,8 +35,11 @@ export interface OrmMockOptions<Ctx, Api extends ApiShape = ApiShape> {
   readonly migrate: (knex: Knex) => Promise<unknown>
   /** Rows to insert, by exposed model name, with property names (`{ Tag: [{ id: 1, name: 'a' }] }`), typed from the models. */
   readonly fixtures?: Fixtures<Api>
-  /** The caller every request is made as (a policy context); default anonymous. */
-  readonly as?: Ctx | null
+  /**
+   * The caller every request is made as: a context of the type the API's policies read
+   * (`ContextOf<typeof api>`), or `null` (anonymous, the default).
+   */
+  readonly as?: NoInfer<Ctx> | null
   /** Or a full `auth` function, as the executor takes. */
   readonly auth?: ExecutorOptions<Ctx>['auth']
   readonly procedures?: ExecutorOptions<Ctx>['procedures']
@@ -64,7 +68,7 @@ export interface OrmMock {
  * const server = setupServer(...orm.handlers)
  * closeWith(server, orm) // server.close() also closes the database
  */
-export async function createOrmMock<const Api extends ApiShape, Ctx = unknown>(options: OrmMockOptions<Ctx, Api>): Promise<OrmMock> {
+export async function createOrmMock<const Api extends ApiShape, Ctx = ContextOf<Api>>(options: OrmMockOptions<Ctx, Api>): Promise<OrmMock> {
   const database = await createEmbeddedDatabase()
   try {
     await options.migrate(database.knex)

@@ -35,10 +35,22 @@ export interface ModelTypes<
   readonly modifiers: Modifiers
 }
 
-/** What every exposed model carries for the type checker (a phantom: never set at run time). */
-export interface TypedExposure<T extends ModelTypes = ModelTypes> {
+/**
+ * What every exposed model carries for the type checker (phantoms: never set at run
+ * time): its types, and the context its policies read (`Ctx` in `where: (ctx: Ctx) => …`).
+ */
+export interface TypedExposure<T extends ModelTypes = ModelTypes, Ctx = never> {
   readonly '~types'?: T
+  readonly '~ctx'?: (ctx: Ctx) => void
 }
 
 /** An API definition: exposed models by the name clients use. */
 export type ApiShape = { readonly [name: string]: TypedExposure }
+
+type PolicyContext<E> = E extends { readonly '~ctx'?: (ctx: infer C) => void } ? C : unknown
+
+/**
+ * The context an API's policies read: what every exposed model's policies take, together
+ * (`unknown` where no policy declares its context's type).
+ */
+export type ContextOf<Api> = { [K in keyof Api]: (ctx: PolicyContext<Api[K]>) => void }[keyof Api] extends (ctx: infer C) => void ? C : unknown

@@ -5,7 +5,7 @@
 import { closeWith, createOrmMock } from 'async-orm/msw'
 import { setupServer } from 'msw/node'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { api, type Ctx } from './api.js'
+import { api } from './api.js'
 import { connect } from './client.js'
 import { migrate } from './migrations.js'
 
@@ -17,7 +17,7 @@ const orm = await createOrmMock({
     User: [{ id: 1, orgId: 1, name: 'Ann', email: 'ann@example.com' }],
     Post: [{ id: 1, authorId: 1, title: 'Hi', body: 'Hello there' }],
   },
-  as: { userId: 1, orgId: 1 } satisfies Ctx, // the caller every request is made as (or pass `auth`)
+  as: { userId: 1, orgId: 1 }, // the caller every request is made as, typed from the policies (or pass `auth`)
 })
 const server = closeWith(setupServer(...orm.handlers), orm) // server.close() also closes PGlite
 beforeAll(() => server.listen())

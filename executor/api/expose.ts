@@ -219,7 +219,7 @@ export interface Exposure {
   readonly modifiers?: ModifierGrants
 }
 
-export interface ExposedModel<T extends ModelTypes> extends TypedExposure<T> {
+export interface ExposedModel<T extends ModelTypes, Ctx = never> extends TypedExposure<T, Ctx> {
   readonly exposure: Exposure
 }
 
@@ -254,7 +254,8 @@ export function expose<
     [UC] extends [never] ? never : Pick<InstanceOf<M>, UC>,
     [D] extends [undefined] ? false : true,
     ModifierArgs<Mods>
-  >
+  >,
+  Ctx
 > {
   return { exposure: { modelClass: model, ...(options as Omit<Exposure, 'modelClass'>) } }
 }
