@@ -129,7 +129,13 @@ async function insertFixtures(knex: Knex, api: ApiShape, fixtures: Readonly<Reco
     })
     if (rows.length === 0) continue
     const table = modelClass.getTableName()
-    await knex.batchInsert(table, rows, 200)
+    try {
+      await knex.batchInsert(table, rows, 200)
+    } catch (error) {
+      const { message, column } = error as { message?: string; column?: string }
+      const hint = column ? ` (column ${column}: give every row a value for it)` : ''
+      throw new TypeError(`fixtures.${name} could not be inserted into ${table}: ${message ?? String(error)}${hint}`, { cause: error })
+    }
     for (const id of modelClass.getIdColumnArray()) {
       const sequence = await knex.raw('select pg_get_serial_sequence(?, ?) as name', [table, id])
       if (sequence.rows[0]?.name) await knex.raw('select setval(?::regclass, (select coalesce(max(??), 1) from ??))', [sequence.rows[0].name, id, table])

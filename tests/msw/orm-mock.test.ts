@@ -123,6 +123,14 @@ describe('ormStubs: chosen answers, errors and delays', () => {
   })
 })
 
+describe('createOrmMock’s fixtures', () => {
+  it('refuses a fixture row without a required column, naming the model and the column', async () => {
+    await expect(
+      createOrmMock({ url: URL, api, migrate, fixtures: { Tag: [{ id: 1 }] } }),
+    ).rejects.toThrow(/fixtures\.Tag could not be inserted into tags: .*\(column name: give every row a value for it\)/)
+  })
+})
+
 /** Fixtures are typed from the API: a model or a column it does not have is a compile error. */
 export function typedFixtures(): void {
   void createOrmMock({
