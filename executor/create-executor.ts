@@ -280,7 +280,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
     if (saved) return replay(saved)
     try {
       return answer(
-        await runBatch(batch, env, async (body, session) => {
+        await runBatch({ ...batch, keepsAnswer: true }, env, async (body, session) => {
           const text = sized(encode(body, custom))
           // Reads are not kept (they run again on a replay): only what the writes answered.
           const kept: SavedAnswer = { ...body, results: body.results.map((result, index) => (writes(batch.queries[index]!) || 'error' in result ? result : null)) }

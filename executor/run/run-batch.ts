@@ -13,7 +13,7 @@ import { isConnectionFailure } from '../outage.js'
 import { ResultBudget } from '../session/result-budget.js'
 import { RequestScope } from '../session/request-scope.js'
 import { pointReadKey, runPointReads, runRead } from './run-read.js'
-import { runCall, runDelete, runInsert, runUpdate } from './run-write.js'
+import { isOneStatement, runCall, runDelete, runInsert, runUpdate } from './run-write.js'
 import { insertInto, runRelate } from './run-relate.js'
 import { assertNever } from '../session/sql.js'
 import type { CheckedRead, RelatedFilter } from '../validate/validate-query.js'
@@ -28,6 +28,8 @@ export interface Batch {
   readonly atomic: boolean
   /** Results already known (a replay's saved write results): those queries do not run. */
   readonly saved?: ReadonlyMap<number, QueryResult>
+  /** `finish` saves the answer in the request's transaction (the idempotency store). */
+  readonly keepsAnswer?: boolean
 }
 
 export interface BatchEnvironment {
@@ -61,8 +63,11 @@ export function writes(query: Checked): boolean {
 /**
  * Atomic requests stop at the first failure and roll back. Otherwise a failure undoes
  * only its own query: reads restart their read-only transaction, and in a request that
- * writes each query runs under a savepoint. A request that runs out of time, or whose
- * client hangs up, fails as a whole and commits nothing.
+ * writes each query runs under a savepoint (one query alone needs none: its failure rolls
+ * the transaction back). A request that runs out of time, or whose client hangs up, fails
+ * as a whole and commits nothing. Where the connection sets `statement_timeout`, a request
+ * whose one query is a write that is all-or-nothing as one statement (`isOneStatement`)
+ * runs it with no transaction around it: one round trip instead of three.
  */
 export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Finish): Promise<string> {
   const { queries, atomic, saved } = batch
@@ -72,9 +77,11 @@ export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Fini
   const pending = queries.filter((query, index) => !isWireError(query) && !saved?.has(index))
   if (pending.length === 0) return finish({ results: queries.map((query, index) => known(query, index, saved)) }, undefined)
   const writing = pending.some(writes)
+  const alone = pending.length === 1 && !batch.keepsAnswer
   const session = await DbSession.start(env.knex, {
     readOnly: !writing,
     single: !atomic,
+    oneStatement: alone && writing && isOneStatement(pending[0] as CheckedQuery),
     connectionTimeout: env.connectionTimeout,
     statementTimeoutMs: limits.statementTimeoutMs,
     acquireTimeoutMs: limits.acquireTimeoutMs,
@@ -102,7 +109,7 @@ export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Fini
       const mark = scope.budget.mark()
       const run = () => runQuery(session, checked, scope, limits)
       try {
-        const data = atomic || !writing ? await run() : await session.isolated(run)
+        const data = atomic || !writing || alone ? await run() : await session.isolated(run)
         scope.results[index] = data
         results.push({ data })
       } catch (error) {
@@ -116,6 +123,8 @@ export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Fini
           return await finish(rolledBack(queries.length, index, wire), session)
         }
         results.push({ error: wire })
+        // Alone, the failed write leaves nothing to keep: its transaction is rolled back.
+        if (writing && alone) commit = false
         if (!writing) await session.restart()
       }
     }

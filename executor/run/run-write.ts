@@ -16,7 +16,7 @@
  *   readable columns only, nothing at all without the read grant.
  */
 import type { Knex } from 'knex'
-import type { Model, QueryBuilder } from 'objection'
+import { Model, type QueryBuilder } from 'objection'
 import { propOf, type ModelMeta, type RelationMeta, type WriteMeta } from '../api/api-metadata.js'
 import type { DbSession, Row } from '../session/db-session.js'
 import { ExecutorError } from '../executor-error.js'
@@ -26,7 +26,7 @@ import { parseArgs } from '../api/procedures.js'
 import type { RequestScope } from '../session/request-scope.js'
 import { restrict, source, whereClause } from '../session/sql.js'
 import { JsonText, valuesKey, type CheckedWriteValue } from '../validate/validate-values.js'
-import type { CheckedCall, CheckedDelete, CheckedInsert, CheckedInsertRow, CheckedUpdate } from '../validate/validate-write.js'
+import type { CheckedCall, CheckedDelete, CheckedInsert, CheckedInsertRow, CheckedQuery, CheckedUpdate } from '../validate/validate-write.js'
 import type { Column } from '../validate/validate-query.js'
 
 type Check = ((row: Record<string, unknown>, ctx: unknown) => boolean | Promise<boolean>) | undefined
@@ -281,6 +281,73 @@ async function checkReferences(
     const found = await session.rows(p.statement(`select count(*) as "found" from (select distinct ${targets.join(', ')} from ${from.from}${whereClause(from.conditions)}) as "referenced"`))
     if (Number(found[0]?.found) !== tuples.size) throw missing()
   }
+}
+
+/**
+ * Whether a write is all-or-nothing as one statement on its own, with no transaction
+ * around it: one insert of one row (no graph, no upsert), or an update or delete of one
+ * row by id (or answering only a count), with no `check` to run on what it wrote, no
+ * foreign key of the client's to check, and no model hook that could run statements in
+ * the request's transaction (static hooks, `$after…` hooks, and `$before…` hooks that
+ * take the query context). What it answers is then one row at most, read from the
+ * statement's own RETURNING.
+ */
+export function isOneStatement(query: CheckedQuery): boolean {
+  switch (query.kind) {
+    case 'insert': {
+      const [row, ...more] = query.rows
+      if (query.for || query.onConflict || !row || more.length > 0 || row.children.length > 0) return false
+      const grant = query.model.insert!
+      return !grant.check && !referenceToCheck(query.model, grant, writtenProps(query.model, row.values)) && !hooksMayQuery(query.model, 'Insert')
+    }
+    case 'update': {
+      const grant = query.model.update!
+      if (query.links || grant.check || !touchesOneRow(query)) return false
+      return !referenceToCheck(query.model, grant, writtenProps(query.model, query.values)) && !hooksMayQuery(query.model, 'Update')
+    }
+    case 'delete':
+      return touchesOneRow(query) && !hooksMayQuery(query.model, 'Delete')
+    default:
+      return false
+  }
+}
+
+/** Answers a count, or names one row by a single-column id. */
+function touchesOneRow(query: CheckedUpdate | CheckedDelete): boolean {
+  if (query.returning === 'count') return true
+  const { where, model } = query
+  if (model.idProps.length !== 1 || !where) return false
+  const id = model.toColumn(model.idProps[0]!)
+  if (where.kind === 'in') return !where.negated && where.values.length === 1 && where.column === id && !where.join
+  return where.kind === 'compare' && where.op === '=' && where.column === id && !where.join
+}
+
+function referenceToCheck(model: ModelMeta, grant: WriteMeta, written: ReadonlySet<string>): boolean {
+  return grant.checkReferences && model.references.some((reference) => reference.columns.some((column) => written.has(propOf(model, column))))
+}
+
+const hookUse = new WeakMap<typeof Model, Map<string, boolean>>()
+
+/** Whether the model's hooks for an operation could run statements of their own. */
+function hooksMayQuery(model: ModelMeta, op: 'Insert' | 'Update' | 'Delete'): boolean {
+  const modelClass = model.modelClass
+  let known = hookUse.get(modelClass)
+  if (!known) hookUse.set(modelClass, (known = new Map()))
+  let may = known.get(op)
+  if (may === undefined) {
+    const own = modelClass.prototype as unknown as Record<string, unknown>
+    const base = Model.prototype as unknown as Record<string, unknown>
+    const statics = modelClass as unknown as Record<string, unknown>
+    const baseStatics = Model as unknown as Record<string, unknown>
+    const before = own[`$before${op}`] as ((...args: unknown[]) => unknown) | undefined
+    may =
+      statics[`before${op}`] !== baseStatics[`before${op}`] ||
+      statics[`after${op}`] !== baseStatics[`after${op}`] ||
+      own[`$after${op}`] !== base[`$after${op}`] ||
+      (before !== base[`$before${op}`] && (before?.length ?? 0) > 0)
+    known.set(op, may)
+  }
+  return may
 }
 
 /** A model query in the request's transaction. */

@@ -51,6 +51,8 @@ const INT8_ARRAY = 1016
 export interface SessionOptions {
   readonly readOnly: boolean
   readonly single: boolean
+  /** The request is one write that is all-or-nothing as one statement. */
+  readonly oneStatement?: boolean
   readonly connectionTimeout: boolean
   readonly statementTimeoutMs: number
   readonly acquireTimeoutMs: number
@@ -90,17 +92,15 @@ export abstract class DbSession {
 
   /**
    * With `connectionTimeout` the connection sets `statement_timeout` already: read-only
-   * requests that need no snapshot across queries (`single`) run each query on its own
-   * with no transaction around them, and the others skip `SET LOCAL`.
+   * requests that need no snapshot across queries (`single`), and requests of one write
+   * that is one statement (`oneStatement`), run with no transaction around them; the
+   * others skip `SET LOCAL`.
    */
   static async start(knex: Knex, options: SessionOptions): Promise<DbSession> {
     // The timeout comes from validated configuration (a positive integer), never a client.
     const timeout = options.connectionTimeout ? undefined : Math.trunc(options.statementTimeoutMs)
-    const opening = !options.readOnly
-      ? WriteSession.open(knex, timeout)
-      : options.connectionTimeout && options.single
-        ? PlainSession.open(knex)
-        : ReadOnlySession.open(knex, timeout)
+    const plain = options.connectionTimeout && (options.readOnly ? options.single : options.oneStatement === true)
+    const opening = plain ? PlainSession.open(knex) : options.readOnly ? ReadOnlySession.open(knex, timeout) : WriteSession.open(knex, timeout)
     const session = await withinTime(opening, options.acquireTimeoutMs)
     session.types = options.types
     session.watch(options.transactionTimeoutMs, options.signal)
@@ -404,7 +404,10 @@ class ReadOnlySession extends PooledSession {
   }
 }
 
-/** Reads with no transaction around them (the connection sets `statement_timeout`). */
+/**
+ * Statements with no transaction around them (the connection sets `statement_timeout`):
+ * reads, or one write that is all-or-nothing on its own.
+ */
 class PlainSession extends PooledSession {
   static async open(knex: Knex): Promise<DbSession> {
     return new PlainSession(knex, (await (knex.client as unknown as PoolClient).acquireConnection()) as PgConnection)
@@ -423,22 +426,34 @@ class WriteSession extends DbSession {
   private constructor(
     readonly knex: Knex.Transaction,
     protected readonly pgConnection: PgConnection,
+    /** Gives the connection its own `query` back (see `deferBegin`). */
+    private readonly undefer: (() => void) | undefined,
+    /** The pool the session took its connection from (the transaction's client keeps it). */
+    private readonly pool: PoolClient,
   ) {
     super()
   }
 
-  /** `timeout` undefined: the connection sets `statement_timeout` already. */
+  /**
+   * `timeout` undefined: the connection sets `statement_timeout` already. On a pg
+   * connection, `BEGIN` (and `SET LOCAL`) travel with the first statement.
+   */
   static async open(knex: Knex, timeout: number | undefined): Promise<DbSession> {
-    const trx = await knex.transaction()
-    // A BEGIN that failed leaves the transaction completed: its promise holds the reason.
-    if (trx.isCompleted()) await trx.executionPromise
+    const pool = knex.client as unknown as PoolClient
+    const connection = (await pool.acquireConnection()) as PgConnection
+    const setLocal = timeout === undefined ? [] : [`set local statement_timeout = ${timeout}`]
+    const undefer = connection instanceof pg.Client ? deferBegin(connection, setLocal) : undefined
+    let trx: Knex.Transaction | undefined
     try {
-      // A knex transaction's client hands out the one connection it holds.
-      const connection = (await (trx.client as unknown as PoolClient).acquireConnection()) as PgConnection
-      if (timeout !== undefined) await trx.raw(`set local statement_timeout = ${timeout}`)
-      return new WriteSession(trx, connection)
+      trx = await knex.transaction({ connection })
+      // A BEGIN that failed leaves the transaction completed: its promise holds the reason.
+      if (trx.isCompleted()) await trx.executionPromise
+      if (!undefer && setLocal.length > 0) await trx.raw(setLocal[0]!)
+      return new WriteSession(trx, connection, undefer, pool)
     } catch (error) {
-      await trx.rollback().catch(() => undefined)
+      await trx?.rollback().catch(() => undefined)
+      undefer?.()
+      await pool.releaseConnection(connection)
       throw error
     }
   }
@@ -453,6 +468,17 @@ class WriteSession extends DbSession {
 
   async end(commit: boolean): Promise<void> {
     this.unwatchAll()
+    try {
+      await this.finishTransaction(commit)
+    } finally {
+      this.undefer?.()
+      delete (this.pgConnection as { __knexTxId?: string }).__knexTxId
+      // The session acquired the connection, so it gives it back (knex does not).
+      await this.pool.releaseConnection(this.pgConnection)
+    }
+  }
+
+  private async finishTransaction(commit: boolean): Promise<void> {
     if (this.knex.isCompleted()) return
     if (commit && !this.stopped) {
       await this.knex.commit()
@@ -469,6 +495,86 @@ class WriteSession extends DbSession {
       this.pgConnection.__knex__disposed = 'async-orm: the request stopped while this connection was busy'
     }
   }
+}
+
+/** What a statement that was never sent answers: nothing, as pg would. */
+const NOT_SENT = { command: null, rowCount: null, rows: [], fields: [] }
+
+type QueryCallback = (error: Error | null, result: unknown) => void
+
+/**
+ * Holds a transaction's `BEGIN` back until its first statement, and sends it (with
+ * `prefix`, such as `SET LOCAL`) in the same round trip: for a statement with parameters,
+ * one extended-protocol exchange with one Sync; for one without, one simple-protocol
+ * text. PostgreSQL answers all of them at once. A transaction that ends before any
+ * statement sends nothing at all. If the first statement fails, the transaction it began
+ * is rolled back as any failed one is. Returns what gives the connection its own
+ * `query` back.
+ */
+function deferBegin(connection: pg.Client, prefix: readonly string[]): () => void {
+  const target = connection as unknown as { query: (...args: unknown[]) => unknown }
+  const own = target.query
+  let held = false
+  target.query = function (this: unknown, ...args: unknown[]) {
+    const [config, callback] = args as [{ text?: unknown; values?: unknown[] } | undefined, QueryCallback | undefined]
+    const text = typeof config === 'object' && config !== null ? config.text : undefined
+    if (typeof callback !== 'function' || typeof text !== 'string') return own.apply(this, args)
+    if (text === 'BEGIN;' && !held) {
+      held = true
+      queueMicrotask(() => callback(null, NOT_SENT))
+      return undefined
+    }
+    if (!held) return own.apply(this, args)
+    held = false
+    if (text === 'COMMIT;' || text === 'ROLLBACK;') {
+      // Nothing ran: there is no transaction to end.
+      queueMicrotask(() => callback(null, NOT_SENT))
+      return undefined
+    }
+    if (Array.isArray(config!.values) && config!.values.length > 0) return own.call(this, new AfterBegin({ ...config, text }, prefix, callback))
+    // Without parameters pg sends the simple protocol, where a text may hold several
+    // statements: the prefix goes first in the same text, and its results are dropped.
+    const begun = ['BEGIN', ...prefix].map((statement) => `${statement};`).join('')
+    return own.call(this, { ...config, text: begun + text }, (error: Error | null, results: unknown) => {
+      if (error || !Array.isArray(results)) return callback(error, results)
+      const answered = results.slice(prefix.length + 1)
+      callback(null, answered.length === 1 ? answered[0] : answered)
+    })
+  }
+  return () => {
+    target.query = own
+  }
+}
+
+/** A statement sent right after `BEGIN` and `prefix`, in one round trip; it answers its own result. */
+class AfterBegin extends (pg.Query as unknown as new (config: object) => object) {
+  constructor(
+    config: object,
+    private readonly prefix: readonly string[],
+    callback: QueryCallback,
+  ) {
+    super({
+      ...config,
+      queryMode: 'extended',
+      callback: (error: Error | null, results: unknown) => callback(error, Array.isArray(results) ? results[results.length - 1] : results),
+    })
+  }
+
+  prepare(connection: ProtocolConnection): void {
+    for (const text of ['BEGIN', ...this.prefix]) {
+      connection.parse({ text, name: '' })
+      connection.bind({ portal: '', statement: '', values: [] })
+      connection.execute({ portal: '', rows: 0 })
+    }
+    ;(pg.Query.prototype as unknown as { prepare(connection: ProtocolConnection): void }).prepare.call(this, connection)
+  }
+}
+
+/** The protocol messages of pg's connection that `AfterBegin` writes. */
+interface ProtocolConnection {
+  parse(message: { text: string; name: string }): void
+  bind(message: { portal: string; statement: string; values: readonly unknown[] }): void
+  execute(message: { portal: string; rows: number }): void
 }
 
 /**

@@ -1,0 +1,246 @@
+/**
+ * How many round trips a write takes, and that fewer never costs atomicity. A request of
+ * one write runs it with no savepoint; its transaction's `BEGIN` (and `SET LOCAL`) travel
+ * with its first statement; and where the connection sets `statement_timeout`, a write
+ * that is all-or-nothing as one statement runs with no transaction at all. Round trips
+ * are counted as the pg client's `query` calls (each one ends with a Sync, or is one
+ * simple-protocol text); outcomes are read back from the database. On PostgreSQL and on
+ * PGlite (the embedded database speaks the same protocol through pg).
+ */
+import knexFactory, { type Knex } from 'knex'
+import { Model, type QueryContext } from 'objection'
+import pg from 'pg'
+import * as v from 'valibot'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { createClient } from '../../client/index.js'
+import { createExecutor, expose, procedure, type Executor } from '../../executor/index.js'
+import { DATABASE_KINDS, openDatabase, type TestDatabase } from '../support/databases.js'
+
+class Note extends Model {
+  static override tableName = 'notes'
+  declare id: number
+  declare body: string
+}
+
+class CheckedNote extends Model {
+  static override tableName = 'checked'
+  declare id: number
+  declare body: string
+}
+
+/** Its `$afterInsert` writes another row, in the request's transaction. */
+class Audited extends Model {
+  static override tableName = 'audited'
+  declare id: number
+  declare body: string
+  override async $afterInsert(context: QueryContext) {
+    await context.transaction!('audit_log').insert({ what: `inserted ${this.body}` })
+    if (this.body === 'fail after') throw new Error('the after-insert hook failed')
+  }
+}
+
+/** Its `$beforeInsert` takes the query context, so it could run statements in the transaction. */
+class Stamped extends Model {
+  static override tableName = 'stamped'
+  declare id: number
+  declare body: string
+  override async $beforeInsert(context: QueryContext) {
+    await context.transaction!('audit_log').insert({ what: `stamping ${this.body}` })
+  }
+}
+
+/** A `$beforeInsert` without parameters reaches no transaction: pure normalisation. */
+class Trimmed extends Model {
+  static override tableName = 'trimmed'
+  declare id: number
+  declare body: string
+  override $beforeInsert() {
+    this.body = this.body.trim()
+  }
+}
+
+const api = {
+  Note: expose(Note, {
+    read: { allow: true, columns: ['id', 'body'] },
+    insert: { allow: true, columns: ['body'] },
+    update: { allow: true, columns: ['body'] },
+    delete: { allow: true },
+  }),
+  Checked: expose(CheckedNote, {
+    read: { allow: true, columns: ['id', 'body'] },
+    insert: { allow: true, columns: ['body'], check: (row) => row.body !== 'refused' },
+  }),
+  Audited: expose(Audited, { read: { allow: true, columns: ['id', 'body'] }, insert: { allow: true, columns: ['body'] } }),
+  Stamped: expose(Stamped, { read: { allow: true, columns: ['id', 'body'] }, insert: { allow: true, columns: ['body'] } }),
+  Trimmed: expose(Trimmed, { read: { allow: true, columns: ['id', 'body'] }, insert: { allow: true, columns: ['body'] } }),
+}
+
+const procedures = {
+  /** Its first statement is a text of two statements, with no parameters (pg's simple protocol). */
+  twoSelects: procedure({ allow: true, args: v.object({}), run: async ({ trx }) => ((await trx.raw('select 1 as one; select 2 as two')) as unknown as { rows: unknown[] }[]).map((r) => r.rows) }),
+  /** The statement_timeout in force for its first statement. */
+  timeout: procedure({ allow: true, args: v.object({}), run: async ({ trx }) => (await trx.raw('show statement_timeout')).rows[0].statement_timeout as string }),
+}
+
+/** pg `query` calls made while counting: one round trip each. */
+let roundTrips = 0
+let counting = false
+const ownQuery = pg.Client.prototype.query
+beforeAll(() => {
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    if (counting) roundTrips++
+    return (ownQuery as (...a: unknown[]) => unknown).apply(this, args)
+  } as typeof ownQuery
+})
+afterAll(() => {
+  pg.Client.prototype.query = ownQuery
+})
+
+async function counted<T>(work: () => PromiseLike<T>): Promise<{ result: T; trips: number }> {
+  roundTrips = 0
+  counting = true
+  try {
+    const result = await work()
+    return { result, trips: roundTrips }
+  } finally {
+    counting = false
+  }
+}
+
+describe.each(DATABASE_KINDS)('write round trips on %s', (kind) => {
+  let database: TestDatabase
+  let plainKnex: Knex
+  const executors: Record<'setLocal' | 'connection', Executor> = {} as never
+
+  beforeAll(async () => {
+    database = await openDatabase(kind)
+    const { knex } = database
+    for (const table of ['notes', 'checked', 'audited', 'stamped', 'trimmed']) {
+      await knex.schema.createTable(table, (t) => {
+        t.increments('id')
+        t.text('body').notNullable().unique()
+      })
+    }
+    await knex.schema.createTable('audit_log', (t) => {
+      t.increments('id')
+      t.text('what').notNullable()
+    })
+    executors.setLocal = createExecutor({ knex, api, procedures, logger: { error() {} } })
+    // The same database through a pool whose connections set statement_timeout themselves.
+    const config = knex.client.config as Knex.Config
+    const base = typeof config.connection === 'string' ? { connectionString: config.connection } : (config.connection as object)
+    plainKnex = kind === 'postgres' ? knexFactory({ ...config, connection: { ...base, statement_timeout: 5000 }, pool: { min: 0, max: 1 } }) : knex
+    executors.connection = createExecutor({ knex: plainKnex, api, procedures, statementTimeout: 'connection', logger: { error() {} } })
+    // The API is compiled (the catalog read) before anything is counted.
+    await executors.setLocal.ready()
+    if (kind === 'postgres') await executors.connection.ready()
+  })
+  afterAll(async () => {
+    if (plainKnex && plainKnex !== database.knex) await plainKnex.destroy()
+    await database?.close()
+  })
+  beforeEach(async () => {
+    await database.knex.raw('truncate notes, checked, audited, stamped, trimmed, audit_log restart identity')
+  })
+
+  const clientOf = (executor: Executor) =>
+    createClient<typeof api, typeof procedures>({ url: 'http://t/orm', batch: false, fetch: (input, init) => executor(new Request(input as string, init)) })
+  const rows = async (table: string) => (await database.knex(table).select('body').orderBy('id')).map((r: { body: string }) => r.body)
+
+  it('sends BEGIN with the first statement: an insert whose check needs the transaction takes two round trips', async () => {
+    const db = clientOf(executors.setLocal)
+    const { result, trips } = await counted(() => db.Checked.query().insert({ body: 'kept' }))
+    expect(result).toMatchObject({ body: 'kept' })
+    expect(trips).toBe(2)
+    expect(await rows('checked')).toEqual(['kept'])
+  })
+
+  it('rolls the write back when its check refuses it, and the connection is clean after', async () => {
+    const db = clientOf(executors.setLocal)
+    await expect(db.Checked.query().insert({ body: 'refused' })).rejects.toMatchObject({ code: 'FORBIDDEN' })
+    expect(await rows('checked')).toEqual([])
+    // The pool's connection is not left inside a transaction.
+    expect(await db.Checked.query().insert({ body: 'next' })).toMatchObject({ body: 'next' })
+    expect(await rows('checked')).toEqual(['next'])
+  })
+
+  it('rolls back when the first statement itself fails, and answers as before', async () => {
+    const db = clientOf(executors.setLocal)
+    await db.Note.query().insert({ body: 'twice' })
+    await expect(db.Note.query().insert({ body: 'twice' })).rejects.toMatchObject({ code: 'CONFLICT' })
+    expect(await db.Note.query().insert({ body: 'after' })).toMatchObject({ body: 'after' })
+    expect(await rows('notes')).toEqual(['twice', 'after'])
+  })
+
+  it('applies SET LOCAL statement_timeout with BEGIN, to the first statement already', async () => {
+    const db = clientOf(executors.setLocal)
+    const { result, trips } = await counted(() => db.call('timeout', {}))
+    expect(result).toBe('5s')
+    expect(trips).toBe(2)
+  })
+
+  it('sends a first statement without parameters as one text after BEGIN, answering as knex does', async () => {
+    const db = clientOf(executors.setLocal)
+    expect(await db.call('twoSelects', {})).toEqual([[{ one: 1 }], [{ two: 2 }]])
+  })
+
+  it('keeps a savepoint per write when a request has several, so one failure undoes only its own', async () => {
+    const db = clientOf(executors.setLocal)
+    await db.Note.query().insert({ body: 'taken' })
+    // Started in the same tick: one request, not atomic.
+    const batching = createClient<typeof api>({ url: 'http://t/orm', fetch: (input, init) => executors.setLocal(new Request(input as string, init)) })
+    const [first, second] = await Promise.allSettled([batching.Note.query().insert({ body: 'taken' }), batching.Note.query().insert({ body: 'fresh' })])
+    expect(first).toMatchObject({ status: 'rejected', reason: { code: 'CONFLICT' } })
+    expect(second).toMatchObject({ status: 'fulfilled', value: { body: 'fresh' } })
+    expect(await rows('notes')).toEqual(['taken', 'fresh'])
+  })
+
+  it('ends a transaction that ran nothing without a round trip', async () => {
+    const db = clientOf(executors.setLocal)
+    // A patch whose policy-filtered id matches no row still runs its statement; a relation
+    // write refused before any statement sends nothing: BEGIN and ROLLBACK stay unsent.
+    const { trips } = await counted(() => db.Note.query().findById(999).patch({ body: 'nobody' }).catch(() => undefined))
+    expect(trips).toBeLessThanOrEqual(2)
+  })
+
+  // PGlite's connection cannot set statement_timeout itself.
+  if (kind === 'postgres') describe("where the connection sets statement_timeout ('connection')", () => {
+    it('runs a one-row insert, patch and delete by id as one statement each, with no transaction', async () => {
+      const db = clientOf(executors.connection)
+      const inserted = await counted(() => db.Note.query().insert({ body: 'one' }))
+      expect(inserted.trips).toBe(1)
+      const patched = await counted(() => db.Note.query().findById(inserted.result.id).patch({ body: 'uno' }))
+      expect(patched).toEqual({ trips: 1, result: 1 })
+      // Many rows, answered as a count: still one statement.
+      await db.Note.query().insert({ body: 'two' })
+      expect(await counted(() => db.Note.query().where('body', 'two').patch({ body: 'dos' }))).toEqual({ trips: 1, result: 1 })
+      const trimmed = await counted(() => db.Trimmed.query().insert({ body: '  spaced  ' }))
+      expect(trimmed).toMatchObject({ trips: 1, result: { body: 'spaced' } })
+      const deleted = await counted(() => db.Note.query().deleteById(inserted.result.id))
+      expect(deleted.trips).toBe(1)
+      expect(await rows('notes')).toEqual(['dos'])
+    })
+
+    it('keeps the transaction where a check, a hook that takes the transaction, or rows answered need it', async () => {
+      const db = clientOf(executors.connection)
+      // BEGIN with the insert, then COMMIT.
+      expect((await counted(() => db.Checked.query().insert({ body: 'checked' }))).trips).toBe(2)
+      await expect(db.Checked.query().insert({ body: 'refused' })).rejects.toMatchObject({ code: 'FORBIDDEN' })
+      // BEGIN with the hook's own insert, the row's insert, COMMIT.
+      expect((await counted(() => db.Stamped.query().insert({ body: 'stamped' }))).trips).toBe(3)
+      expect((await counted(() => db.Note.query().insert([{ body: 'a' }, { body: 'b' }]))).trips).toBe(2)
+      expect((await counted(() => db.Note.query().where('body', 'a').patch({ body: 'c' }).returning(['id', 'body']))).trips).toBe(2)
+      expect(await rows('checked')).toEqual(['checked'])
+      expect(await rows('stamped')).toEqual(['stamped'])
+      expect(await rows('notes')).toEqual(['c', 'b'])
+    })
+
+    it('runs an after-insert hook in the transaction: when it fails, neither its row nor the insert stays', async () => {
+      const db = clientOf(executors.connection)
+      expect(await db.Audited.query().insert({ body: 'fine' })).toMatchObject({ body: 'fine' })
+      await expect(db.Audited.query().insert({ body: 'fail after' })).rejects.toMatchObject({ code: 'INTERNAL' })
+      expect(await rows('audited')).toEqual(['fine'])
+      expect((await database.knex('audit_log').select('what')).map((r: { what: string }) => r.what)).toEqual(['inserted fine'])
+    })
+  })
+})
