@@ -25,7 +25,7 @@ import type { DemoApi } from '../examples/demo/api.js'
 import { migrate, seed } from '../examples/demo/schema.js'
 import { decode, encode } from '../shared/wire.js'
 import { RemultAuthor, RemultPost } from './remult-entities.js'
-import { AUTHOR_HEADER, AUTHORS, batchIds, insertedPost, LARGE_RESULT, WORKLOADS, type WorkloadKey } from './workloads.js'
+import { AUTHOR_HEADER, AUTHORS, batchIds, insertedPost, LARGE_RESULT, POSTS_PER_AUTHOR, updatedPost, WORKLOADS, type WorkloadKey } from './workloads.js'
 
 interface CapturedRequest {
   readonly method: 'GET' | 'POST'
@@ -52,6 +52,9 @@ function asyncOrmQueries(fetch: typeof globalThis.fetch, url = 'http://capture/o
   const db = createClient<DemoApi>({ url, batch: false, fetch })
   // Writes are signed in: the server's `auth` reads the author from a header.
   const author = createClient<DemoApi>({ url, batch: false, fetch, headers: { [AUTHOR_HEADER]: '1' } })
+  // The update workload signs in as the author of the post it changes.
+  const authors = new Map<number, ReturnType<typeof createClient<DemoApi>>>()
+  const as = (id: number) => authors.get(id) ?? authors.set(id, createClient<DemoApi>({ url, batch: false, fetch, headers: { [AUTHOR_HEADER]: String(id) } })).get(id)!
   // The batch workload uses the client's default: querysets started together share a request.
   const batching = createClient<DemoApi>({ url, fetch })
   return {
@@ -62,6 +65,10 @@ function asyncOrmQueries(fetch: typeof globalThis.fetch, url = 'http://capture/o
     thousand: (id) => db.Post.query().where('id', '>', id).orderBy('id').limit(1000),
     large: (id) => db.Post.query().where('id', '>', id).orderBy('id').limit(LARGE_RESULT.rows),
     insert: (id) => author.Post.query().insert(insertedPost(id)),
+    update: (id) => {
+      const post = updatedPost(id)
+      return as(id).Post.query().patchAndFetchById(post.id, { title: post.title })
+    },
   }
 }
 
@@ -132,6 +139,15 @@ function drizzleQueries(remote: (sql: string, params: unknown[], method: string)
         .insert(posts)
         .values({ ...insertedPost(id), authorId: 1, views: 0, createdAt: new Date() })
         .returning(postColumns),
+    update: (id) => {
+      const post = updatedPost(id)
+      // What the executor's policies add: the author's own, published (readable) post.
+      return db
+        .update(posts)
+        .set({ title: post.title })
+        .where(and(eq(posts.id, post.id), eq(posts.authorId, id), eq(posts.published, true)))
+        .returning(postColumns)
+    },
   }
 }
 
@@ -189,6 +205,7 @@ function floorQueries(url: string): Queries {
     batch: call('batch', (id) => ({ ids: batchIds(id) })),
     large: call('large', byId),
     insert: call('insert', byId),
+    update: call('update', byId),
   }
 }
 
@@ -283,7 +300,7 @@ export async function runThroughput(options: { databaseUrl: string; quick: boole
   await admin.raw('drop schema if exists ?? cascade', [schema])
   await admin.raw('create schema ??', [schema])
   await migrate(admin)
-  await seed(admin, { authors: AUTHORS, postsPerAuthor: 10, commentsPerPost: 0 })
+  await seed(admin, { authors: AUTHORS, postsPerAuthor: POSTS_PER_AUTHOR, commentsPerPost: 0 })
   await admin.raw('analyze')
 
   const env = { ...process.env, DATABASE_URL: options.databaseUrl, BENCH_SCHEMA: schema }
@@ -303,7 +320,7 @@ export async function runThroughput(options: { databaseUrl: string; quick: boole
       args: [],
       requests: captureRemult,
       client: (url) => remultQueries(url, (input, init) => fetch(input, init)),
-      cannot: { batch: 'its REST API answers one query per request', insert: 'its entities are exposed read-only here' },
+      cannot: { batch: 'its REST API answers one query per request', insert: 'its entities are exposed read-only here', update: 'its entities are exposed read-only here' },
     },
   ]
   // Every server runs for the whole measurement; each round measures the contenders one

@@ -21,12 +21,20 @@ export const WORKLOADS = {
   batch: { name: '20 point reads in one request', params: spread(200, AUTHORS - 20) },
   // The parameter is the author; each request inserts a post and answers it as stored.
   insert: { name: 'insert one row, answered as stored', params: spread(200, AUTHORS) },
+  // The parameter is the author, who retitles their first post by id (answered as stored).
+  update: { name: 'update one row by id, answered as stored', params: spread(200, AUTHORS) },
 } satisfies Record<string, Workload>
 
 export type WorkloadKey = keyof typeof WORKLOADS
 
 /** A 10,000-row result: throughput with a few connections, and the server's peak memory. */
 export const LARGE_RESULT = { name: 'a 10,000-row result', rows: 10_000, params: spread(10, 100), connections: 4 } as const
+
+/** Posts each seeded author has (ids `(author - 1) * POSTS_PER_AUTHOR + 1` onwards). */
+export const POSTS_PER_AUTHOR = 10
+
+/** The post the update workload retitles for an author: its first, by id; and its new title. */
+export const updatedPost = (author: number) => ({ id: (author - 1) * POSTS_PER_AUTHOR + 1, title: `edited by ${author}` })
 
 /** The post the insert workload writes for an author. */
 export const insertedPost = (author: number) => ({ title: `post ${author}`, body: 'inserted by the bench', published: true })

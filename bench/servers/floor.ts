@@ -1,6 +1,7 @@
 /** The floor: a hand-written @hono/node-server + pg handler running the workloads' SQL. */
 import { serve } from '@hono/node-server'
 import pg from 'pg'
+import { updatedPost } from '../workloads.js'
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 8, options: `-c search_path=${process.env.BENCH_SCHEMA}` })
 const POST = 'id, author_id, title, body, published, views, created_at'
@@ -34,6 +35,13 @@ async function handle(request: Request): Promise<Response> {
       // What the executor writes for the same post: the author's, with the server's presets.
       const text = `insert into posts (author_id, title, body, published, views, created_at) values ($1, $2, $3, $4, 0, now()) returning ${POST}`
       rows = (await pool.query(text, [1, `post ${id}`, 'inserted by the bench', true])).rows[0]
+      break
+    }
+    case '/update': {
+      // What the executor writes for the same patch: the author's own post, under the read policy.
+      const post = updatedPost(id)
+      const text = `update posts set title = $1 where id = $2 and author_id = $3 and published = true returning ${POST}`
+      rows = (await pool.query(text, [post.title, post.id, id])).rows[0] ?? null
       break
     }
     case '/large':
