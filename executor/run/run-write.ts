@@ -284,70 +284,44 @@ async function checkReferences(
 }
 
 /**
- * Whether a write is all-or-nothing as one statement on its own, with no transaction
- * around it: one insert of one row (no graph, no upsert), or an update or delete of one
- * row by id (or answering only a count), with no `check` to run on what it wrote, no
- * foreign key of the client's to check, and no model hook that could run statements in
- * the request's transaction (static hooks, `$after…` hooks, and `$before…` hooks that
- * take the query context). What it answers is then one row at most, read from the
- * statement's own RETURNING.
+ * Whether a write is all-or-nothing as one statement on its own, with nothing to do after
+ * it that could still fail the request: an update or delete answered with a count (what
+ * objection's `patch`, `update` and `delete` answer), with no `check` to run on the rows
+ * it wrote, no foreign key of the client's to check, no relation write, and no model hook
+ * of its own for the operation (a hook could run statements of its own in the request's
+ * transaction). Writes that answer rows keep their transaction: what they answer is still
+ * measured against the answer's budget after the statement, and a refusal must undo them.
  */
 export function isOneStatement(query: CheckedQuery): boolean {
-  switch (query.kind) {
-    case 'insert': {
-      const [row, ...more] = query.rows
-      if (query.for || query.onConflict || !row || more.length > 0 || row.children.length > 0) return false
-      const grant = query.model.insert!
-      return !grant.check && !referenceToCheck(query.model, grant, writtenProps(query.model, row.values)) && !hooksMayQuery(query.model, 'Insert')
-    }
-    case 'update': {
-      const grant = query.model.update!
-      if (query.links || grant.check || !touchesOneRow(query)) return false
-      return !referenceToCheck(query.model, grant, writtenProps(query.model, query.values)) && !hooksMayQuery(query.model, 'Update')
-    }
-    case 'delete':
-      return touchesOneRow(query) && !hooksMayQuery(query.model, 'Delete')
-    default:
-      return false
+  if ((query.kind !== 'update' && query.kind !== 'delete') || query.returning !== 'count') return false
+  if (query.kind === 'update') {
+    const grant = query.model.update!
+    if (query.links || grant.check || referenceToCheck(query.model, grant, writtenProps(query.model, query.values))) return false
   }
-}
-
-/** Answers a count, or names one row by a single-column id. */
-function touchesOneRow(query: CheckedUpdate | CheckedDelete): boolean {
-  if (query.returning === 'count') return true
-  const { where, model } = query
-  if (model.idProps.length !== 1 || !where) return false
-  const id = model.toColumn(model.idProps[0]!)
-  if (where.kind === 'in') return !where.negated && where.values.length === 1 && where.column === id && !where.join
-  return where.kind === 'compare' && where.op === '=' && where.column === id && !where.join
+  return !hasOwnHooks(query.model, query.kind === 'update' ? 'Update' : 'Delete')
 }
 
 function referenceToCheck(model: ModelMeta, grant: WriteMeta, written: ReadonlySet<string>): boolean {
   return grant.checkReferences && model.references.some((reference) => reference.columns.some((column) => written.has(propOf(model, column))))
 }
 
-const hookUse = new WeakMap<typeof Model, Map<string, boolean>>()
+const ownHooks = new WeakMap<typeof Model, Map<string, boolean>>()
 
-/** Whether the model's hooks for an operation could run statements of their own. */
-function hooksMayQuery(model: ModelMeta, op: 'Insert' | 'Update' | 'Delete'): boolean {
+/** Whether the model overrides any of objection's hooks for an operation, static or instance. */
+function hasOwnHooks(model: ModelMeta, op: 'Update' | 'Delete'): boolean {
   const modelClass = model.modelClass
-  let known = hookUse.get(modelClass)
-  if (!known) hookUse.set(modelClass, (known = new Map()))
-  let may = known.get(op)
-  if (may === undefined) {
+  let known = ownHooks.get(modelClass)
+  if (!known) ownHooks.set(modelClass, (known = new Map()))
+  let has = known.get(op)
+  if (has === undefined) {
     const own = modelClass.prototype as unknown as Record<string, unknown>
     const base = Model.prototype as unknown as Record<string, unknown>
     const statics = modelClass as unknown as Record<string, unknown>
     const baseStatics = Model as unknown as Record<string, unknown>
-    const before = own[`$before${op}`] as ((...args: unknown[]) => unknown) | undefined
-    may =
-      statics[`before${op}`] !== baseStatics[`before${op}`] ||
-      statics[`after${op}`] !== baseStatics[`after${op}`] ||
-      own[`$after${op}`] !== base[`$after${op}`] ||
-      (before !== base[`$before${op}`] && (before?.length ?? 0) > 0)
-    known.set(op, may)
+    has = ['before', 'after'].some((when) => statics[`${when}${op}`] !== baseStatics[`${when}${op}`] || own[`$${when}${op}`] !== base[`$${when}${op}`])
+    known.set(op, has)
   }
-  return may
+  return has
 }
 
 /** A model query in the request's transaction. */

@@ -100,7 +100,7 @@ export abstract class DbSession {
     // The timeout comes from validated configuration (a positive integer), never a client.
     const timeout = options.connectionTimeout ? undefined : Math.trunc(options.statementTimeoutMs)
     const plain = options.connectionTimeout && (options.readOnly ? options.single : options.oneStatement === true)
-    const opening = plain ? PlainSession.open(knex) : options.readOnly ? ReadOnlySession.open(knex, timeout) : WriteSession.open(knex, timeout)
+    const opening = plain ? PlainSession.open(knex, !options.readOnly) : options.readOnly ? ReadOnlySession.open(knex, timeout) : WriteSession.open(knex, timeout)
     const session = await withinTime(opening, options.acquireTimeoutMs)
     session.types = options.types
     session.watch(options.transactionTimeoutMs, options.signal)
@@ -160,10 +160,14 @@ export abstract class DbSession {
     } catch (error) {
       throw this.stopped ?? error
     }
-    // Stopped while it ran, though it finished first: its answer is not used.
-    if (this.stopped) throw this.stopped
+    // Stopped while it ran, though it finished first: its answer is not used, unless what
+    // ran is already committed (a write with no transaction around it).
+    if (this.stopped && !this.committedAsItRuns) throw this.stopped
     return result
   }
+
+  /** Statements take effect as they end (no transaction): a finished one's answer stands. */
+  protected committedAsItRuns = false
 
   /** Stops the request because what it reads is more than its answer may hold. */
   protected overBudget(maxBytes: number): void {
@@ -409,8 +413,10 @@ class ReadOnlySession extends PooledSession {
  * reads, or one write that is all-or-nothing on its own.
  */
 class PlainSession extends PooledSession {
-  static async open(knex: Knex): Promise<DbSession> {
-    return new PlainSession(knex, (await (knex.client as unknown as PoolClient).acquireConnection()) as PgConnection)
+  static async open(knex: Knex, writes: boolean): Promise<DbSession> {
+    const session = new PlainSession(knex, (await (knex.client as unknown as PoolClient).acquireConnection()) as PgConnection)
+    session.committedAsItRuns = writes
+    return session
   }
 
   async restart(): Promise<void> {}
@@ -504,46 +510,61 @@ type QueryCallback = (error: Error | null, result: unknown) => void
 
 /**
  * Holds a transaction's `BEGIN` back until its first statement, and sends it (with
- * `prefix`, such as `SET LOCAL`) in the same round trip: for a statement with parameters,
- * one extended-protocol exchange with one Sync; for one without, one simple-protocol
- * text. PostgreSQL answers all of them at once. A transaction that ends before any
- * statement sends nothing at all. If the first statement fails, the transaction it began
- * is rolled back as any failed one is. Returns what gives the connection its own
- * `query` back.
+ * `prefix`, such as `SET LOCAL`) in the same round trip when that statement is a plain
+ * one with parameters, as knex sends them: one extended-protocol exchange with one Sync,
+ * `BEGIN` executed before the statement is even parsed, so PostgreSQL answers all of them
+ * at once. Anything else first gets `BEGIN` of its own (one simple-protocol text of
+ * `BEGIN` and `prefix`): statements without parameters (a text of several statements, or
+ * one that does not parse, must run inside the transaction), named or paged statements,
+ * and whatever is sent to the connection past knex (a query object, a cursor, COPY). A
+ * transaction that ends before any statement sends nothing. Returns what gives the
+ * connection its own `query` back.
  */
 function deferBegin(connection: pg.Client, prefix: readonly string[]): () => void {
   const target = connection as unknown as { query: (...args: unknown[]) => unknown }
+  const hadOwn = Object.prototype.hasOwnProperty.call(target, 'query')
   const own = target.query
+  const begin = ['BEGIN', ...prefix].map((statement) => `${statement};`).join('')
   let held = false
   target.query = function (this: unknown, ...args: unknown[]) {
-    const [config, callback] = args as [{ text?: unknown; values?: unknown[] } | undefined, QueryCallback | undefined]
-    const text = typeof config === 'object' && config !== null ? config.text : undefined
-    if (typeof callback !== 'function' || typeof text !== 'string') return own.apply(this, args)
-    if (text === 'BEGIN;' && !held) {
-      held = true
-      queueMicrotask(() => callback(null, NOT_SENT))
-      return undefined
+    const [config, callback] = args as [PlainQuery | undefined, QueryCallback | undefined]
+    const knexForm = typeof callback === 'function' && isPlainQuery(config)
+    if (!held) {
+      if (knexForm && config.text === 'BEGIN;') {
+        held = true
+        queueMicrotask(() => callback(null, NOT_SENT))
+        return undefined
+      }
+      return own.apply(this, args)
     }
-    if (!held) return own.apply(this, args)
     held = false
-    if (text === 'COMMIT;' || text === 'ROLLBACK;') {
+    if (knexForm && /^(COMMIT|ROLLBACK);?$/.test(config.text)) {
       // Nothing ran: there is no transaction to end.
       queueMicrotask(() => callback(null, NOT_SENT))
       return undefined
     }
-    if (Array.isArray(config!.values) && config!.values.length > 0) return own.call(this, new AfterBegin({ ...config, text }, prefix, callback))
-    // Without parameters pg sends the simple protocol, where a text may hold several
-    // statements: the prefix goes first in the same text, and its results are dropped.
-    const begun = ['BEGIN', ...prefix].map((statement) => `${statement};`).join('')
-    return own.call(this, { ...config, text: begun + text }, (error: Error | null, results: unknown) => {
-      if (error || !Array.isArray(results)) return callback(error, results)
-      const answered = results.slice(prefix.length + 1)
-      callback(null, answered.length === 1 ? answered[0] : answered)
-    })
+    if (knexForm && config.values.length > 0) return own.call(this, new AfterBegin(config, prefix, callback))
+    // BEGIN on its own first; pg sends queries in the order they were made. Its failure
+    // (a lost connection) fails the statement after it too.
+    own.call(this, { text: begin }, () => undefined)
+    return own.apply(this, args)
   }
   return () => {
-    target.query = own
+    if (hadOwn) target.query = own
+    else delete (target as { query?: unknown }).query
   }
+}
+
+/** A statement as knex's pg dialect sends it: text and values, nothing else. */
+interface PlainQuery {
+  readonly text: string
+  readonly values: readonly unknown[]
+}
+
+function isPlainQuery(config: unknown): config is PlainQuery {
+  if (typeof config !== 'object' || config === null || config instanceof pg.Query) return false
+  const { text, values, ...rest } = config as Partial<PlainQuery>
+  return typeof text === 'string' && Array.isArray(values) && Object.keys(rest).length === 0
 }
 
 /** A statement sent right after `BEGIN` and `prefix`, in one round trip; it answers its own result. */

@@ -1,11 +1,13 @@
 /**
  * How many round trips a write takes, and that fewer never costs atomicity. A request of
  * one write runs it with no savepoint; its transaction's `BEGIN` (and `SET LOCAL`) travel
- * with its first statement; and where the connection sets `statement_timeout`, a write
- * that is all-or-nothing as one statement runs with no transaction at all. Round trips
- * are counted as the pg client's `query` calls (each one ends with a Sync, or is one
- * simple-protocol text); outcomes are read back from the database. On PostgreSQL and on
- * PGlite (the embedded database speaks the same protocol through pg).
+ * with its first statement when that has parameters (anything else gets BEGIN of its own
+ * first, so it runs inside the transaction whatever it is); and where the connection sets
+ * `statement_timeout`, a patch or delete answered with a count, with nothing to run after
+ * it, runs with no transaction at all. Round trips are counted as the pg client's `query`
+ * calls (each one ends with a Sync, or is one simple-protocol text); outcomes are read
+ * back from the database. On PostgreSQL and on PGlite (the embedded database speaks the
+ * same protocol through pg).
  */
 import knexFactory, { type Knex } from 'knex'
 import { Model, type QueryContext } from 'objection'
@@ -59,7 +61,18 @@ class Trimmed extends Model {
   }
 }
 
+/** A hook taking its arguments as a rest parameter (`length` 0) may still use the transaction. */
+class Rested extends Model {
+  static override tableName = 'rested'
+  declare id: number
+  declare body: string
+  override async $beforeUpdate(...args: unknown[]) {
+    await (args[1] as QueryContext).transaction!('audit_log').insert({ what: `updating to ${this.body}` })
+  }
+}
+
 const api = {
+  Rested: expose(Rested, { read: { allow: true, columns: ['id', 'body'] }, insert: { allow: true, columns: ['body'] }, update: { allow: true, columns: ['body'] } }),
   Note: expose(Note, {
     read: { allow: true, columns: ['id', 'body'] },
     insert: { allow: true, columns: ['body'] },
@@ -78,8 +91,34 @@ const api = {
 const procedures = {
   /** Its first statement is a text of two statements, with no parameters (pg's simple protocol). */
   twoSelects: procedure({ allow: true, args: v.object({}), run: async ({ trx }) => ((await trx.raw('select 1 as one; select 2 as two')) as unknown as { rows: unknown[] }[]).map((r) => r.rows) }),
+  /** Runs no statement at all. */
+  nothing: procedure({ allow: true, args: v.object({}), run: async () => 'nothing' }),
+  /** Writes through the raw pg connection, past knex, then fails: nothing may stay. */
+  rawThenFail: procedure({
+    allow: true,
+    args: v.object({}),
+    run: async ({ trx }) => {
+      const connection = (await (trx.client as unknown as { acquireConnection(): Promise<pg.Client> }).acquireConnection())
+      await connection.query("insert into notes (body) values ('raw')")
+      throw new Error('after a raw write')
+    },
+  }),
+  /** A first statement that does not parse, caught; then a write: the transaction is aborted, so the write fails. */
+  badThenWrite: procedure({
+    allow: true,
+    args: v.object({}),
+    run: async ({ trx }) => {
+      await trx.raw('selec 1').catch(() => undefined)
+      await trx('notes').insert({ body: 'after a bad statement' })
+      return 'written'
+    },
+  }),
+  /** A named prepared statement without parameters, first. */
+  named: procedure({ allow: true, args: v.object({}), run: async ({ trx }) => (await trx('notes').count({ n: '*' }).options({ name: 'async_orm_named_first' })) as unknown }),
   /** The statement_timeout in force for its first statement. */
-  timeout: procedure({ allow: true, args: v.object({}), run: async ({ trx }) => (await trx.raw('show statement_timeout')).rows[0].statement_timeout as string }),
+  timeout: procedure({ allow: true, args: v.object({}), run: async ({ trx }) => (await trx.raw('select current_setting(?) as t', ['statement_timeout'])).rows[0].t as string }),
+  /** The same, asked without parameters: BEGIN goes on its own first. */
+  timeoutPlain: procedure({ allow: true, args: v.object({}), run: async ({ trx }) => (await trx.raw('show statement_timeout')).rows[0].statement_timeout as string }),
 }
 
 /** pg `query` calls made while counting: one round trip each. */
@@ -115,7 +154,7 @@ describe.each(DATABASE_KINDS)('write round trips on %s', (kind) => {
   beforeAll(async () => {
     database = await openDatabase(kind)
     const { knex } = database
-    for (const table of ['notes', 'checked', 'audited', 'stamped', 'trimmed']) {
+    for (const table of ['notes', 'checked', 'audited', 'stamped', 'trimmed', 'rested']) {
       await knex.schema.createTable(table, (t) => {
         t.increments('id')
         t.text('body').notNullable().unique()
@@ -140,7 +179,7 @@ describe.each(DATABASE_KINDS)('write round trips on %s', (kind) => {
     await database?.close()
   })
   beforeEach(async () => {
-    await database.knex.raw('truncate notes, checked, audited, stamped, trimmed, audit_log restart identity')
+    await database.knex.raw('truncate notes, checked, audited, stamped, trimmed, rested, audit_log restart identity')
   })
 
   const clientOf = (executor: Executor) =>
@@ -174,12 +213,12 @@ describe.each(DATABASE_KINDS)('write round trips on %s', (kind) => {
 
   it('applies SET LOCAL statement_timeout with BEGIN, to the first statement already', async () => {
     const db = clientOf(executors.setLocal)
-    const { result, trips } = await counted(() => db.call('timeout', {}))
-    expect(result).toBe('5s')
-    expect(trips).toBe(2)
+    expect(await counted(() => db.call('timeout', {}))).toEqual({ trips: 2, result: '5s' })
+    // Without parameters, BEGIN and SET LOCAL go first on their own: one more round trip.
+    expect(await counted(() => db.call('timeoutPlain', {}))).toEqual({ trips: 3, result: '5s' })
   })
 
-  it('sends a first statement without parameters as one text after BEGIN, answering as knex does', async () => {
+  it('runs a first statement of several statements inside the transaction, answering as knex does', async () => {
     const db = clientOf(executors.setLocal)
     expect(await db.call('twoSelects', {})).toEqual([[{ one: 1 }], [{ two: 2 }]])
   })
@@ -197,32 +236,55 @@ describe.each(DATABASE_KINDS)('write round trips on %s', (kind) => {
 
   it('ends a transaction that ran nothing without a round trip', async () => {
     const db = clientOf(executors.setLocal)
-    // A patch whose policy-filtered id matches no row still runs its statement; a relation
-    // write refused before any statement sends nothing: BEGIN and ROLLBACK stay unsent.
-    const { trips } = await counted(() => db.Note.query().findById(999).patch({ body: 'nobody' }).catch(() => undefined))
-    expect(trips).toBeLessThanOrEqual(2)
+    expect(await counted(() => db.call('nothing', {}))).toEqual({ trips: 0, result: 'nothing' })
+  })
+
+  it('begins the transaction before a statement sent past knex, so it is undone with the rest', async () => {
+    const db = clientOf(executors.setLocal)
+    await expect(db.call('rawThenFail', {})).rejects.toMatchObject({ code: 'INTERNAL' })
+    expect(await rows('notes')).toEqual([])
+  })
+
+  it('begins the transaction before a first statement that does not parse, so what follows stays inside it', async () => {
+    const db = clientOf(executors.setLocal)
+    await expect(db.call('badThenWrite', {})).rejects.toMatchObject({ code: 'INTERNAL' })
+    expect(await rows('notes')).toEqual([])
+  })
+
+  it('runs a named prepared statement first', async () => {
+    const db = clientOf(executors.setLocal)
+    expect(await db.call('named', {})).toEqual([{ n: '0' }])
+  })
+
+  it('gives every connection back as it was: no own query method left on it', async () => {
+    const db = clientOf(executors.setLocal)
+    await db.Note.query().insert({ body: 'one' })
+    await db.call('nothing', {})
+    const pool = (database.knex.client as unknown as { pool: { free: { resource: object }[] } }).pool
+    expect(pool.free.length).toBeGreaterThan(0)
+    for (const { resource } of pool.free) expect(Object.prototype.hasOwnProperty.call(resource, 'query')).toBe(false)
   })
 
   // PGlite's connection cannot set statement_timeout itself.
   if (kind === 'postgres') describe("where the connection sets statement_timeout ('connection')", () => {
-    it('runs a one-row insert, patch and delete by id as one statement each, with no transaction', async () => {
+    it('runs a patch or delete answered with a count as one statement, with no transaction', async () => {
       const db = clientOf(executors.connection)
-      const inserted = await counted(() => db.Note.query().insert({ body: 'one' }))
-      expect(inserted.trips).toBe(1)
-      const patched = await counted(() => db.Note.query().findById(inserted.result.id).patch({ body: 'uno' }))
-      expect(patched).toEqual({ trips: 1, result: 1 })
-      // Many rows, answered as a count: still one statement.
+      const one = await db.Note.query().insert({ body: 'one' })
       await db.Note.query().insert({ body: 'two' })
+      expect(await counted(() => db.Note.query().findById(one.id).patch({ body: 'uno' }))).toEqual({ trips: 1, result: 1 })
       expect(await counted(() => db.Note.query().where('body', 'two').patch({ body: 'dos' }))).toEqual({ trips: 1, result: 1 })
-      const trimmed = await counted(() => db.Trimmed.query().insert({ body: '  spaced  ' }))
-      expect(trimmed).toMatchObject({ trips: 1, result: { body: 'spaced' } })
-      const deleted = await counted(() => db.Note.query().deleteById(inserted.result.id))
-      expect(deleted.trips).toBe(1)
+      expect(await counted(() => db.Note.query().deleteById(one.id))).toEqual({ trips: 1, result: 1 })
       expect(await rows('notes')).toEqual(['dos'])
     })
 
-    it('keeps the transaction where a check, a hook that takes the transaction, or rows answered need it', async () => {
+    it('keeps the transaction where rows answered, a check, or a model hook need it', async () => {
       const db = clientOf(executors.connection)
+      // Rows answered are measured against the answer's budget after the statement: BEGIN with it, then COMMIT.
+      expect((await counted(() => db.Note.query().insert({ body: 'inserted' }))).trips).toBe(2)
+      expect((await counted(() => db.Trimmed.query().insert({ body: '  trimmed  ' }))).result).toMatchObject({ body: 'trimmed' })
+      const rested = await db.Rested.query().insert({ body: 'rested' })
+      // A hook of its own for the operation, whatever its parameters: BEGIN with its insert, the update, COMMIT.
+      expect((await counted(() => db.Rested.query().findById(rested.id).patch({ body: 'patched' }))).trips).toBe(3)
       // BEGIN with the insert, then COMMIT.
       expect((await counted(() => db.Checked.query().insert({ body: 'checked' }))).trips).toBe(2)
       await expect(db.Checked.query().insert({ body: 'refused' })).rejects.toMatchObject({ code: 'FORBIDDEN' })
@@ -232,7 +294,14 @@ describe.each(DATABASE_KINDS)('write round trips on %s', (kind) => {
       expect((await counted(() => db.Note.query().where('body', 'a').patch({ body: 'c' }).returning(['id', 'body']))).trips).toBe(2)
       expect(await rows('checked')).toEqual(['checked'])
       expect(await rows('stamped')).toEqual(['stamped'])
-      expect(await rows('notes')).toEqual(['c', 'b'])
+      expect(await rows('notes')).toEqual(['inserted', 'c', 'b'])
+    })
+
+    it('undoes a write whose answer is over the budget', async () => {
+      const small = createExecutor({ knex: plainKnex, api, statementTimeout: 'connection', limits: { maxResponseBytes: 1000 }, logger: { error() {} } })
+      const db = clientOf(small)
+      await expect(db.Note.query().insert({ body: 'x'.repeat(1500) })).rejects.toMatchObject({ code: 'LIMIT_EXCEEDED' })
+      expect(await rows('notes')).toEqual([])
     })
 
     it('runs an after-insert hook in the transaction: when it fails, neither its row nor the insert stays', async () => {
