@@ -14,6 +14,10 @@ import { createEmbeddedDatabase } from '../executor/adapters/pglite.js'
 import { api, type DemoApi } from '../examples/demo/api.js'
 import { migrate, seed } from '../examples/demo/schema.js'
 import { decode, encode, encodeRequest } from '../shared/wire.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { buildExecutor } from '../scripts/build-executor.js'
 import { measureClientBundles } from './bundle-size.js'
 import { runThroughput, writeReport } from './throughput.js'
 
@@ -176,7 +180,12 @@ const clientCpu: string[] = []
 
 // Cold start: process start to first answered point read, on PostgreSQL only (PGlite's
 // own boot would dominate).
-let coldStart: { floor: number; ours: number; runs: number } | undefined
+interface ColdStart {
+  readonly runs: number
+  /** Milliseconds by how the code ran (`tsx` sources, or one bundled file) and mode. */
+  readonly figures: Record<'sources' | 'bundled', Record<'floor' | 'executor' | 'lambda', number>>
+}
+let coldStart: ColdStart | undefined
 if (process.env.DATABASE_URL) {
   const schema = `bench_cold_${process.pid}`
   await database.knex.raw('create schema ??', [schema])
@@ -184,16 +193,25 @@ if (process.env.DATABASE_URL) {
   await migrate(scoped)
   await seed(scoped)
   await scoped.destroy()
-  const cold = (mode: string) => {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', 'bench/cold-start-child.ts', mode, schema], { env: process.env }).toString()
+  const outdir = mkdtempSync(join(tmpdir(), 'ao-cold-'))
+  const [bundle] = await buildExecutor(['bench/cold-start-child.ts'], outdir)
+  const cold = (how: 'sources' | 'bundled', mode: string) => {
+    const args = how === 'sources' ? ['--import', 'tsx', 'bench/cold-start-child.ts', mode, schema] : [bundle!.file, mode, schema]
+    const out = execFileSync(process.execPath, args, { env: process.env }).toString()
     return Number(out.trim().split('\n').at(-1))
   }
   const runs = quick ? 3 : 7
   const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-  const floorCold = median(Array.from({ length: runs }, () => cold('floor')))
-  const ourCold = median(Array.from({ length: runs }, () => cold('executor')))
-  coldStart = { floor: floorCold, ours: ourCold, runs }
-  console.log(`\ncold start (process start → first answered point read, median of ${runs}): floor ${floorCold.toFixed(0)} ms, async-orm ${ourCold.toFixed(0)} ms`)
+  const figures = { sources: { floor: 0, executor: 0, lambda: 0 }, bundled: { floor: 0, executor: 0, lambda: 0 } }
+  for (const how of ['sources', 'bundled'] as const) {
+    for (const mode of ['floor', 'executor', 'lambda'] as const) figures[how][mode] = median(Array.from({ length: runs }, () => cold(how, mode)))
+  }
+  coldStart = { runs, figures }
+  rmSync(outdir, { recursive: true, force: true })
+  for (const how of ['sources', 'bundled'] as const) {
+    const f = figures[how]
+    console.log(`\ncold start, ${how} (process start → first answered point read, median of ${runs}): floor ${f.floor.toFixed(0)} ms, async-orm ${f.executor.toFixed(0)} ms (${(f.executor / f.floor).toFixed(2)}×), through the Lambda adapter ${f.lambda.toFixed(0)} ms (${(f.lambda / f.floor).toFixed(2)}×)`)
+  }
   await database.knex.raw('drop schema ?? cascade', [schema])
 }
 
@@ -221,7 +239,20 @@ const extra = [
     '| --- | --- | --- | --- |',
     ...clientCpu,
   ].join('\n'),
-  ...(coldStart ? [`### Cold start\n\nProcess start to first answered point read, median of ${coldStart.runs}: floor ${coldStart.floor.toFixed(0)} ms, async-orm ${coldStart.ours.toFixed(0)} ms.`] : []),
+  ...(coldStart
+    ? [
+        [
+          `### Cold start\n\nProcess start to first answered point read, median of ${coldStart.runs}; the floor is knex running the same SQL. "Bundled" is one file built by \`npm run build:executor\` (esbuild) for each, run with plain Node.`,
+          '',
+          '| run from | floor | async-orm | vs floor | async-orm through the Lambda adapter | vs floor |',
+          '| --- | --- | --- | --- | --- | --- |',
+          ...(['sources', 'bundled'] as const).map((how) => {
+            const f = coldStart!.figures[how]
+            return `| ${how === 'sources' ? 'TypeScript sources (tsx)' : 'one bundled file'} | ${f.floor.toFixed(0)} ms | ${f.executor.toFixed(0)} ms | ${(f.executor / f.floor).toFixed(2)}× | ${f.lambda.toFixed(0)} ms | ${(f.lambda / f.floor).toFixed(2)}× |`
+          }),
+        ].join('\n'),
+      ]
+    : []),
   ['### Client bundles (minified + gzipped, esbuild)', '', '| client | KB |', '| --- | --- |', ...bundles.map((row) => `| ${row.client} | ${row.gzippedKb.toFixed(1)} |`)].join('\n'),
 ]
 console.log(`\n${await writeReport(results, header, extra)}`)

@@ -10,7 +10,7 @@ import type { ApiShape } from '../../shared/api-types.js'
 import type { Scalar } from '../../shared/query-ast.js'
 import type { Allow, Exposure, ExposedModel } from './expose.js'
 import type { Limits } from '../limits.js'
-import { introspect, modelNaming, type Naming } from './naming.js'
+import { introspect, modelNaming, type Naming, type TableColumns } from './naming.js'
 import type { StandardSchemaV1 } from './procedures.js'
 
 /** A database column's type as introspected once at startup. */
@@ -138,9 +138,11 @@ export async function buildApiMetadata(api: ApiShape, knex: Knex, limits: Limits
     byClass.set(exposure.modelClass, name)
   }
 
+  const tableOf = (exposure: Exposure) => modelNaming(exposure.modelClass, knex).table((exposure.modelClass as typeof Model & ModelStatics).getTableName())
+  const catalog = await introspect(knex, [...new Set([...exposures.values()].map(tableOf))])
   const metas = new Map<string, ModelMeta & { relations: Map<string, RelationMeta>; references: Reference[] }>()
   for (const [name, exposure] of exposures) {
-    metas.set(name, await buildModel(name, exposure, knex, limits))
+    metas.set(name, buildModel(name, exposure, knex, limits, catalog))
   }
   for (const [name, exposure] of exposures) {
     const meta = metas.get(name)!
@@ -216,11 +218,11 @@ interface ModelStatics {
   getIdPropertyArray(): string[]
 }
 
-async function buildModel(name: string, exposure: Exposure, knex: Knex, limits: Limits) {
+function buildModel(name: string, exposure: Exposure, knex: Knex, limits: Limits, catalog: ReadonlyMap<string, TableColumns>) {
   const modelClass = exposure.modelClass as typeof Model & ModelStatics
   const naming = modelNaming(modelClass, knex)
   const table = naming.table(modelClass.getTableName())
-  const info = await introspect(knex, table)
+  const info = catalog.get(table)!
   if (info.size === 0) throw new TypeError(`${name}: table ${table} does not exist (or is not on the search path)`)
   const columnTypes = new Map<string, ColumnType>()
   const allProps = new Map<string, string>()

@@ -84,32 +84,37 @@ interface PoolClient {
   releaseConnection(connection: unknown): Promise<void>
 }
 
-/** A column's type by PostgreSQL's name for it, a domain by its base type. */
-const COLUMNS = `select a.attname as name, format_type(case when t.typtype = 'd' then t.typbasetype else a.atttypid end, null) as type,
-  not a.attnotnull as nullable from pg_attribute a join pg_type t on t.oid = a.atttypid`
-const ORDINARY = 'and a.attnum > 0 and not a.attisdropped order by a.attnum'
+/**
+ * Each table's columns (a column's type by PostgreSQL's name for it, a domain by its base
+ * type), in one catalog query for all of them. A table whose name has no schema is
+ * looked up on the search path, as PostgreSQL resolves it.
+ */
+const COLUMNS = `select r.i as "table", a.attname as name,
+  format_type(case when t.typtype = 'd' then t.typbasetype else a.atttypid end, null) as type, not a.attnotnull as nullable
+  from unnest($1::text[], $2::text[]) with ordinality as r(schema, name, i)
+  join pg_attribute a on a.attrelid = to_regclass(case when r.schema is null then quote_ident(r.name) else quote_ident(r.schema) || '.' || quote_ident(r.name) end)
+  join pg_type t on t.oid = a.atttypid
+  where a.attnum > 0 and not a.attisdropped order by r.i, a.attnum`
+
+export type TableColumns = Map<string, { type: string; nullable: boolean }>
 
 /**
- * The table's columns (database names) with their types, read from the catalog on a
+ * The tables' columns (database names) with their types, read from the catalog on a
  * pooled connection directly: knex would pass the answer through `postProcessResponse`.
- * An unqualified table is looked up on the search path, as PostgreSQL resolves it.
+ * A table that does not exist has no columns.
  */
-export async function introspect(knex: Knex, table: string): Promise<Map<string, { type: string; nullable: boolean }>> {
+export async function introspect(knex: Knex, tables: readonly string[]): Promise<Map<string, TableColumns>> {
   const pool = knex.client as unknown as PoolClient
   const connection = (await pool.acquireConnection()) as PgConnection
   try {
-    const dot = table.indexOf('.')
-    const { rows } =
-      dot === -1
-        ? await connection.query(
-            `${COLUMNS} where a.attrelid = to_regclass(quote_ident($1)) ${ORDINARY}`,
-            [table],
-          )
-        : await connection.query(
-            `${COLUMNS} where a.attrelid = to_regclass(quote_ident($1) || '.' || quote_ident($2)) ${ORDINARY}`,
-            [table.slice(0, dot), table.slice(dot + 1)],
-          )
-    return new Map(rows.map((row) => [String(row.name), { type: String(row.type), nullable: row.nullable === true }]))
+    const names = tables.map((table) => {
+      const dot = table.indexOf('.')
+      return dot === -1 ? [null, table] : [table.slice(0, dot), table.slice(dot + 1)]
+    })
+    const { rows } = await connection.query(COLUMNS, [names.map((n) => n[0]), names.map((n) => n[1])])
+    const found = new Map<string, TableColumns>(tables.map((table) => [table, new Map()]))
+    for (const row of rows) found.get(tables[Number(row.table) - 1]!)!.set(String(row.name), { type: String(row.type), nullable: row.nullable === true })
+    return found
   } finally {
     await pool.releaseConnection(connection)
   }

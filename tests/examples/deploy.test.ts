@@ -5,7 +5,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import type { APIGatewayProxyResult, LambdaEvent } from 'hono/aws-lambda'
 import { Miniflare } from 'miniflare'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createClient } from '../../client/index.js'
@@ -14,6 +13,7 @@ import { tokenFor } from '../../examples/quickstart/auth.js'
 import { connect } from '../../examples/quickstart/client.js'
 import { migrate } from '../../examples/quickstart/migrations.js'
 import { openDatabase, POSTGRES_URL, type TestDatabase } from '../support/databases.js'
+import { viaApiGateway } from '../support/api-gateway.js'
 import { schemaOf } from '../support/server-process.js'
 import { bundleWorker } from '../support/workers.js'
 
@@ -38,41 +38,11 @@ beforeAll(async () => {
 })
 afterAll(() => database?.close())
 
-/** An API Gateway v2 (HTTP API) event for a request, as AWS builds it. */
-async function apiGatewayEvent(request: Request) {
-  const url = new URL(request.url)
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: url.pathname,
-    rawQueryString: '',
-    headers: Object.fromEntries(request.headers),
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'abc123',
-      domainName: url.host,
-      domainPrefix: 'abc123',
-      http: { method: request.method, path: url.pathname, protocol: 'HTTP/1.1', sourceIp: '203.0.113.7', userAgent: 'test' },
-      requestId: crypto.randomUUID(),
-      routeKey: '$default',
-      stage: '$default',
-      time: '01/Dec/2026:12:00:00 +0000',
-      timeEpoch: Date.now(),
-    },
-    body: await request.text(),
-    isBase64Encoded: false,
-  }
-}
-
 describe('examples/quickstart/lambda.ts', () => {
   it('answers the client through API Gateway events, under the policies', async () => {
     process.env.DATABASE_URL = databaseUrl
     const { handler } = await import('../../examples/quickstart/lambda.js')
-    const invoke = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
-      const result = (await handler((await apiGatewayEvent(new Request(input, init))) as unknown as LambdaEvent)) as APIGatewayProxyResult
-      const body = result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body
-      return new Response(body, { status: result.statusCode, headers: result.headers as Record<string, string> })
-    }
+    const invoke = viaApiGateway(handler)
     const token = await tokenFor({ userId: 1, orgId: 1 })
     const db = createClient<typeof api>({ url: 'https://abc123.execute-api.eu-west-1.amazonaws.com/orm', headers: { authorization: `Bearer ${token}` }, fetch: invoke })
     expect((await db.User.query()).map((u) => u.name)).toEqual(['Ann'])
