@@ -7,7 +7,7 @@
  * fail the run with instructions; the tests that need it never skip.
  */
 import { execFile, execFileSync } from 'node:child_process'
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chownSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { createRequire } from 'node:module'
@@ -78,16 +78,17 @@ export interface PgClusterOptions {
 
 /** Creates the cluster (initdb) and starts it. */
 export async function startPgCluster(options: PgClusterOptions = {}): Promise<PgCluster> {
-  const bin = options.binDir ?? findPgBinDir()
   const dir = mkdtempSync(join(tmpdir(), 'ao-pg-'))
   const data = join(dir, 'data')
   const log = join(dir, 'server.log')
   // initdb and the server refuse to run as root: when we are root, they run as `postgres`.
   const asRoot = process.getuid?.() === 0
+  let bin = options.binDir ?? findPgBinDir()
   if (asRoot) {
     const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim())
     const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim())
     chownSync(dir, uid, gid)
+    bin = reachableBy('postgres', bin, dir)
   }
   const run = (program: string, args: readonly string[]) => {
     const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, program), ...args]] : [join(bin, program), [...args]]
@@ -181,6 +182,25 @@ export async function startPgCluster(options: PgClusterOptions = {}): Promise<Pg
 }
 
 const SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP']
+
+/**
+ * `bin`, or where `user` can run it from: binaries inside a checkout that user cannot
+ * enter (one under `/root`, say) are copied with their `lib` and `share` beside them into
+ * `dir`, which the cluster's removal takes away.
+ */
+function reachableBy(user: string, bin: string, dir: string): string {
+  try {
+    execFileSync('runuser', ['-u', user, '--', 'test', '-x', join(bin, 'postgres')], { stdio: 'ignore' })
+    return bin
+  } catch {
+    const install = join(dir, 'install')
+    for (const part of ['bin', 'lib', 'share']) {
+      if (existsSync(join(bin, '..', part))) cpSync(join(bin, '..', part), join(install, part), { recursive: true, verbatimSymlinks: true })
+    }
+    execFileSync('chmod', ['-R', 'a+rX', install])
+    return join(install, 'bin')
+  }
+}
 
 /** A TCP port nobody listens on right now (the OS picks it). */
 function freePort(): Promise<number> {
