@@ -81,7 +81,9 @@ export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Fini
   const session = await DbSession.start(env.knex, {
     readOnly: !writing,
     single: !atomic,
-    oneStatement: alone && writing && isOneStatement(pending[0] as CheckedQuery),
+    // Only a request of that one query: other queries' answers (errors) could still
+    // take the answer past its budget after the write.
+    oneStatement: alone && queries.length === 1 && writing && isOneStatement(pending[0] as CheckedQuery),
     connectionTimeout: env.connectionTimeout,
     statementTimeoutMs: limits.statementTimeoutMs,
     acquireTimeoutMs: limits.acquireTimeoutMs,

@@ -288,9 +288,10 @@ async function checkReferences(
  * it that could still fail the request: an update or delete answered with a count (what
  * objection's `patch`, `update` and `delete` answer), with no `check` to run on the rows
  * it wrote, no foreign key of the client's to check, no relation write, and no model hook
- * of its own for the operation (a hook could run statements of its own in the request's
- * transaction). Writes that answer rows keep their transaction: what they answer is still
- * measured against the answer's budget after the statement, and a refusal must undo them.
+ * of its own for the operation nor a query builder of its own (either could run statements
+ * of its own in the request's transaction). Writes that answer rows keep their
+ * transaction: what they answer is still measured against the answer's budget after the
+ * statement, and a refusal must undo them.
  */
 export function isOneStatement(query: CheckedQuery): boolean {
   if ((query.kind !== 'update' && query.kind !== 'delete') || query.returning !== 'count') return false
@@ -307,7 +308,10 @@ function referenceToCheck(model: ModelMeta, grant: WriteMeta, written: ReadonlyS
 
 const ownHooks = new WeakMap<typeof Model, Map<string, boolean>>()
 
-/** Whether the model overrides any of objection's hooks for an operation, static or instance. */
+/**
+ * Whether the model overrides any of objection's hooks for an operation, static or
+ * instance, or its query builder.
+ */
 function hasOwnHooks(model: ModelMeta, op: 'Update' | 'Delete'): boolean {
   const modelClass = model.modelClass
   let known = ownHooks.get(modelClass)
@@ -318,7 +322,11 @@ function hasOwnHooks(model: ModelMeta, op: 'Update' | 'Delete'): boolean {
     const base = Model.prototype as unknown as Record<string, unknown>
     const statics = modelClass as unknown as Record<string, unknown>
     const baseStatics = Model as unknown as Record<string, unknown>
-    has = ['before', 'after'].some((when) => statics[`${when}${op}`] !== baseStatics[`${when}${op}`] || own[`$${when}${op}`] !== base[`$${when}${op}`])
+    has =
+      // A query builder of its own (objection's extension point) can run statements after the write.
+      statics.QueryBuilder !== baseStatics.QueryBuilder ||
+      statics.query !== baseStatics.query ||
+      ['before', 'after'].some((when) => statics[`${when}${op}`] !== baseStatics[`${when}${op}`] || own[`$${when}${op}`] !== base[`$${when}${op}`])
     known.set(op, has)
   }
   return has

@@ -503,6 +503,13 @@ class WriteSession extends DbSession {
   }
 }
 
+/** A COMMIT that PostgreSQL turned into ROLLBACK: the transaction had been aborted. */
+export class TransactionAborted extends Error {
+  constructor() {
+    super('the transaction was rolled back at COMMIT: a statement in it had failed (an error caught by application code), so nothing was applied')
+  }
+}
+
 /** What a statement that was never sent answers: nothing, as pg would. */
 const NOT_SENT = { command: null, rowCount: null, rows: [], fields: [] }
 
@@ -535,6 +542,14 @@ function deferBegin(connection: pg.Client, prefix: readonly string[]): () => voi
         queueMicrotask(() => callback(null, NOT_SENT))
         return undefined
       }
+      if (knexForm && config.text === 'COMMIT;') {
+        // PostgreSQL answers COMMIT of a transaction that an earlier statement aborted (an
+        // error the app's code caught) with ROLLBACK, and no error: nothing was applied,
+        // and the request must not be answered as if it had been.
+        return own.call(this, config, (error: Error | null, result: { command?: unknown } | undefined) =>
+          callback(!error && result?.command === 'ROLLBACK' ? new TransactionAborted() : error, result),
+        )
+      }
       return own.apply(this, args)
     }
     held = false
@@ -544,9 +559,16 @@ function deferBegin(connection: pg.Client, prefix: readonly string[]): () => voi
       return undefined
     }
     if (knexForm && config.values.length > 0) return own.call(this, new AfterBegin(config, prefix, callback))
-    // BEGIN on its own first; pg sends queries in the order they were made. Its failure
-    // (a lost connection) fails the statement after it too.
-    own.call(this, { text: begin }, () => undefined)
+    // BEGIN on its own first; pg sends queries in the order they were made. If it fails
+    // (a cancel that lands on it), the statements queued after it fail with its error
+    // rather than run outside a transaction, and the connection is not reused.
+    own.call(this, { text: begin }, (error: Error | null) => {
+      if (!error) return
+      const client = connection as unknown as PgConnection & { _errorAllQueries?(error: Error): void; connection?: { stream?: { destroy(error?: Error): void } } }
+      client.__knex__disposed = 'async-orm: BEGIN failed on this connection'
+      if (typeof client._errorAllQueries === 'function') client._errorAllQueries(error)
+      else client.connection?.stream?.destroy(error)
+    })
     return own.apply(this, args)
   }
   return () => {

@@ -10,7 +10,7 @@
  * same protocol through pg).
  */
 import knexFactory, { type Knex } from 'knex'
-import { Model, type QueryContext } from 'objection'
+import { Model, QueryBuilder, type QueryContext } from 'objection'
 import pg from 'pg'
 import * as v from 'valibot'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -71,7 +71,16 @@ class Rested extends Model {
   }
 }
 
+/** objection's extension point: a query builder of its own, which could run statements after a write. */
+class BuiltNote extends Model {
+  static override tableName = 'built'
+  declare id: number
+  declare body: string
+  static override QueryBuilder = class BuiltQueryBuilder extends QueryBuilder<Model> {} as unknown as typeof Model.QueryBuilder
+}
+
 const api = {
+  Built: expose(BuiltNote, { read: { allow: true, columns: ['id', 'body'] }, insert: { allow: true, columns: ['body'] }, update: { allow: true, columns: ['body'] } }),
   Rested: expose(Rested, { read: { allow: true, columns: ['id', 'body'] }, insert: { allow: true, columns: ['body'] }, update: { allow: true, columns: ['body'] } }),
   Note: expose(Note, {
     read: { allow: true, columns: ['id', 'body'] },
@@ -113,6 +122,26 @@ const procedures = {
       return 'written'
     },
   }),
+  /** Writes, then catches a failed statement and answers as if all went well: the transaction is aborted. */
+  caughtFailure: procedure({
+    allow: true,
+    args: v.object({}),
+    run: async ({ trx }) => {
+      await trx('notes').insert({ body: 'before the failure' })
+      await trx('notes').insert({ body: 'before the failure' }).catch(() => undefined)
+      return 'already'
+    },
+  }),
+  /** Writes past knex with a text of no parameters (BEGIN goes on its own first). */
+  rawWrite: procedure({
+    allow: true,
+    args: v.object({}),
+    run: async ({ trx }) => {
+      const connection = await (trx.client as unknown as { acquireConnection(): Promise<pg.Client> }).acquireConnection()
+      await connection.query("insert into notes (body) values ('raw')")
+      return 'written'
+    },
+  }),
   /** A named prepared statement without parameters, first. */
   named: procedure({ allow: true, args: v.object({}), run: async ({ trx }) => (await trx('notes').count({ n: '*' }).options({ name: 'async_orm_named_first' })) as unknown }),
   /** The statement_timeout in force for its first statement. */
@@ -124,10 +153,18 @@ const procedures = {
 /** pg `query` calls made while counting: one round trip each. */
 let roundTrips = 0
 let counting = false
+/** Makes the next BEGIN sent on its own fail, as a cancel landing on it would. */
+let failNextBegin = false
 const ownQuery = pg.Client.prototype.query
 beforeAll(() => {
   pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
     if (counting) roundTrips++
+    const [config, callback] = args as [{ text?: unknown } | undefined, unknown]
+    if (failNextBegin && typeof config?.text === 'string' && config.text.startsWith('BEGIN;') && typeof callback === 'function') {
+      // Sent to the server, where it fails: what a cancel landing on BEGIN does.
+      failNextBegin = false
+      args[0] = { ...config, text: 'select 1/0' }
+    }
     return (ownQuery as (...a: unknown[]) => unknown).apply(this, args)
   } as typeof ownQuery
 })
@@ -154,7 +191,7 @@ describe.each(DATABASE_KINDS)('write round trips on %s', (kind) => {
   beforeAll(async () => {
     database = await openDatabase(kind)
     const { knex } = database
-    for (const table of ['notes', 'checked', 'audited', 'stamped', 'trimmed', 'rested']) {
+    for (const table of ['notes', 'checked', 'audited', 'stamped', 'trimmed', 'rested', 'built']) {
       await knex.schema.createTable(table, (t) => {
         t.increments('id')
         t.text('body').notNullable().unique()
@@ -179,7 +216,7 @@ describe.each(DATABASE_KINDS)('write round trips on %s', (kind) => {
     await database?.close()
   })
   beforeEach(async () => {
-    await database.knex.raw('truncate notes, checked, audited, stamped, trimmed, rested, audit_log restart identity')
+    await database.knex.raw('truncate notes, checked, audited, stamped, trimmed, rested, built, audit_log restart identity')
   })
 
   const clientOf = (executor: Executor) =>
@@ -251,6 +288,24 @@ describe.each(DATABASE_KINDS)('write round trips on %s', (kind) => {
     expect(await rows('notes')).toEqual([])
   })
 
+  it('refuses to answer as applied a transaction that a caught failure aborted: COMMIT was a ROLLBACK', async () => {
+    const db = clientOf(executors.setLocal)
+    await expect(db.call('caughtFailure', {})).rejects.toMatchObject({ code: 'INTERNAL' })
+    await expect(db.transaction((t) => [t.Note.query().insert({ body: 'with it' }), t.call('caughtFailure', {})])).rejects.toMatchObject({ code: 'INTERNAL' })
+    expect(await rows('notes')).toEqual([])
+  })
+
+  it('closes the connection when a BEGIN sent on its own fails, so what follows never runs outside a transaction', async () => {
+    const db = clientOf(executors.setLocal)
+    failNextBegin = true
+    await expect(db.call('rawWrite', {})).rejects.toBeDefined()
+    expect(failNextBegin).toBe(false)
+    expect(await rows('notes')).toEqual([])
+    // The pool gives out a healthy connection next.
+    expect(await db.call('rawWrite', {})).toBe('written')
+    expect(await rows('notes')).toEqual(['raw'])
+  })
+
   it('runs a named prepared statement first', async () => {
     const db = clientOf(executors.setLocal)
     expect(await db.call('named', {})).toEqual([{ n: '0' }])
@@ -295,6 +350,21 @@ describe.each(DATABASE_KINDS)('write round trips on %s', (kind) => {
       expect(await rows('checked')).toEqual(['checked'])
       expect(await rows('stamped')).toEqual(['stamped'])
       expect(await rows('notes')).toEqual(['inserted', 'c', 'b'])
+    })
+
+    it('keeps the transaction for a model with a query builder of its own, and when other queries share the request', async () => {
+      const db = clientOf(executors.connection)
+      const built = await db.Built.query().insert({ body: 'built' })
+      expect((await counted(() => db.Built.query().findById(built.id).patch({ body: 'patched' }))).trips).toBe(2)
+      const note = await db.Note.query().insert({ body: 'note' })
+      // Started in the same tick: one request of a patch and a query the executor refuses.
+      const batching = createClient<typeof api>({ url: 'http://t/orm', fetch: (input, init) => executors.connection(new Request(input as string, init)) })
+      const { result, trips } = await counted(() =>
+        Promise.allSettled([batching.Note.query().findById(note.id).patch({ body: 'changed' }), batching.Note.query().where('missing' as never, 1 as never)]),
+      )
+      expect(result[0]).toMatchObject({ status: 'fulfilled', value: 1 })
+      expect(result[1]).toMatchObject({ status: 'rejected', reason: { code: 'BAD_REQUEST' } })
+      expect(trips).toBe(2)
     })
 
     it('undoes a write whose answer is over the budget', async () => {
