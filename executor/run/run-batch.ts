@@ -66,8 +66,10 @@ export function writes(query: Checked): boolean {
  * writes each query runs under a savepoint (one query alone needs none: its failure rolls
  * the transaction back). A request that runs out of time, or whose client hangs up, fails
  * as a whole and commits nothing. Where the connection sets `statement_timeout`, a request
- * whose one query is a write that is all-or-nothing as one statement (`isOneStatement`)
- * runs it with no transaction around it: one round trip instead of three.
+ * whose only query is a write that is all-or-nothing as one statement (`isOneStatement`)
+ * runs it with no transaction around it: one round trip instead of two. Such a write is
+ * applied when its statement ends, so its answer stands even if the request stopped
+ * meanwhile.
  */
 export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Finish): Promise<string> {
   const { queries, atomic, saved } = batch
