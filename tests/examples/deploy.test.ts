@@ -3,18 +3,15 @@
  * the client through API Gateway v2 events, and `examples/quickstart/origin.ts` as its own
  * process behind the edge proxy (edge/worker.ts in workerd), on PostgreSQL.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { Miniflare } from 'miniflare'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createClient } from '../../client/index.js'
 import type { api } from '../../examples/quickstart/api.js'
 import { tokenFor } from '../../examples/quickstart/auth.js'
 import { connect } from '../../examples/quickstart/client.js'
-import { migrate } from '../../examples/quickstart/migrations.js'
-import { openDatabase, POSTGRES_URL, type TestDatabase } from '../support/databases.js'
+import type { TestDatabase } from '../support/databases.js'
+import { openQuickstartDatabase, startApp, type StartedApp } from '../support/quickstart.js'
 import { viaApiGateway } from '../support/api-gateway.js'
-import { schemaOf } from '../support/server-process.js'
 import { bundleWorker } from '../support/workers.js'
 
 const secrets = vi.hoisted(() => {
@@ -26,15 +23,7 @@ let database: TestDatabase
 let databaseUrl: string
 
 beforeAll(async () => {
-  database = await openDatabase('postgres')
-  await migrate(database.knex)
-  await database.knex('users').insert([
-    { orgId: 1, name: 'Ann', email: 'ann@example.com' },
-    { orgId: 2, name: 'Anders', email: 'anders@example.com' },
-  ])
-  const url = new URL(POSTGRES_URL)
-  url.searchParams.set('options', `-c search_path=${schemaOf(database.knex)}`)
-  databaseUrl = url.toString()
+  ;({ database, url: databaseUrl } = await openQuickstartDatabase(true))
 })
 afterAll(() => database?.close())
 
@@ -55,20 +44,14 @@ describe('examples/quickstart/lambda.ts', () => {
 })
 
 describe('examples/quickstart/origin.ts behind the edge proxy', () => {
-  let child: ChildProcess
+  let app: StartedApp | undefined
   let origin: string
   let mf: Miniflare
   let proxy: string
 
   beforeAll(async () => {
-    child = spawn(process.execPath, ['--import', 'tsx', 'examples/quickstart/origin.ts'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', HOP_SECRET: secrets.hop },
-    })
-    const [line] = (await once(child.stdout!, 'data')) as [Buffer]
-    const listening = /on (http:\/\/\S+)/.exec(line.toString())
-    if (!listening) throw new Error(`origin.ts printed: ${line.toString()}`)
-    origin = `${listening[1]}/orm`
+    app = await startApp(['--import', 'tsx', 'examples/quickstart/origin.ts'], { DATABASE_URL: databaseUrl, HOP_SECRET: secrets.hop })
+    origin = `${app.origin}/orm`
     mf = new Miniflare({
       modules: true,
       script: await bundleWorker('edge/worker.ts'),
@@ -81,10 +64,7 @@ describe('examples/quickstart/origin.ts behind the edge proxy', () => {
   })
   afterAll(async () => {
     await mf?.dispose()
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM')
-      await once(child, 'exit')
-    }
+    await app?.stop()
   })
 
   it('reads and writes as the caller the proxy verified', async () => {

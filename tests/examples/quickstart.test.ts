@@ -3,15 +3,13 @@
  * own process on PostgreSQL (a schema of its own), and the client code of
  * `examples/quickstart/client.ts` against it over real HTTP with a token from `tokenFor`.
  */
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createClient } from '../../client/index.js'
 import type { api } from '../../examples/quickstart/api.js'
 import { tokenFor } from '../../examples/quickstart/auth.js'
 import { connect, queries, rename, withCallback, type Db } from '../../examples/quickstart/client.js'
-import { openDatabase, POSTGRES_URL, type TestDatabase } from '../support/databases.js'
-import { schemaOf } from '../support/server-process.js'
+import type { TestDatabase } from '../support/databases.js'
+import { openQuickstartDatabase, startApp } from '../support/quickstart.js'
 
 describe('the quick start (examples/quickstart)', () => {
   let database: TestDatabase
@@ -20,27 +18,17 @@ describe('the quick start (examples/quickstart)', () => {
   let executorUrl: string
 
   beforeAll(async () => {
-    database = await openDatabase('postgres')
-    const url = new URL(POSTGRES_URL)
-    url.searchParams.set('options', `-c search_path=${schemaOf(database.knex)}`)
-    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/quickstart/main.ts'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, DATABASE_URL: url.toString(), PORT: '0' },
-    })
-    const [line] = (await once(child.stdout!, 'data')) as [Buffer]
-    const listening = /on (http:\/\/\S+)/.exec(line.toString())
-    if (!listening) throw new Error(`main.ts printed: ${line.toString()}`)
-    stop = async () => {
-      child.kill('SIGTERM')
-      if (child.exitCode === null) await once(child, 'exit')
-    }
+    const opened = await openQuickstartDatabase(false)
+    database = opened.database
+    const app = await startApp(['--import', 'tsx', 'examples/quickstart/main.ts'], { DATABASE_URL: opened.url })
+    stop = app.stop
     // The schema exists once main.ts has migrated: two people of org 1, one of org 2.
     await database.knex('users').insert([
       { orgId: 1, name: 'Ann', email: 'ann@example.com' },
       { orgId: 1, name: 'Alvar', email: 'alvar@example.com' },
       { orgId: 2, name: 'Anders', email: 'anders@example.com' },
     ])
-    executorUrl = `${listening[1]}/orm`
+    executorUrl = `${app.origin}/orm`
     db = connect(executorUrl, () => tokenFor({ userId: 1, orgId: 1 }))
   })
   afterAll(async () => {

@@ -4,8 +4,6 @@
  * node_modules): the server as its own process answering the client over HTTP, the
  * handler answering API Gateway events, on PostgreSQL.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,11 +14,10 @@ import { createClient } from '../../client/index.js'
 import type { api } from '../../examples/quickstart/api.js'
 import { tokenFor } from '../../examples/quickstart/auth.js'
 import { connect } from '../../examples/quickstart/client.js'
-import { migrate } from '../../examples/quickstart/migrations.js'
 import { buildExecutor, type BuiltFile } from '../../scripts/build-executor.js'
 import { viaApiGateway } from '../support/api-gateway.js'
-import { openDatabase, POSTGRES_URL, type TestDatabase } from '../support/databases.js'
-import { schemaOf } from '../support/server-process.js'
+import type { TestDatabase } from '../support/databases.js'
+import { openQuickstartDatabase, startApp, type StartedApp } from '../support/quickstart.js'
 
 vi.hoisted(() => {
   process.env.JWT_SECRET = 'the executor bundle test secret, 32 bytes or more'
@@ -31,26 +28,15 @@ describe('the executor bundled into one file (npm run build:executor)', () => {
   let databaseUrl: string
   let outdir: string
   let built: BuiltFile[]
-  let server: ChildProcess | undefined
+  let server: StartedApp | undefined
 
   beforeAll(async () => {
-    database = await openDatabase('postgres')
-    await migrate(database.knex)
-    await database.knex('users').insert([
-      { orgId: 1, name: 'Ann', email: 'ann@example.com' },
-      { orgId: 2, name: 'Anders', email: 'anders@example.com' },
-    ])
-    const url = new URL(POSTGRES_URL)
-    url.searchParams.set('options', `-c search_path=${schemaOf(database.knex)}`)
-    databaseUrl = url.toString()
+    ;({ database, url: databaseUrl } = await openQuickstartDatabase(true))
     outdir = mkdtempSync(join(tmpdir(), 'ao-bundle-'))
     built = await buildExecutor(['examples/quickstart/main.ts', 'examples/quickstart/lambda.ts'], outdir)
   })
   afterAll(async () => {
-    if (server && server.exitCode === null) {
-      server.kill('SIGTERM')
-      await once(server, 'exit')
-    }
+    await server?.stop()
     rmSync(outdir, { recursive: true, force: true })
     await database?.close()
   })
@@ -63,11 +49,8 @@ describe('the executor bundled into one file (npm run build:executor)', () => {
 
   it('runs the server with plain Node from anywhere, answering the client', async () => {
     // From the temporary directory: nothing can come from this checkout's node_modules.
-    server = spawn(process.execPath, [fileOf('main')], { cwd: outdir, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0' } })
-    const [line] = (await once(server.stdout!, 'data')) as [Buffer]
-    const listening = /on (http:\/\/\S+)/.exec(line.toString())
-    expect(listening, line.toString()).not.toBeNull()
-    const db = connect(`${listening![1]}/orm`, () => tokenFor({ userId: 1, orgId: 1 }))
+    server = await startApp([fileOf('main')], { DATABASE_URL: databaseUrl }, outdir)
+    const db = connect(`${server.origin}/orm`, () => tokenFor({ userId: 1, orgId: 1 }))
     expect((await db.User.query()).map((u) => u.name)).toEqual(['Ann'])
     expect(await db.Post.query().insert({ title: 'From the bundle', body: 'x' })).toMatchObject({ title: 'From the bundle', authorId: 1 })
   })
