@@ -138,11 +138,16 @@ export async function buildApiMetadata(api: ApiShape, knex: Knex, limits: Limits
     byClass.set(exposure.modelClass, name)
   }
 
-  const tableOf = (exposure: Exposure) => modelNaming(exposure.modelClass, knex).table((exposure.modelClass as typeof Model & ModelStatics).getTableName())
-  const catalog = await introspect(knex, [...new Set([...exposures.values()].map(tableOf))])
+  // Every model's naming and table first, so that one catalog query reads all the tables.
+  const named = new Map([...exposures].map(([name, exposure]) => {
+    const naming = modelNaming(exposure.modelClass, knex)
+    return [name, { naming, table: naming.table((exposure.modelClass as typeof Model & ModelStatics).getTableName()) }] as const
+  }))
+  const catalog = await introspect(knex, [...new Set([...named.values()].map((n) => n.table))])
   const metas = new Map<string, ModelMeta & { relations: Map<string, RelationMeta>; references: Reference[] }>()
   for (const [name, exposure] of exposures) {
-    metas.set(name, buildModel(name, exposure, knex, limits, catalog))
+    const { naming, table } = named.get(name)!
+    metas.set(name, buildModel(name, exposure, naming, table, catalog.get(table)!, limits))
   }
   for (const [name, exposure] of exposures) {
     const meta = metas.get(name)!
@@ -218,11 +223,8 @@ interface ModelStatics {
   getIdPropertyArray(): string[]
 }
 
-function buildModel(name: string, exposure: Exposure, knex: Knex, limits: Limits, catalog: ReadonlyMap<string, TableColumns>) {
+function buildModel(name: string, exposure: Exposure, naming: Naming, table: string, info: TableColumns, limits: Limits) {
   const modelClass = exposure.modelClass as typeof Model & ModelStatics
-  const naming = modelNaming(modelClass, knex)
-  const table = naming.table(modelClass.getTableName())
-  const info = catalog.get(table)!
   if (info.size === 0) throw new TypeError(`${name}: table ${table} does not exist (or is not on the search path)`)
   const columnTypes = new Map<string, ColumnType>()
   const allProps = new Map<string, string>()
