@@ -12,6 +12,7 @@ import { buildError, messageOf } from './soft-fail.js'
 import { Transport, type ClientOptions } from './transport.js'
 import type { ModelName, Ref, RelationNameOf, TargetOf } from './types.js'
 import { RelatedQuery } from './related-query.js'
+import type { Runner } from './runnable.js'
 
 export interface ModelHandle<Api, K extends ModelName<Api>> {
   /** A new, empty queryset over the model (objection's `Model.query()`). */
@@ -101,7 +102,9 @@ export function createClient<Api, Procedures = {}>(options: ClientOptions): Clie
     )
   }
   const transport = new Transport(options)
-  const run = (query: Query, signal?: AbortSignal) => transport.send(query, signal)
+  const run: Runner = Object.assign((query: Query, signal?: AbortSignal) => transport.send(query, signal), {
+    stream: (query: Query, signal?: AbortSignal) => transport.stream(query, signal),
+  })
   const handles = models<Api>(run)
   const call = (runner: typeof run | undefined) => (procedure: string, args: unknown) =>
     new Call({ op: 'call', procedure, ...(args !== undefined && { args }) }, runner)
@@ -127,7 +130,7 @@ export function createClient<Api, Procedures = {}>(options: ClientOptions): Clie
 }
 
 /** Model handles made on first use; without a runner their querysets only describe queries. */
-function models<Api>(run: ((query: Query, signal?: AbortSignal) => Promise<unknown>) | undefined) {
+function models<Api>(run: Runner | undefined) {
   const handles = new Map<string, ModelHandle<Api, never>>()
   const get = (name: string) => {
     let handle = handles.get(name)

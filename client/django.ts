@@ -119,6 +119,11 @@ export class DjangoQuerySet<Api, K extends keyof Api & string> extends Deferred<
   override fetch(options?: RunOptions): Promise<RowOf<Api, K>[]> {
     return this.qs.fetch(options) as Promise<RowOf<Api, K>[]>
   }
+
+  /** The rows as they arrive (see `QuerySet.stream()`). */
+  stream(options?: RunOptions): AsyncGenerator<RowOf<Api, K>, void, undefined> {
+    return this.qs.stream(options) as AsyncGenerator<RowOf<Api, K>, void, undefined>
+  }
 }
 
 function conjunction(lookups: object): Filter {

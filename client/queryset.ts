@@ -4,11 +4,11 @@
  */
 import type { AggregateFunction, GraphNode, JoinNode, Scalar, SelectItem, WriteRow } from '../shared/query-ast.js'
 import { RelationAggregateSelection, type AggregatesOf } from './related-query.js'
-import { Runnable } from './runnable.js'
+import { Runnable, type RunOptions } from './runnable.js'
 import { parseRelationExpression, type RelationTree } from './relation-expression.js'
-import { initialState, toGraphNode, type Mutation, type QueryState } from './query-state.js'
+import { initialState, toGraphNode, toQuery, type Mutation, type QueryState } from './query-state.js'
 import { MutationQuerySet } from './mutation.js'
-import { failSoftly } from './soft-fail.js'
+import { buildError, failSoftly } from './soft-fail.js'
 import type {
   CanDelete,
   InsertGraphOf,
@@ -145,6 +145,31 @@ export class QuerySet<Api, K extends keyof Api & string, S = RowOf<Api, K>, G = 
   /** `select distinct` these columns. */
   distinct<C extends ColumnOf<Api, K>>(...columns: (C | readonly C[])[]): QuerySet<Api, K, Pick<RowOf<Api, K>, C>, G, M> {
     return this.with({ select: columns.flat() as string[], distinct: true }) as never
+  }
+
+  /**
+   * The rows as they arrive, for answers too large to hold at once: the executor reads
+   * them with a cursor, 1,000 at a time (each with its relations), and sends each batch
+   * as the client takes it. Rows are typed as `fetch()` types them. The query's `limit`
+   * may go up to the executor's `maxStreamRows` (100,000 by default); without one, the
+   * stream sends every matching row, and fails with `LIMIT_EXCEEDED` after
+   * `maxStreamRows` of them if there are more. Stopping early (`break`, or the `signal`)
+   * cancels the answer, and the executor lets go of its connection.
+   *
+   * @example
+   * for await (const post of db.Post.query().where('published', true).orderBy('id').stream()) {
+   *   await write(post)
+   * }
+   */
+  stream(this: QuerySet<Api, K, S, G, 'many'>, options: RunOptions = {}): AsyncGenerator<Simplify<S & G>, void, undefined> {
+    const { runner, state } = this
+    return (async function* () {
+      if (state.failure !== undefined) throw buildError(state.failure)
+      if (!runner?.stream) throw new TypeError('this queryset describes a relation or a group; it cannot run on its own')
+      const query = toQuery(state)
+      if (query.op !== 'select') throw new TypeError(`stream() sends rows as they come: "${query.op}" answers at once; use fetch()`)
+      yield* runner.stream(query, options.signal) as AsyncIterable<Simplify<S & G>>
+    })()
   }
 
   /** Resolves to the first row, or `undefined`. */

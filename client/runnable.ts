@@ -9,8 +9,10 @@ import { buildError, failSoftly } from './soft-fail.js'
 import { toQuery, type QueryState } from './query-state.js'
 import type { RefOf } from './types.js'
 
-/** Sends one query and resolves with its data. */
-export type Runner = (query: Query, signal?: AbortSignal) => Promise<unknown>
+/** Sends one query and resolves with its data; `stream` sends a select as a stream and yields its rows. */
+export type Runner = ((query: Query, signal?: AbortSignal) => Promise<unknown>) & {
+  readonly stream?: (query: Query, signal?: AbortSignal) => AsyncIterable<unknown>
+}
 
 export type { RunOptions }
 

@@ -13,7 +13,7 @@ export interface CanFail {
 }
 
 /** Methods that run, describe or copy a queryset, not build one. */
-const PLAIN = new Set(['constructor', 'fetch', 'then', 'catch', 'finally', 'execute', 'toJSON', 'with', 'failedWith'])
+const PLAIN = new Set(['constructor', 'fetch', 'stream', 'then', 'catch', 'finally', 'execute', 'toJSON', 'with', 'failedWith'])
 
 /** Builder calls in progress (synchronous, so one counter serves every queryset). */
 let depth = 0

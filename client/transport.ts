@@ -169,9 +169,69 @@ export class Transport {
   }
 
   private async post(queries: Query[], signal: AbortSignal | undefined, atomic: boolean): Promise<ResponseBody> {
-    const { url } = this.options
     const body = this.codec.stringify(atomic ? { v: PROTOCOL_VERSION, queries, atomic } : { v: PROTOCOL_VERSION, queries })
     const writes = queries.some((query) => MUTATIONS.has(query.op))
+    const response = await this.exchange(body, writes, signal, 'text')
+    return parse(this.options.url, response, typeof response._data === 'string' ? response._data : '', this.codec)
+  }
+
+  /**
+   * Sends `query` (a select) as a stream and yields its rows as they arrive, batch by
+   * batch; stopping early (`break`, `return`, the signal) cancels the answer, which frees
+   * the executor's connection. Sent alone, never batched; retried as a read until the
+   * answer starts, never after.
+   */
+  async *stream(query: Query, signal?: AbortSignal): AsyncGenerator<unknown, void, undefined> {
+    if (signal?.aborted) throw aborted(signal)
+    const { url } = this.options
+    const response = await this.exchange(this.codec.stringify({ v: PROTOCOL_VERSION, queries: [query], stream: true }), false, signal, 'stream')
+    const body = response._data as ReadableStream<Uint8Array> | undefined
+    if (response.status !== 200 || !body) {
+      const text = body ? await new Response(body).text() : ''
+      parse(url, response, text, this.codec)
+      // A 200 that is not a stream: answered by something other than an executor.
+      throw new AsyncOrmError({ code: 'INTERNAL', status: response.status, message: `[POST ${url}] ${response.status}: the response is not an async-orm stream` })
+    }
+    const reader = body.getReader()
+    const decoder = new TextDecoder()
+    const stop = () => void reader.cancel().catch(() => undefined)
+    signal?.addEventListener('abort', stop, { once: true })
+    let ended = false
+    try {
+      let buffered = ''
+      for (;;) {
+        const chunk = await reader.read().catch((error: unknown) => {
+          throw signal?.aborted ? aborted(signal) : new AsyncOrmError({ code: 'NETWORK_ERROR', message: `[POST ${url}] network error: ${rootCause(error)}`, cause: error })
+        })
+        if (signal?.aborted) throw aborted(signal)
+        if (chunk.done) throw new AsyncOrmError({ code: 'NETWORK_ERROR', message: `[POST ${url}] the stream was cut off before its end` })
+        const lines = (buffered + decoder.decode(chunk.value, { stream: true })).split('\n')
+        buffered = lines.pop()!
+        for (const text of lines) {
+          const line = readLine(url, text, this.codec)
+          if ('rows' in line && Array.isArray(line.rows)) {
+            yield* line.rows
+            continue
+          }
+          ended = true
+          if ('error' in line) throw fromWire({ ...line.error, message: `[POST ${url}] ${line.error.code}: ${line.error.message}` })
+          return
+        }
+      }
+    } finally {
+      signal?.removeEventListener('abort', stop)
+      // Stopped early (or failed): the answer is cancelled, and the executor stops reading.
+      if (!ended) await reader.cancel().catch(() => undefined)
+      reader.releaseLock()
+    }
+  }
+
+  /**
+   * One exchange with the executor, retried after network errors and 503s; answers the
+   * response (any status), its body read as `responseType`.
+   */
+  private async exchange(body: string, writes: boolean, signal: AbortSignal | undefined, responseType: 'text' | 'stream'): Promise<FetchResponse<unknown>> {
+    const { url } = this.options
     // One key per logical call, kept across retries, so the executor can apply it once.
     const idempotencyKey = writes ? randomKey() : undefined
     const retries = writes && this.options.retryMutations === false ? 0 : (this.options.retry ?? 2)
@@ -180,7 +240,7 @@ export class Transport {
     let mayBeApplied = false
     for (let attempt = 0; ; attempt++) {
       const headers = requestHeaders(await resolveHeaders(this.options.headers), idempotencyKey, writes && mayBeApplied)
-      let response: FetchResponse<string>
+      let response: FetchResponse<unknown>
       // Each attempt stops when the caller gives up or its own timeout passes.
       const { timeout } = this.options
       const attempt$ = signal || timeout !== undefined ? new AbortController() : undefined
@@ -191,19 +251,19 @@ export class Transport {
       try {
         // One attempt: the retries are this loop's. The body is read as text (a connection
         // lost while reading it is a network error too).
-        response = await this.$fetch.raw<string, 'text'>(url, {
+        response = await this.$fetch.raw(url, {
           ...this.hooks,
           method: 'POST',
           body,
           headers,
           retry: 0,
-          responseType: 'text',
+          responseType,
           ...(attempt$ && { signal: attempt$.signal }),
         })
       } catch (error) {
         if (signal?.aborted) throw aborted(signal)
         // ofetch throws for an error status; that is an answer all the same.
-        const answered = (error as { response?: FetchResponse<string> }).response
+        const answered = (error as { response?: typeof response }).response
         if (answered !== undefined) response = answered
         else {
           mayBeApplied = true
@@ -222,9 +282,34 @@ export class Transport {
         await sleep(backoff(this.options.retryDelay ?? 200, attempt), signal)
         continue
       }
-      return parse(url, response, typeof response._data === 'string' ? response._data : '', this.codec)
+      return response
     }
   }
+}
+
+type StreamLine = { rows: unknown[] } | { done: true; rows: number } | { error: WireError }
+
+/** One line of a stream's answer, read with the client's SuperJSON instance. */
+function readLine(url: string, text: string, codec: SuperJSONCodec): StreamLine {
+  let line: Partial<Record<'rows' | 'done' | 'error', unknown>> | null
+  try {
+    line = codec.parse(text)
+  } catch (error) {
+    throw unreadableAnswer(url, error)
+  }
+  const wire = line?.error as Partial<WireError> | undefined
+  if (Array.isArray(line?.rows) || line?.done === true || typeof wire?.message === 'string') return line as StreamLine
+  throw new AsyncOrmError({ code: 'INTERNAL', status: 200, message: `[POST ${url}] the stream holds a line that is not an async-orm answer` })
+}
+
+function unreadableAnswer(url: string, error: unknown): AsyncOrmError {
+  const reason = error instanceof Error ? error.message : String(error)
+  return new AsyncOrmError({
+    code: 'INTERNAL',
+    status: 200,
+    message: `[POST ${url}] the answer could not be read (${reason}): give the client the SuperJSON instance the executor uses (createClient({ superjson }))`,
+    cause: error,
+  })
 }
 
 /** ofetch's hooks, as `createClient` takes them. */
@@ -245,17 +330,9 @@ function parse(url: string, response: Response, text: string, codec: SuperJSONCo
     unreadable = error
   }
   if (response.status === 200 && isResponseBody(decoded)) return decoded
-  if (response.status === 200 && unreadable !== undefined && text.startsWith('{"json"')) {
-    // An executor's answer this client's SuperJSON instance cannot read: a custom type
-    // registered on the executor's instance and not on this one, as a rule.
-    const reason = unreadable instanceof Error ? unreadable.message : String(unreadable)
-    throw new AsyncOrmError({
-      code: 'INTERNAL',
-      status: 200,
-      message: `[POST ${url}] the answer could not be read (${reason}): give the client the SuperJSON instance the executor uses (createClient({ superjson }))`,
-      cause: unreadable,
-    })
-  }
+  // An executor's answer this client's SuperJSON instance cannot read: a custom type
+  // registered on the executor's instance and not on this one, as a rule.
+  if (response.status === 200 && unreadable !== undefined && text.startsWith('{"json"')) throw unreadableAnswer(url, unreadable)
   const wire = (decoded as Partial<ErrorBody> | undefined)?.error
   if (wire && isErrorCode(wire.code) && typeof wire.message === 'string') {
     throw fromWire({ ...wire, message: `[POST ${url}] ${response.status} ${wire.code}: ${wire.message}` }, response.status)

@@ -124,16 +124,18 @@ async function rateLimited(env: Env, counter: string): Promise<Response | undefi
  * rather than left stale (the executor refuses a malformed envelope anyway).
  */
 function classify(body: string): { writes: boolean; cache?: { ttl: number; swr: number } } {
-  let queries: unknown
+  let envelope: { queries?: unknown; stream?: unknown } | undefined
   try {
-    queries = (JSON.parse(body) as { json?: { queries?: unknown } }).json?.queries
+    envelope = (JSON.parse(body) as { json?: { queries?: unknown; stream?: unknown } }).json
   } catch {
     return { writes: true }
   }
+  const queries = envelope?.queries
   if (!Array.isArray(queries) || queries.length === 0) return { writes: true }
   const ops = queries.map((q) => (q !== null && typeof q === 'object' ? (q as { op?: unknown }).op : undefined))
   const writes = ops.some((op) => typeof op !== 'string' || !READ_OPS.has(op))
-  if (writes) return { writes }
+  // A stream (`qs.stream()`) is passed through as it comes, never cached.
+  if (writes || envelope?.stream !== undefined) return { writes }
   let ttl = Infinity
   let swr = Infinity
   for (const query of queries as { cache?: { ttl?: unknown; swr?: unknown } }[]) {

@@ -15,6 +15,7 @@ import { authorize, defaultRoles, type RolesOf } from './validate/authorize.js'
 import { IdempotencyStore, scopeOf, sha256, type IdempotencyOptions, type StoredAnswer } from './run/idempotency.js'
 import { checkEnvelope, readBody } from './request-body.js'
 import { assertAnswerSize } from './session/result-budget.js'
+import { runStream } from './run/run-stream.js'
 import { CommitOutcomeUnknown, runBatch, writes, type Batch, type BatchEnvironment, type Checked } from './run/run-batch.js'
 import { RequestValidator } from './validate/validate-write.js'
 import { buildProcedures, type Procedure } from './api/procedures.js'
@@ -93,6 +94,9 @@ const RESPONSE_HEADERS = {
   'cache-control': 'no-store',
   'x-content-type-options': 'nosniff',
 }
+
+/** A stream's answer: one superjson document per line (`run-stream.ts`). */
+const STREAM_HEADERS = { ...RESPONSE_HEADERS, 'content-type': 'application/x-ndjson; charset=utf-8' }
 
 /**
  * Set by the client on a write it sends again after an attempt whose answer never came
@@ -210,10 +214,19 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
       // Who is calling is settled before the body is parsed: parsing is what costs.
       const ctx = await authenticate(request, text)
       const body = decodeRequestText(text, { maxDepth: limits.maxAstDepth, maxNodes: limits.maxAstNodes, maxStringLength: limits.maxStringLength }, custom)
-      const { queries, atomic } = checkEnvelope(body, limits)
+      const { queries, atomic, stream } = checkEnvelope(body, limits)
       const { validator, names, types } = await compile()
       const report = (error: unknown) => toWireError(error, requestId, logger, names)
       const roles = ctx === null ? [] : rolesOf(ctx)
+      if (stream) {
+        const { read, capped } = validator.stream(queries[0])
+        authorize(read, ctx, roles)
+        const env: BatchEnvironment = { knex, limits, connectionTimeout, report, signal: () => request.signal, types }
+        // A batch of rows is this stream's own (encoded in place); other lines are small.
+        const lines = await runStream({ read, capped, ctx, roles }, env, (line) => ('done' in line || 'error' in line ? encode(line, custom) : encodeOwned(line, custom)))
+        logger.available()
+        return new Response(lines, { status: 200, headers: STREAM_HEADERS })
+      }
       const checked = queries.map((query, index): Checked => {
         try {
           const valid = validator.query(query, index)

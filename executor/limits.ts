@@ -12,6 +12,12 @@ export interface Limits {
    * holds after fan-out, not what the database returned).
    */
   readonly maxResultRows: number
+  /**
+   * Most rows one stream (`qs.stream()`) may send, and its rows when the query gives no
+   * limit. Each batch of a stream (its rows and their relations) is an answer of its own
+   * for `maxResultRows` and `maxResponseBytes`; `transactionTimeoutMs` bounds it whole.
+   */
+  readonly maxStreamRows: number
   /** Largest answer, in bytes of its JSON text. */
   readonly maxResponseBytes: number
   /** Deepest relation nesting in `withGraphFetched` and relation filters. */
@@ -50,6 +56,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxLimit: 1000,
   maxRelationRows: 10_000,
   maxResultRows: 50_000,
+  maxStreamRows: 100_000,
   maxResponseBytes: 16 * 1024 * 1024,
   maxGraphDepth: 4,
   maxInList: 1000,

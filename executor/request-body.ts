@@ -47,12 +47,15 @@ function decodeUtf8(bytes: Uint8Array): string {
   }
 }
 
-/** The envelope's fields, checked: a known version, 1 to `maxBatch` queries, nothing else. */
-export function checkEnvelope(body: unknown, limits: Limits): { queries: readonly unknown[]; atomic: boolean } {
+/**
+ * The envelope's fields, checked: a known version, 1 to `maxBatch` queries (exactly one
+ * for a stream), nothing else.
+ */
+export function checkEnvelope(body: unknown, limits: Limits): { queries: readonly unknown[]; atomic: boolean; stream: boolean } {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new ExecutorError('BAD_REQUEST', 'request must be { v, queries }')
   }
-  const { v, queries, atomic, ...rest } = body as Record<string, unknown>
+  const { v, queries, atomic, stream, ...rest } = body as Record<string, unknown>
   if (v !== PROTOCOL_VERSION) {
     throw new ExecutorError('UNSUPPORTED_VERSION', `protocol version ${String(v)} is not supported; this executor speaks ${PROTOCOL_VERSION}`)
   }
@@ -65,5 +68,7 @@ export function checkEnvelope(body: unknown, limits: Limits): { queries: readonl
     throw new ExecutorError('LIMIT_EXCEEDED', `a request may carry at most ${limits.maxBatch} queries`)
   }
   if (atomic !== undefined && typeof atomic !== 'boolean') throw new ExecutorError('BAD_REQUEST', 'atomic must be a boolean')
-  return { queries, atomic: atomic === true }
+  if (stream !== undefined && typeof stream !== 'boolean') throw new ExecutorError('BAD_REQUEST', 'stream must be a boolean')
+  if (stream === true && (queries.length !== 1 || atomic === true)) throw new ExecutorError('BAD_REQUEST', 'a stream carries exactly one query, and is not atomic')
+  return { queries, atomic: atomic === true, stream: stream === true }
 }

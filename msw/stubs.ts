@@ -26,6 +26,8 @@ interface Rule {
 export interface SentRequest {
   readonly queries: readonly Query[]
   readonly atomic: boolean
+  /** Sent by `qs.stream()`: answered as a stream of the stubbed rows. */
+  readonly stream: boolean
   readonly headers: Headers
 }
 
@@ -80,12 +82,13 @@ export function ormStubs(options: {
   }
 
   const handler = http.post(options.url, async ({ request }) => {
-    const body = decode<RequestBody>(await request.text(), custom)
-    requests.push({ queries: body.queries, atomic: body.atomic === true, headers: request.headers })
+    const body = decode<RequestBody & { stream?: boolean }>(await request.text(), custom)
+    requests.push({ queries: body.queries, atomic: body.atomic === true, stream: body.stream === true, headers: request.headers })
     queries.push(...body.queries)
     const pause = Math.max(0, ...body.queries.map((q) => delays.get(key(q)) ?? delays.get(key(q, '*')) ?? 0))
     if (pause > 0) await wait(pause)
     const results = body.queries.map(resolve)
+    if (body.stream) return streamOf(results[0]!, custom)
     if (body.atomic) {
       const failed = results.findIndex((r) => 'error' in r)
       if (failed !== -1) {
@@ -126,6 +129,25 @@ export function ormStubs(options: {
 
 function key(query: Query, op: string = query.op): string {
   return `${query.op === 'call' ? query.procedure : query.model}\u0000${op}`
+}
+
+/** Rows per line of a stubbed stream, as the executor sends them. */
+const STREAM_BATCH = 1000
+
+/**
+ * A stream's answer as the executor gives it (`{ rows }` lines, then `{ done, rows }`),
+ * or, for a failing stub, its refusal before any row.
+ */
+function streamOf(result: QueryResult, custom: ReturnType<typeof customTypesOf>): Response {
+  if ('error' in result) {
+    const code = result.error.code as ErrorCode
+    return new HttpResponse(encode({ error: result.error }, custom), { status: ERROR_STATUS[code] ?? 500, headers: { 'content-type': 'application/json' } })
+  }
+  const rows = Array.isArray(result.data) ? result.data : [result.data]
+  const lines: string[] = []
+  for (let i = 0; i < rows.length; i += STREAM_BATCH) lines.push(encode({ rows: rows.slice(i, i + STREAM_BATCH) }, custom))
+  lines.push(encode({ done: true, rows: rows.length }, custom))
+  return new HttpResponse(lines.map((line) => `${line}\n`).join(''), { headers: { 'content-type': 'application/x-ndjson' } })
 }
 
 function json(text: string): Response {

@@ -31,3 +31,11 @@ export async function rename(db: Db, postId: number) {
 export function withCallback(db: Db, done: (names: string[]) => void): void {
   db.User.query().where('id', 1).execute((error, rows) => done(error ? [] : (rows ?? []).map((u) => u.name)))
 }
+
+/** Every post the caller may read as CSV lines, streamed: never one answer in memory. */
+export async function* exportPosts(db: Db): AsyncGenerator<string> {
+  yield 'id,title'
+  for await (const post of db.Post.query().select('id', 'title').orderBy('id').stream()) {
+    yield `${post.id},"${post.title.replace(/"/g, '""')}"`
+  }
+}

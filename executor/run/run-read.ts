@@ -44,6 +44,48 @@ export async function runRead(session: DbSession, read: CheckedRead, scope: Requ
 
 async function selectRows(session: DbSession, read: CheckedRead, limit: number, scope: RequestScope, limits: Limits) {
   const p = session.params()
+  const { text, keyNames } = selectText(p, read, limit, scope)
+  const { rows, sizes } = await session.measuredRows(p.statement(text), scope.budget.remainingBytes())
+  for (const row of rows) countsAsNumbers(read, row)
+  scope.budget.charge(rows.length, sum(sizes))
+  shapeRows(read.model, rows, read.select)
+  await loadGraph(session, read, rows, keyNames, scope, limits)
+  return rows
+}
+
+/** The cursor a stream reads its rows with (one per stream, in its own transaction). */
+const CURSOR = '"async_orm_stream"'
+
+/**
+ * Opens a cursor over `read`'s rows (at most `limit`) in the session's transaction.
+ * Each call of what it answers reads the next `size` rows, shaped as a select's, with
+ * their relations loaded and charged to `scope`'s budget (a fresh scope per batch: each
+ * batch is an answer of its own).
+ */
+export async function openCursor(
+  session: DbSession,
+  read: CheckedRead,
+  limit: number,
+  scope: RequestScope,
+  limits: Limits,
+): Promise<(size: number, scope: RequestScope) => Promise<Row[]>> {
+  const p = session.params()
+  const { text, keyNames } = selectText(p, read, limit, scope)
+  await session.rows(p.statement(`declare ${CURSOR} no scroll cursor for ${text}`))
+  return async (size, batch) => {
+    // FETCH takes no parameter; `size` is the executor's own integer.
+    const fetch = session.params().statement(`fetch forward ${Math.trunc(size)} from ${CURSOR}`)
+    const { rows, sizes } = await session.measuredRows(fetch, batch.budget.remainingBytes())
+    for (const row of rows) countsAsNumbers(read, row)
+    batch.budget.charge(rows.length, sum(sizes))
+    shapeRows(read.model, rows, read.select)
+    await loadGraph(session, read, rows, keyNames, batch, limits)
+    return rows
+  }
+}
+
+/** The text of `read`'s select, and the names its relations' keys are selected under. */
+function selectText(p: Params, read: CheckedRead, limit: number, scope: RequestScope) {
   const from = source(p, read.model, read.where, scope)
   const keys = parentKeys(p, read, from.alias)
   const columns = [
@@ -55,12 +97,7 @@ async function selectRows(session: DbSession, read: CheckedRead, limit: number, 
   const text =
     `select ${read.distinct ? 'distinct ' : ''}${columns.join(', ')} from ${from.from}${whereClause(from.conditions)}` +
     `${orderClause(p, read.orderBy, from.alias, scope)}${limitClause(p, limit, read.offset)}`
-  const { rows, sizes } = await session.measuredRows(p.statement(text), scope.budget.remainingBytes())
-  countsAsNumbers(read, rows)
-  scope.budget.charge(rows.length, sum(sizes))
-  shapeRows(read.model, rows, read.select)
-  await loadGraph(session, read, rows, keys.names, scope, limits)
-  return rows
+  return { text, keyNames: keys.names }
 }
 
 async function countRows(session: DbSession, read: CheckedRead, scope: RequestScope): Promise<number> {
@@ -113,10 +150,9 @@ function sum(values: readonly number[]): number {
 }
 
 /** `count` answers int8: as numbers, as every other count does. */
-function countsAsNumbers(selection: CheckedSelection, rows: Row[]): void {
+function countsAsNumbers(selection: CheckedSelection, row: Row): void {
   for (const aggregate of selection.relationAggregates) {
-    if (aggregate.fn !== 'count') continue
-    for (const row of rows) row[aggregate.alias] = Number(row[aggregate.alias])
+    if (aggregate.fn === 'count') row[aggregate.alias] = Number(row[aggregate.alias])
   }
 }
 
@@ -243,7 +279,7 @@ async function loadRelation(
     text = `select ${names.map((name) => p.id(name)).join(', ')} from (${inner}) as "ranked" where ${window.join(' and ')} order by ${p.id(RANK)} limit ${p.add(cap)}`
   }
   const { rows, sizes } = await session.measuredRows(p.statement(text), scope.budget.remainingBytes())
-  countsAsNumbers(node, rows)
+  for (const row of rows) countsAsNumbers(node, row)
   if (rows.length === cap) {
     if (room < limits.maxRelationRows) throw tooManyRows(scope.budget.maxRows)
     throw new ExecutorError('LIMIT_EXCEEDED', `relation ${relation.name} matched more than ${limits.maxRelationRows} rows; give it a limit`)

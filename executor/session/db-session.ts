@@ -129,11 +129,15 @@ export abstract class DbSession {
   }
 
   /** Stops the session: cancels the statement running on its connection, refuses the next. */
-  protected stop(reason: ExecutorError): void {
+  stop(reason: ExecutorError): void {
     if (this.stopped) return
     this.stopped = reason
     this.cancelSent = cancelActiveStatement(this.pgConnection)
+    this.onStop?.(reason)
   }
+
+  /** Called once when the session stops (its time ran out, its client hung up, or `stop`). */
+  onStop: ((reason: ExecutorError) => void) | undefined
 
   /**
    * Whether a cancel request was sent for this session's connection. It may arrive after

@@ -131,6 +131,23 @@ export class RequestValidator extends QueryValidator {
     }
   }
 
+  /**
+   * Validates the query of a stream: a select, whose limit may go up to `maxStreamRows`
+   * (and is that when it gives none).
+   */
+  stream(input: unknown): { read: CheckedRead; capped: boolean } {
+    this.index = 0
+    this.patterns = 0
+    const query = record(input, 'query')
+    const op = string(query.op, 'query.op')
+    if (op !== 'select') throw bad(`a stream answers op "select" only, not "${clip(op)}"`)
+    const { limit, ...rest } = query
+    const read = this.read(rest)
+    const max = this.limits.maxStreamRows
+    if (limit === undefined) return { read: { ...read, limit: max }, capped: true }
+    return { read: { ...read, limit: this.values.count(limit, `${read.model.name} limit`, max) }, capped: false }
+  }
+
   private model(input: unknown): ModelMeta {
     const name = string(input, 'query.model')
     const model = this.api.get(name)

@@ -107,6 +107,18 @@ describe('the demo app in Chromium', () => {
     expect(await demo.knex('comments').where({ post_id: row.id, author_id: 2, body: 'First!' }).first()).toBeDefined()
   })
 
+  it('exports every published post as CSV, streamed', async () => {
+    await page.click('#export')
+    await page.waitForSelector('#exported a[download="posts.csv"]')
+    const published = Number(await page.textContent('[data-stat="published posts"] b'))
+    expect(await page.textContent('#exported')).toBe(`${published} posts streamed: posts.csv`)
+    const csv = await page.evaluate(async () => (await fetch(document.querySelector<HTMLAnchorElement>('#exported a')!.href)).text())
+    const rows = csv.split('\n')
+    expect(rows[0]).toBe('id,title,views,created_at')
+    expect(rows).toHaveLength(published + 1)
+    expect(rows[1]).toMatch(/^\d+,".*",\d+,\d{4}-\d\d-\d\dT/)
+  })
+
   it('shows the executor refusing a hidden column', async () => {
     await page.click('#forbidden')
     await page.waitForFunction(() => document.querySelector('#error')?.textContent !== '')

@@ -11,7 +11,7 @@ import { measureClientBundle } from '../../bench/bundle-size.js'
  * (its transport, ~4 KB with ufo and destr); the README states the measured figure
  * (`npm run size`) and what it holds.
  */
-const BUDGET = 17 * 1024
+const BUDGET = 18 * 1024
 
 describe('the client bundle', () => {
   it.each(['browser', 'neutral'] as const)('builds for the %s platform without server code or Node built-ins', async (platform) => {

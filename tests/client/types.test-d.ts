@@ -21,6 +21,20 @@ describe('types from the API definition', () => {
     db.Post.query().select('draftNotes')
   })
 
+  it('types the rows stream() yields as fetch() types them, and offers it only for rows', () => {
+    expectTypeOf(db.Author.query().stream()).toEqualTypeOf<AsyncGenerator<AuthorRow, void, undefined>>()
+    expectTypeOf(db.Post.query().select('id', 'title').withGraphFetched({ author: true }).stream()).toEqualTypeOf<
+      AsyncGenerator<{ id: number; title: string; author: AuthorRow | null }, void, undefined>
+    >()
+    expectTypeOf(db.Author.objects.filter({ name__startswith: 'A' }).stream()).toEqualTypeOf<AsyncGenerator<AuthorRow, void, undefined>>()
+    // @ts-expect-error first() answers one row at once
+    void db.Author.query().first().stream()
+    // @ts-expect-error count() answers a number
+    void db.Author.query().count().stream()
+    // @ts-expect-error page() answers a page
+    void db.Author.query().page(0, 10).stream()
+  })
+
   it('checks column names and value types', () => {
     db.Post.query().where('views', '>', 10).where('title', 'x').whereIn('id', [1, 2]).whereNull('title')
     // @ts-expect-error a misspelt column is a type error

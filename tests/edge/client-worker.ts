@@ -11,6 +11,9 @@ export default {
   async fetch(_request: Request, env: Env): Promise<Response> {
     const db = createClient<DemoApi>({ url: env.ORM_URL, fetch: (input, init) => env.PROXY.fetch(input, init) })
     const [tags, first] = await Promise.all([db.Tag.query().count(), db.Tag.query().orderBy('id').first()])
-    return Response.json({ tags, first: first?.name, idType: typeof first?.id })
+    // A stream through the proxy, read with the worker's web streams (its cache hint is ignored).
+    const streamed: string[] = []
+    for await (const tag of db.Tag.query().orderBy('id').cache({ ttl: 60 }).stream()) streamed.push(tag.name)
+    return Response.json({ tags, first: first?.name, idType: typeof first?.id, streamed: streamed.length, streamedFirst: streamed[0] })
   },
 }

@@ -110,6 +110,20 @@ describe('edge proxy in workerd', () => {
     expect(JSON.stringify(third.body)).toContain('edge-invalidates')
   })
 
+  it('passes a stream through as it comes, never from the cache', async () => {
+    const stream = { v: 1, queries: [{ model: 'Tag', op: 'select', orderBy: [{ column: 'id', direction: 'asc' }], cache: { ttl: 60 } }], stream: true }
+    for (let i = 0; i < 2; i++) {
+      const before = originRequests
+      const response = await mf.dispatchFetch('http://edge.local/orm', { method: 'POST', headers: { 'content-type': 'application/json' }, body: encodeRequest(stream as never) })
+      expect(response.status).toBe(200)
+      expect(response.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8')
+      expect(response.headers.get('x-async-orm-cache')).toBeNull()
+      const lines = (await response.text()).trim().split('\n').map((line) => decode<Record<string, unknown>>(line))
+      expect(lines.at(-1)).toEqual({ done: true, rows: (lines[0]!.rows as unknown[]).length })
+      expect(originRequests).toBe(before + 1)
+    }
+  })
+
   it('serves a stale entry while it refreshes it (stale-while-revalidate)', async () => {
     const query = { v: 1, queries: [{ model: 'Tag', op: 'count', cache: { ttl: 1, swr: 60 } }] }
     const token = { authorization: `Bearer ${await tokenFor(4n)}` }
@@ -132,7 +146,8 @@ describe('edge proxy in workerd', () => {
     })
     try {
       const response = await worker.dispatchFetch('http://worker.local/')
-      expect(await response.json()).toEqual({ tags: expect.any(Number), first: 'databases', idType: 'number' })
+      const answer = (await response.json()) as { tags: number }
+      expect(answer).toEqual({ tags: expect.any(Number), first: 'databases', idType: 'number', streamed: answer.tags, streamedFirst: 'databases' })
     } finally {
       await worker.dispose()
     }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createClient } from '../../client/index.js'
 import type { api } from '../../examples/quickstart/api.js'
 import { tokenFor } from '../../examples/quickstart/auth.js'
-import { connect, queries, rename, withCallback, type Db } from '../../examples/quickstart/client.js'
+import { connect, exportPosts, queries, rename, withCallback, type Db } from '../../examples/quickstart/client.js'
 import type { TestDatabase } from '../support/databases.js'
 import { openQuickstartDatabase, startApp } from '../support/quickstart.js'
 
@@ -63,6 +63,14 @@ describe('the quick start (examples/quickstart)', () => {
       other.transaction((t) => [t.Post.query().insert({ title: 'Never', body: 'x' }), t.call('retitle', { postId: post!.id, title: 'No' })]),
     ).rejects.toMatchObject({ code: 'NOT_FOUND', queryIndex: 1 })
     expect(await database.knex('posts').where('title', 'Never').first()).toBeUndefined()
+  })
+
+  it('streams the posts as CSV', async () => {
+    const lines: string[] = []
+    for await (const line of exportPosts(db)) lines.push(line)
+    const posts = await db.Post.query().select('id', 'title').orderBy('id')
+    expect(posts.length).toBeGreaterThan(0)
+    expect(lines).toEqual(['id,title', ...posts.map((p) => `${p.id},"${p.title}"`)])
   })
 
   it('runs the callback style', async () => {

@@ -62,6 +62,13 @@ describe('createOrmMock: the real executor on PGlite', () => {
     expect((await orm.knex('posts').where('id', 4).first()).title).toBe('New')
   })
 
+  it('streams rows through the handlers, as the executor does', async () => {
+    const streamed: { id: number; title: string }[] = []
+    for await (const post of db.Post.query().select('id', 'title').orderBy('id').stream()) streamed.push(post)
+    expect(streamed).toEqual(await db.Post.query().select('id', 'title').orderBy('id'))
+    expect(streamed.length).toBeGreaterThan(0)
+  })
+
   it('records the queries the client sent', () => {
     expect(orm.queries.some((q) => q.op === 'insert' && q.model === 'Post')).toBe(true)
     expect(orm.queries.find((q) => q.op === 'patch')).toMatchObject({ model: 'Post', values: { title: 'not mine' } })
@@ -108,6 +115,20 @@ describe('ormStubs: chosen answers, errors and delays', () => {
     stubs.fail('Tag', 'insert', 'CONFLICT')
     await expect(db.transaction((t) => [t.Tag.query().where('id', 1), t.Tag.query().insert({ name: 'x' })])).rejects.toMatchObject({ queryIndex: 1, code: 'CONFLICT' })
     expect(stubs.requests.at(-1)!.atomic).toBe(true)
+  })
+
+  it('answers a stream with the stubbed rows, or refuses it with the stubbed error', async () => {
+    stubs.reset()
+    const rows = Array.from({ length: 2_500 }, (_, i) => ({ id: i, name: `tag ${i}` }))
+    stubs.answer('Tag', 'select', rows).fail('Author', 'select', 'FORBIDDEN', 'stubbed refusal')
+    const streamed: unknown[] = []
+    for await (const tag of db.Tag.query().stream()) streamed.push(tag)
+    expect(streamed).toEqual(rows)
+    expect(stubs.requests.at(-1)!.stream).toBe(true)
+    const refused = (async () => {
+      for await (const author of db.Author.query().stream()) throw new Error(`no row expected, got ${author.name}`)
+    })()
+    await expect(refused).rejects.toMatchObject({ code: 'FORBIDDEN', status: 403 })
   })
 
   it('delays answers, so loading states can be tested and cancelled', async () => {

@@ -44,6 +44,8 @@ describe('the wire JSON Schema', () => {
       const document = JSON.parse(encode({ v: 1, queries: [qs.toJSON()] }))
       expect(validate(document), JSON.stringify(validate.errors)).toBe(true)
     }
+    const stream = JSON.parse(encode({ v: 1, queries: [db.Post.query().where('views', '>', 1).orderBy('id').toJSON()], stream: true }))
+    expect(validate(stream), JSON.stringify(validate.errors)).toBe(true)
   })
 
   it('rejects what the executor rejects for its shape', () => {
