@@ -13,7 +13,7 @@ import { isConnectionFailure } from '../outage.js'
 import { ResultBudget } from '../session/result-budget.js'
 import { RequestScope } from '../session/request-scope.js'
 import { pointReadKey, runPointReads, runRead } from './run-read.js'
-import { isOneStatement, runCall, runDelete, runInsert, runUpdate } from './run-write.js'
+import { isOneStatement, ownStatementsOnly, runCall, runDelete, runInsert, runUpdate } from './run-write.js'
 import { insertInto, runRelate } from './run-relate.js'
 import { assertNever } from '../session/sql.js'
 import type { CheckedRead, RelatedFilter } from '../validate/validate-query.js'
@@ -86,6 +86,7 @@ export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Fini
     // Only a request of that one query: other queries' answers (errors) could still
     // take the answer past its budget after the write.
     oneStatement: alone && queries.length === 1 && writing && isOneStatement(pending[0] as CheckedQuery),
+    ownStatements: writing && pending.every((query) => ownStatementsOnly(query as CheckedQuery)),
     connectionTimeout: env.connectionTimeout,
     statementTimeoutMs: limits.statementTimeoutMs,
     acquireTimeoutMs: limits.acquireTimeoutMs,

@@ -136,7 +136,9 @@ export async function insertRows(
   // Only what the client wrote is checked: presets are the server's, links point at rows just inserted.
   const written = new Set(rows.flatMap((row) => [...writtenProps(model, row.values)]))
   await checkReferences(session, model, grant, values, written, scope)
-  const inserted = rowsOf(model, await session.run<Model[]>(modelQuery(session, model).insert(values.map((v) => toModelJson(model, v)) as never).returning('*') as never), scope)
+  const inserted = writesOwnSql(model, 'Insert')
+    ? await insertStatement(session, model, values)
+    : rowsOf(model, await session.run<Model[]>(modelQuery(session, model).insert(values.map((v) => toModelJson(model, v)) as never).returning('*') as never), scope)
   await checkRows(model, inserted, grant.check, scope)
 
   for (const [i, row] of rows.entries()) {
@@ -164,6 +166,88 @@ export async function insertRows(
   }))
 }
 
+/**
+ * `insert into <table> (<columns>) values (…), … returning <every column as its property>`:
+ * what objection's insert sends and answers for a model with nothing of its own to run
+ * (`writesOwnSql`), written directly. A column some rows give and others do not takes its
+ * default in those, as knex writes it.
+ */
+async function insertStatement(session: DbSession, model: ModelMeta, values: readonly Readonly<Record<string, unknown>>[]): Promise<Row[]> {
+  const p = session.params()
+  // An undefined value is left out, as knex leaves it out.
+  const given = (row: Readonly<Record<string, unknown>>, prop: string) => Object.hasOwn(row, prop) && row[prop] !== undefined
+  const props = [...new Set(values.flatMap((row) => Object.keys(row).filter((prop) => given(row, prop))))]
+  const tuples = values.map((row) => `(${props.map((prop) => (given(row, prop) ? p.add(columnValue(row[prop])) : 'default')).join(', ')})`)
+  const returning = [...model.allProps].map(([column, prop]) => `${p.id(column)} as ${p.id(prop)}`)
+  const into = props.length === 0 ? 'default values' : `(${props.map((prop) => p.id(model.toColumn(prop))).join(', ')}) values ${tuples.join(', ')}`
+  if (props.length === 0 && values.length > 1) {
+    // PostgreSQL has no multi-row `default values`: one statement per row, as rare as it is.
+    const rows: Row[] = []
+    for (const row of values) rows.push(...(await insertStatement(session, model, [row])))
+    return rows
+  }
+  return session.rows(p.statement(`insert into ${p.table(model.table)} ${into} returning ${returning.join(', ')}`))
+}
+
+/** A written value as a statement parameter: JSON as its text, the rest as reads bind them. */
+function columnValue(value: unknown): unknown {
+  return value instanceof JsonText ? value.text : asParameter(value)
+}
+
+/**
+ * Whether every statement `query` makes is the executor's own SQL (see `writesOwnSql`):
+ * reads, and inserts (graphs included) of models objection would add nothing to. A request
+ * of only such queries needs no knex transaction object.
+ */
+export function ownStatementsOnly(query: CheckedQuery): boolean {
+  if (query.kind === 'read') return true
+  if (query.kind !== 'insert' || query.for || query.onConflict) return false
+  const own = (model: ModelMeta, rows: readonly CheckedInsertRow[]): boolean =>
+    writesOwnSql(model, 'Insert') && rows.every((row) => row.children.every((child) => own(child.relation.target, child.rows)))
+  return own(query.model, query.rows)
+}
+
+/** objection's methods that could change what an insert or update writes or answers. */
+const MODEL_JSON_METHODS = [
+  '$beforeValidate',
+  '$validate',
+  '$afterValidate',
+  '$parseJson',
+  '$formatDatabaseJson',
+  '$parseDatabaseJson',
+  '$toDatabaseJson',
+  '$setJson',
+  '$setDatabaseJson',
+  '$set',
+] as const
+
+const ownSql = new WeakMap<ModelMeta, Map<string, boolean>>()
+
+/**
+ * Whether writes of `model` for `op` can be written as SQL from the checked query, as
+ * reads are: the model has no hook of its own for the operation, no query builder of its
+ * own, no `jsonSchema` to validate against, and none of objection's conversions between
+ * its JSON and the database overridden (column names map as reads map them). Then
+ * objection would send the very statement this sends; any of those, and the write goes
+ * through the model.
+ */
+export function writesOwnSql(model: ModelMeta, op: 'Insert'): boolean {
+  let known = ownSql.get(model)
+  if (!known) ownSql.set(model, (known = new Map()))
+  let own = known.get(op)
+  if (own === undefined) {
+    const modelClass = model.modelClass as typeof Model & { jsonSchema?: unknown; getJsonSchema?(): unknown }
+    const prototype = modelClass.prototype as unknown as Record<string, unknown>
+    const base = Model.prototype as unknown as Record<string, unknown>
+    own =
+      !hasOwnHooks(model, op) &&
+      !(modelClass.getJsonSchema?.() ?? modelClass.jsonSchema) &&
+      MODEL_JSON_METHODS.every((method) => prototype[method] === base[method])
+    known.set(op, own)
+  }
+  return own
+}
+
 /** Rows of a many-to-many join table linking `parent` to each of `children`. */
 export async function link(session: DbSession, relation: RelationMeta, parent: Row, model: ModelMeta, children: readonly Row[]): Promise<void> {
   if (children.length === 0) return
@@ -177,8 +261,7 @@ export async function link(session: DbSession, relation: RelationMeta, parent: R
     ]
     return `(${values.map((value) => p.add(value)).join(', ')})`
   })
-  const statement = p.statement(`insert into ${p.table(join.table)} (${columns.map((c) => p.id(c)).join(', ')}) values ${tuples.join(', ')}`)
-  await session.run(session.knex.raw(statement.text, statement.values as Knex.RawBinding[]))
+  await session.rows(p.statement(`insert into ${p.table(join.table)} (${columns.map((c) => p.id(c)).join(', ')}) values ${tuples.join(', ')}`))
 }
 
 /**
@@ -312,7 +395,7 @@ const ownHooks = new WeakMap<typeof Model, Map<string, boolean>>()
  * Whether the model overrides any of objection's hooks for an operation, static or
  * instance, or its query builder.
  */
-function hasOwnHooks(model: ModelMeta, op: 'Update' | 'Delete'): boolean {
+function hasOwnHooks(model: ModelMeta, op: 'Insert' | 'Update' | 'Delete'): boolean {
   const modelClass = model.modelClass
   let known = ownHooks.get(modelClass)
   if (!known) ownHooks.set(modelClass, (known = new Map()))

@@ -13,7 +13,7 @@ import knexFactory, { type Knex } from 'knex'
 import { Model, QueryBuilder, type QueryContext } from 'objection'
 import pg from 'pg'
 import * as v from 'valibot'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createClient } from '../../client/index.js'
 import { createExecutor, expose, procedure, type Executor } from '../../executor/index.js'
 import { DATABASE_KINDS, openDatabase, type TestDatabase } from '../support/databases.js'
@@ -309,6 +309,34 @@ describe.each(DATABASE_KINDS)('write round trips on %s', (kind) => {
   it('runs a named prepared statement first', async () => {
     const db = clientOf(executors.setLocal)
     expect(await db.call('named', {})).toEqual([{ n: '0' }])
+  })
+
+  it('writes the insert of a model objection adds nothing to as its own SQL, in a transaction without a knex transaction object', async () => {
+    const db = clientOf(executors.setLocal)
+    const transactions = vi.spyOn(database.knex, 'transaction')
+    try {
+      // A plain model, its grant's check included: the statement and COMMIT, nothing else.
+      expect(await counted(() => db.Checked.query().insert({ body: 'own' }))).toEqual({ trips: 2, result: { id: 1, body: 'own' } })
+      await expect(db.Checked.query().insert({ body: 'refused' })).rejects.toMatchObject({ code: 'FORBIDDEN' })
+      expect(await db.transaction((t) => [t.Note.query().insert({ body: 'a' }), t.Checked.query().insert({ body: 'b' }), t.Note.query().where('body', 'a')])).toEqual([
+        { id: 1, body: 'a' },
+        // The refused row took id 2 of the sequence before it was rolled back.
+        { id: 3, body: 'b' },
+        [{ id: 1, body: 'a' }],
+      ])
+      expect(transactions).not.toHaveBeenCalled()
+      // A model with a hook, another write, or a procedure in the request: through objection, in a knex transaction.
+      expect(await db.Trimmed.query().insert({ body: '  trimmed  ' })).toMatchObject({ body: 'trimmed' })
+      expect(transactions).toHaveBeenCalledTimes(1)
+      await db.transaction((t) => [t.Note.query().insert({ body: 'c' }), t.Note.query().where('body', 'c').patch({ body: 'd' })])
+      await db.transaction((t) => [t.Note.query().insert({ body: 'e' }), t.call('nothing', {})])
+      expect(transactions).toHaveBeenCalledTimes(3)
+    } finally {
+      transactions.mockRestore()
+    }
+    expect(await rows('checked')).toEqual(['own', 'b'])
+    expect(await rows('notes')).toEqual(['a', 'd', 'e'])
+    expect(await rows('trimmed')).toEqual(['trimmed'])
   })
 
   it('gives every connection back as it was: no own query method left on it', async () => {
