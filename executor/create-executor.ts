@@ -15,7 +15,7 @@ import { authorize, defaultRoles, type RolesOf } from './validate/authorize.js'
 import { IdempotencyStore, scopeOf, sha256, type IdempotencyOptions, type StoredAnswer } from './run/idempotency.js'
 import { checkEnvelope, readBody } from './request-body.js'
 import { assertAnswerSize } from './session/result-budget.js'
-import { runStream } from './run/run-stream.js'
+import { runStream, type StreamLine } from './run/run-stream.js'
 import { CommitOutcomeUnknown, runBatch, writes, type Batch, type BatchEnvironment, type Checked } from './run/run-batch.js'
 import { RequestValidator } from './validate/validate-write.js'
 import { buildProcedures, type Procedure } from './api/procedures.js'
@@ -95,6 +95,9 @@ const RESPONSE_HEADERS = {
   'x-content-type-options': 'nosniff',
 }
 
+/** knex's default pool size (`pool.max`), when the app's config gives none. */
+const KNEX_POOL_MAX = 10
+
 /** A stream's answer: one superjson document per line (`run-stream.ts`). */
 const STREAM_HEADERS = { ...RESPONSE_HEADERS, 'content-type': 'application/x-ndjson; charset=utf-8' }
 
@@ -110,7 +113,9 @@ const MAX_LOGGED_ORIGINS = 100
 
 export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Executor {
   const { knex, api, auth } = options
-  const limits = resolveLimits(options.limits)
+  const limits = resolveLimits(options.limits, (knex.client as { config?: { pool?: { max?: number } } }).config?.pool?.max ?? KNEX_POOL_MAX)
+  /** Streams running now (at most `limits.maxStreams`). */
+  let streams = 0
   const logger = new OutageLog(options.logger ?? console)
   const rolesOf = (options.roles as RolesOf | undefined) ?? defaultRoles
   const connectionTimeout = options.statementTimeout === 'connection'
@@ -221,9 +226,12 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
       if (stream) {
         const { read, capped } = validator.stream(queries[0])
         authorize(read, ctx, roles)
+        if (streams >= limits.maxStreams) throw new ExecutorError('UNAVAILABLE', `${limits.maxStreams} streams are running already (maxStreams); try again shortly`)
+        streams++
         const env: BatchEnvironment = { knex, limits, connectionTimeout, report, signal: () => request.signal, types }
         // A batch of rows is this stream's own (encoded in place); other lines are small.
-        const lines = await runStream({ read, capped, ctx, roles }, env, (line) => ('done' in line || 'error' in line ? encode(line, custom) : encodeOwned(line, custom)))
+        const encodeLine = (line: StreamLine) => ('done' in line || 'error' in line ? encode(line, custom) : encodeOwned(line, custom))
+        const lines = await runStream({ read, capped, ctx, roles }, env, encodeLine, () => streams--)
         logger.available()
         return new Response(lines, { status: 200, headers: STREAM_HEADERS })
       }

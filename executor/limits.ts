@@ -18,6 +18,13 @@ export interface Limits {
    * for `maxResultRows` and `maxResponseBytes`; `transactionTimeoutMs` bounds it whole.
    */
   readonly maxStreamRows: number
+  /**
+   * Most streams running at once in this executor process: a stream holds its connection
+   * while its client reads (up to `transactionTimeoutMs`), so streams may take only part of
+   * the pool. Default: 4, or half the knex pool's `max` when that is smaller (at least 1).
+   * More streams are answered `503 UNAVAILABLE` (clients retry).
+   */
+  readonly maxStreams: number
   /** Largest answer, in bytes of its JSON text. */
   readonly maxResponseBytes: number
   /** Deepest relation nesting in `withGraphFetched` and relation filters. */
@@ -57,6 +64,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxRelationRows: 10_000,
   maxResultRows: 50_000,
   maxStreamRows: 100_000,
+  maxStreams: 4,
   maxResponseBytes: 16 * 1024 * 1024,
   maxGraphDepth: 4,
   maxInList: 1000,
@@ -73,8 +81,10 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   acquireTimeoutMs: 5000,
 })
 
-export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
+/** `poolMax`: the knex pool's `max`, which bounds the default `maxStreams`. */
+export function resolveLimits(overrides: Partial<Limits> = {}, poolMax?: number): Limits {
   const limits = { ...DEFAULT_LIMITS }
+  if (poolMax !== undefined && Number.isSafeInteger(poolMax) && poolMax > 0) limits.maxStreams = Math.max(1, Math.min(limits.maxStreams, Math.floor(poolMax / 2)))
   for (const key of Object.keys(overrides) as (keyof Limits)[]) {
     const value = overrides[key]
     if (value === undefined) continue

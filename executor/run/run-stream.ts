@@ -15,7 +15,7 @@ import type { WireError } from '../../shared/error-codes.js'
 import { ExecutorError } from '../executor-error.js'
 import { DbSession } from '../session/db-session.js'
 import { RequestScope } from '../session/request-scope.js'
-import { ResultBudget } from '../session/result-budget.js'
+import { assertAnswerSize, ResultBudget } from '../session/result-budget.js'
 import type { CheckedRead } from '../validate/validate-query.js'
 import type { BatchEnvironment } from './run-batch.js'
 import { openCursor } from './run-read.js'
@@ -37,36 +37,47 @@ export interface StreamQuery {
  * Opens the stream's session and cursor and reads its first batch; the body then reads
  * the rest as it is taken. `encodeLine` writes one line's document.
  */
-export async function runStream(query: StreamQuery, env: BatchEnvironment, encodeLine: (line: StreamLine) => string): Promise<ReadableStream<Uint8Array>> {
+export async function runStream(
+  query: StreamQuery,
+  env: BatchEnvironment,
+  encodeLine: (line: StreamLine) => string,
+  /** Called once, when the stream's session has ended (or could not start). */
+  released: () => void,
+): Promise<ReadableStream<Uint8Array>> {
   const { read, capped } = query
   const { limits } = env
   const max = limits.maxStreamRows
-  const session = await DbSession.start(env.knex, {
-    readOnly: true,
-    // A cursor lives in a transaction.
-    single: false,
-    connectionTimeout: env.connectionTimeout,
-    statementTimeoutMs: limits.statementTimeoutMs,
-    acquireTimeoutMs: limits.acquireTimeoutMs,
-    transactionTimeoutMs: limits.transactionTimeoutMs,
-    ...(env.signal && { signal: env.signal }),
-    ...(env.types && { types: env.types }),
-  })
+  let session: DbSession
+  try {
+    session = await start(env)
+  } catch (error) {
+    released()
+    throw error
+  }
   const scope = () => new RequestScope(env.knex, query.ctx, query.roles, new ResultBudget(limits.maxResultRows, limits.maxResponseBytes), env.types)
   let ended: Promise<void> | undefined
-  const end = () => (ended ??= session.end(false).catch(() => undefined))
+  const end = () => (ended ??= session.end(false).catch(() => undefined).finally(released))
   let next: (size: number, scope: RequestScope) => Promise<unknown[]>
   let first: unknown[]
+  let firstLine: Uint8Array | undefined
+  const encoder = new TextEncoder()
+  /** A batch's line, once it is known to be within `maxResponseBytes`. */
+  const rowsLine = (batch: unknown[]) => {
+    const text = encodeLine({ rows: batch })
+    assertAnswerSize(text, limits.maxResponseBytes)
+    return encoder.encode(`${text}\n`)
+  }
   try {
     // Without a limit of its own, one row past `maxStreamRows` says there were more.
     next = await openCursor(session, read, capped ? max + 1 : read.limit, scope(), limits)
     first = await next(STREAM_BATCH, scope())
+    // The first batch is sent with the answer's status: what refuses it refuses the request.
+    if (first.length > 0 && !(capped && first.length > max)) firstLine = rowsLine(first)
   } catch (error) {
     await end()
     throw session.stopped ?? error
   }
 
-  const encoder = new TextEncoder()
   const line = (value: StreamLine) => encoder.encode(`${encodeLine(value)}\n`)
   let sent = 0
   /** A batch is being read: a stop fails that read, which then ends the stream. */
@@ -84,25 +95,34 @@ export async function runStream(query: StreamQuery, env: BatchEnvironment, encod
   }
   const fail = (error: unknown) => close({ error: env.report(error) })
   /** Sends `batch`, and the closing line after the last. */
-  const send = (batch: unknown[]) => {
+  const send = (batch: unknown[], encoded?: Uint8Array) => {
     if (capped && sent + batch.length > max) {
       return fail(new ExecutorError('LIMIT_EXCEEDED', `the stream would send more than ${max} rows (maxStreamRows); narrow the query or give it a limit`))
     }
-    sent += batch.length
-    if (batch.length > 0) controller.enqueue(line({ rows: batch }))
+    if (batch.length > 0) {
+      let bytes: Uint8Array
+      try {
+        bytes = encoded ?? rowsLine(batch)
+      } catch (error) {
+        return fail(error)
+      }
+      sent += batch.length
+      controller.enqueue(bytes)
+    }
     if (batch.length < STREAM_BATCH) close({ done: true, rows: sent })
   }
   // At the deadline, a stream whose client is not taking rows ends then, not at its next read.
   session.onStop = (reason) => {
-    if (!busy) fail(reason)
+    if (!busy && !closed) fail(reason)
   }
 
   return new ReadableStream<Uint8Array>(
     {
       start(c) {
         controller = c
-        send(first)
+        send(first, firstLine)
         first = []
+        firstLine = undefined
       },
       async pull() {
         if (closed) return
@@ -119,6 +139,9 @@ export async function runStream(query: StreamQuery, env: BatchEnvironment, encod
         send(batch)
       },
       async cancel() {
+        // A stream already closed has ended its session (its last lines were still queued):
+        // its connection may be another request's now.
+        if (closed) return
         // The client went away: a read in flight is cancelled (and ends the session once
         // it has stopped), or the session ends now.
         closed = true
@@ -129,4 +152,19 @@ export async function runStream(query: StreamQuery, env: BatchEnvironment, encod
     // Nothing read ahead: the next batch is read once the client has taken this one.
     { highWaterMark: 0 },
   )
+}
+
+/** The stream's session: read-only, in a transaction (a cursor lives in one). */
+function start(env: BatchEnvironment): Promise<DbSession> {
+  const { limits } = env
+  return DbSession.start(env.knex, {
+    readOnly: true,
+    single: false,
+    connectionTimeout: env.connectionTimeout,
+    statementTimeoutMs: limits.statementTimeoutMs,
+    acquireTimeoutMs: limits.acquireTimeoutMs,
+    transactionTimeoutMs: limits.transactionTimeoutMs,
+    ...(env.signal && { signal: env.signal }),
+    ...(env.types && { types: env.types }),
+  })
 }

@@ -141,7 +141,8 @@ export abstract class DbSession {
 
   /** Stops the session: cancels the statement running on its connection, refuses the next. */
   stop(reason: ExecutorError): void {
-    if (this.stopped) return
+    // Once ended, the connection may be another request's: never cancel what runs there.
+    if (this.stopped || this.ended) return
     this.stopped = reason
     this.cancelSent = cancelActiveStatement(this.pgConnection)
     this.onStop?.(reason)
@@ -157,8 +158,12 @@ export abstract class DbSession {
    */
   protected cancelSent = false
 
-  /** Clears the session's timer and signal listener (when it ends). */
+  /** The session has ended (or is ending): its connection is going back to the pool. */
+  protected ended = false
+
+  /** Clears the session's timer and signal listener, as it ends: nothing may stop it after. */
   protected unwatchAll(): void {
+    this.ended = true
     clearTimeout(this.timer)
     this.unwatch?.()
   }

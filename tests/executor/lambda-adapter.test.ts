@@ -7,6 +7,8 @@ import type { APIGatewayProxyResult, LambdaEvent } from 'hono/aws-lambda'
 import { toLambdaHandler } from '../../executor/adapters/lambda.js'
 import { decode, encodeRequest } from '../../shared/wire.js'
 import { openDemo, tokenFor, type Demo } from '../support/demo.js'
+import { createExecutor } from '../../executor/index.js'
+import { api } from '../../examples/demo/api.js'
 
 function apiGatewayV2Event(body: string, options: { base64?: boolean; headers?: Record<string, string>; cookies?: string[] } = {}) {
   return {
@@ -52,6 +54,27 @@ describe('AWS Lambda adapter (PostgreSQL)', () => {
     expect(result.headers?.['content-type']).toContain('application/json')
     const body = result.isBase64Encoded ? Buffer.from(result.body, 'base64').toString() : result.body
     expect(decode(body)).toEqual({ results: [{ data: { id: 1, name: 'databases' } }] })
+  })
+
+  it('answers a stream whole, within maxResponseBytes, and refuses a larger one with its connection freed', async () => {
+    const stream = (limit: number) => encodeRequest({ v: 1, queries: [{ model: 'Post', op: 'select', orderBy: [{ column: 'id', direction: 'asc' }], limit }], stream: true } as never)
+    const text = (result: APIGatewayProxyResult) => (result.isBase64Encoded ? Buffer.from(result.body, 'base64').toString() : result.body)
+    const small = await handler(apiGatewayV2Event(stream(5)))
+    expect(small.statusCode).toBe(200)
+    const lines = text(small).trim().split('\n').map((line) => decode<{ rows?: unknown[]; done?: boolean }>(line))
+    expect(lines.map((line) => line.rows?.length ?? line.done)).toEqual([5, true])
+    // 2,500 tags: each line of 1,000 (about 30 KB) fits the executor's answers, the stream as a whole does not.
+    const tags = Array.from({ length: 2_500 }, (_, i) => ({ name: `tag-${String(i).padStart(5, '0')}` }))
+    await demo.knex('tags').insert(tags)
+    const bounded = createExecutor({ knex: demo.knex, api, logger: { error() {} }, limits: { maxResponseBytes: 40_000 } })
+    const tagStream = encodeRequest({ v: 1, queries: [{ model: 'Tag', op: 'select' }], stream: true } as never)
+    const refused = await (toLambdaHandler(bounded)(apiGatewayV2Event(tagStream) as unknown as LambdaEvent) as Promise<APIGatewayProxyResult>)
+    await demo.knex('tags').whereIn('name', tags.map((tag) => tag.name)).delete()
+    expect(refused.statusCode).toBe(422)
+    expect(decode(text(refused))).toMatchObject({ error: { code: 'LIMIT_EXCEEDED', message: expect.stringContaining('maxResponseBytes') } })
+    const pool = (demo.knex.client as unknown as { pool: { numUsed(): number } }).pool
+    for (let i = 0; i < 50 && pool.numUsed() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(pool.numUsed()).toBe(0)
   })
 
   it('reads base64 bodies, as function URLs send them', async () => {

@@ -4,6 +4,7 @@
  * them, the same rows `fetch()` answers, under the same policy; limits, refusals, and a
  * client that stops early or reads too slowly letting go of the connection.
  */
+import knexFactory, { type Knex } from 'knex'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AsyncOrmError, createClient, type Client } from '../../client/index.js'
 import type { DemoApi } from '../../examples/demo/api.js'
@@ -161,6 +162,60 @@ describe.each(DATABASE_KINDS)('qs.stream() on %s', (kind) => {
     expect(await connectionsInUse()).toBe(0)
     // And the database is free for the next request (PGlite has one connection).
     expect(await db.Post.query().findById(1)).toBeDefined()
+  })
+
+  /** A stream request to `executor` in process, and a reader of its body (no socket buffers between). */
+  const open = async (executor: (request: Request) => Promise<Response>, query: object) => {
+    const response = await executor(
+      new Request('http://test.local/orm', { method: 'POST', headers: { 'content-type': 'application/json' }, body: encode({ v: 1, queries: [query], stream: true }) }),
+    )
+    return { response, reader: response.status === 200 ? response.body!.getReader() : undefined }
+  }
+  const byId = { model: 'Post', op: 'select', orderBy: [{ column: 'id', direction: 'asc' }] }
+
+  it('never cancels a statement on a connection it has given back, when its client hangs up after it ended', async () => {
+    // A pool of one connection, so the next statement runs on the stream's connection.
+    const single = kind === 'pglite' ? demo.knex : knexFactory({ ...(demo.knex.client.config as Knex.Config), pool: { min: 0, max: 1 } })
+    try {
+      const executor = createExecutor({ knex: single, api, procedures, logger: { error() {} } } as ExecutorOptions<unknown>)
+      // Two batches: the second closes the stream (and gives the connection back) while its
+      // last line is still unread; the client hangs up only then.
+      const { reader } = await open(executor, { ...byId, limit: 1_999 })
+      await reader!.read()
+      await reader!.read()
+      // Another request's statement on that same connection.
+      const victim = single.raw('select pg_sleep(0.3) as slept').then((result: { rows: unknown[] }) => result.rows)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      await reader!.cancel()
+      await expect(victim).resolves.toBeDefined()
+    } finally {
+      if (single !== demo.knex) await single.destroy()
+    }
+  })
+
+  it('runs at most maxStreams streams at once, answering more with 503, and counts a stream out when it ends', async () => {
+    const executor = createExecutor({ knex: demo.knex, api, procedures, logger: { error() {} }, limits: { maxStreams: 1 } } as ExecutorOptions<unknown>)
+    const first = await open(executor, byId)
+    expect(first.response.status).toBe(200)
+    const second = await open(executor, byId)
+    expect(second.response.status).toBe(503)
+    expect(await second.response.json()).toMatchObject({ json: { error: { code: 'UNAVAILABLE', message: expect.stringContaining('maxStreams') } } })
+    // Plain requests are not streams: they still run, on the rest of the pool (PGlite's has one connection).
+    if (kind === 'postgres') expect((await executor(new Request('http://test.local/orm', { method: 'POST', headers: { 'content-type': 'application/json' }, body: encode({ v: 1, queries: [{ model: 'Tag', op: 'count' }] }) }))).status).toBe(200)
+    await first.reader!.cancel()
+    const third = await open(executor, { ...byId, limit: 3 })
+    expect(third.response.status).toBe(200)
+    while (!(await third.reader!.read()).done);
+    // The default takes only part of the pool.
+    expect(createExecutor({ knex: demo.knex, api }).limits.maxStreams).toBe(kind === 'pglite' ? 1 : 2)
+  })
+
+  it('holds each line to maxResponseBytes: a first batch too large refuses the stream with 422', async () => {
+    const executor = createExecutor({ knex: demo.knex, api, procedures, logger: { error() {} }, limits: { maxResponseBytes: 60_000 } } as ExecutorOptions<unknown>)
+    const { response } = await open(executor, byId)
+    expect(response.status).toBe(422)
+    expect(await response.json()).toMatchObject({ json: { error: { code: 'LIMIT_EXCEEDED' } } })
+    expect(await connectionsInUse()).toBe(0)
   })
 
   it('reads a batch only when the last one is taken, and ends a stream read too slowly at transactionTimeoutMs', async () => {
