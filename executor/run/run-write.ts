@@ -24,7 +24,8 @@ import { shapeWritten } from '../session/model-json.js'
 import { asParameter } from '../session/read-types.js'
 import { parseArgs } from '../api/procedures.js'
 import type { RequestScope } from '../session/request-scope.js'
-import { restrict, source, whereClause } from '../session/sql.js'
+import { restrict, source, whereClause, type Params } from '../session/sql.js'
+import type { PolicyFilter } from '../session/request-scope.js'
 import { JsonText, valuesKey, type CheckedWriteValue } from '../validate/validate-values.js'
 import type { CheckedCall, CheckedDelete, CheckedInsert, CheckedInsertRow, CheckedQuery, CheckedUpdate } from '../validate/validate-write.js'
 import type { Column } from '../validate/validate-query.js'
@@ -51,6 +52,14 @@ export async function runUpdate(session: DbSession, query: CheckedUpdate, scope:
   // Links were checked by the relation write that made them; the client's values are checked here.
   const values = { ...propsOf(model, query.values, scope), ...links, ...preset }
   await checkReferences(session, model, grant, [values], writtenProps(model, query.values), scope)
+  const set = Object.keys(values).filter((prop) => values[prop] !== undefined)
+  if (set.length > 0 && writesOwnSql(model, 'Update')) {
+    // What objection's patch and update send for such a model: the given columns, no others.
+    return finishOwn(session, query, grant.where, grant.check, scope, (p, alias) => {
+      const assignments = set.map((prop) => `${p.id(model.toColumn(prop))} = ${p.add(columnValue(values[prop]))}`)
+      return `update ${p.table(model.table)} as ${p.id(alias)} set ${assignments.join(', ')}`
+    })
+  }
   const builder = modelQuery(session, model)
   if (query.op === 'update') builder.update(toModelJson(model, values) as never)
   else builder.patch(toModelJson(model, values) as never)
@@ -60,6 +69,7 @@ export async function runUpdate(session: DbSession, query: CheckedUpdate, scope:
 
 export async function runDelete(session: DbSession, query: CheckedDelete, scope: RequestScope): Promise<unknown> {
   const { model } = query
+  if (writesOwnSql(model, 'Delete')) return finishOwn(session, query, model.delete!.where, undefined, scope, (p, alias) => `delete from ${p.table(model.table)} as ${p.id(alias)}`)
   const builder = modelQuery(session, model).delete()
   restrict(builder as unknown as Knex.QueryBuilder, model, model.table, scope, model.delete!.where, query.where)
   return finish(session, builder, query, undefined, scope)
@@ -78,7 +88,34 @@ async function finish(
   scope: RequestScope,
 ): Promise<unknown> {
   if (query.returning === 'count' && !check) return Number(await session.run(builder as never))
-  const written = rowsOf(query.model, await session.run<Model[]>(builder.returning('*') as never), scope)
+  return answerWritten(rowsOf(query.model, await session.run<Model[]>(builder.returning('*') as never), scope), query, check, scope)
+}
+
+/**
+ * `finish` for an update or delete written as the executor's own SQL (see `writesOwnSql`):
+ * `head` (`update <table> as <alias> set …`, `delete from <table> as <alias>`) with the
+ * model's policy, the grant's `where` and the client's filter, as `restrict` adds them to
+ * objection's builder; answered with the count, or the rows, as objection answers.
+ */
+async function finishOwn(
+  session: DbSession,
+  query: CheckedUpdate | CheckedDelete,
+  extra: PolicyFilter | undefined,
+  check: Check,
+  scope: RequestScope,
+  head: (p: Params, alias: string) => string,
+): Promise<unknown> {
+  const { model } = query
+  const p = session.params()
+  const { alias, conditions } = source(p, model, query.where, scope, extra)
+  const text = `${head(p, alias)}${whereClause(conditions)}`
+  if (query.returning === 'count' && !check) return session.affected(p.statement(text))
+  const returning = [...model.allProps].map(([column, prop]) => `${p.column(alias, column)} as ${p.id(prop)}`)
+  return answerWritten(await session.rows(p.statement(`${text} returning ${returning.join(', ')}`)), query, check, scope)
+}
+
+/** Written rows checked, and answered as the query asks: their count, or those the caller may read. */
+async function answerWritten(written: Row[], query: CheckedUpdate | CheckedDelete, check: Check, scope: RequestScope): Promise<unknown> {
   await checkRows(query.model, written, check, scope)
   if (query.returning === 'count') return written.length
   const rows = shown(query.model, written, query.select, scope)
@@ -201,6 +238,8 @@ function columnValue(value: unknown): unknown {
  */
 export function ownStatementsOnly(query: CheckedQuery): boolean {
   if (query.kind === 'read') return true
+  if (query.kind === 'update') return writesOwnSql(query.model, 'Update')
+  if (query.kind === 'delete') return writesOwnSql(query.model, 'Delete')
   if (query.kind !== 'insert' || query.for || query.onConflict) return false
   const own = (model: ModelMeta, rows: readonly CheckedInsertRow[]): boolean =>
     writesOwnSql(model, 'Insert') && rows.every((row) => row.children.every((child) => own(child.relation.target, child.rows)))
@@ -231,7 +270,7 @@ const ownSql = new WeakMap<ModelMeta, Map<string, boolean>>()
  * objection would send the very statement this sends; any of those, and the write goes
  * through the model.
  */
-export function writesOwnSql(model: ModelMeta, op: 'Insert'): boolean {
+export function writesOwnSql(model: ModelMeta, op: 'Insert' | 'Update' | 'Delete'): boolean {
   let known = ownSql.get(model)
   if (!known) ownSql.set(model, (known = new Map()))
   let own = known.get(op)

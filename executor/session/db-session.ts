@@ -25,6 +25,8 @@ export type Row = Record<string, unknown>
 
 interface PgResult {
   readonly rows: Row[]
+  /** Rows a write changed. */
+  readonly rowCount?: number | null
   readonly fields: readonly { readonly name: string; readonly dataTypeID: number }[]
   /** Each row's size in the answer, when they were measured as they arrived. */
   readonly sizes?: number[]
@@ -202,6 +204,11 @@ export abstract class DbSession {
   /** Runs a select and returns the raw pg result for it (rows and field types). */
   protected select(statement: Statement): Promise<PgResult> {
     return this.run<PgResult>(this.knex.raw(statement.text, statement.values as Knex.RawBinding[]))
+  }
+
+  /** Runs a write written with this session's `params()` that returns no rows; the rows it changed. */
+  async affected(statement: Statement): Promise<number> {
+    return (await this.select(statement)).rowCount ?? 0
   }
 
   /** Runs a select written with this session's `params()`; its rows, int8 columns as bigints. */
@@ -477,7 +484,7 @@ class OwnWriteSession extends PooledSession {
     }
     const undefer = deferBegin(connection, setLocal)
     // What knex sends to begin: held until the first statement (see `deferBegin`).
-    await send(connection, 'BEGIN;')
+    await send(knex, connection, 'BEGIN;')
     return new OwnWriteSession(knex, connection, undefer)
   }
 
@@ -491,8 +498,8 @@ class OwnWriteSession extends PooledSession {
     try {
       if (this.open) {
         this.open = false
-        if (this.stopped) await send(this.connection, 'ROLLBACK;').catch(() => (healthy = false))
-        else await this.guard(() => send(this.connection, commit ? 'COMMIT;' : 'ROLLBACK;'))
+        if (this.stopped) await send(this.knex, this.connection, 'ROLLBACK;').catch(() => (healthy = false))
+        else await this.guard(() => send(this.knex, this.connection, commit ? 'COMMIT;' : 'ROLLBACK;'))
       }
     } catch (error) {
       healthy = false
@@ -504,8 +511,13 @@ class OwnWriteSession extends PooledSession {
   }
 }
 
-/** Sends a statement without parameters as knex does (`deferBegin` knows its form). */
-function send(connection: PgConnection, text: string): Promise<unknown> {
+/**
+ * Sends a statement without parameters as knex does (`deferBegin` knows its form), with
+ * the `query` event knex would emit for it, as `selectOn` does.
+ */
+function send(knex: Knex, connection: PgConnection, text: string): Promise<unknown> {
+  const client = knex.client as unknown as NodeJS.EventEmitter
+  if (client.listenerCount('query') > 0) client.emit('query', { __knexUid: connection.__knexUid, method: 'raw', sql: text, bindings: [] })
   return new Promise((resolve, reject) =>
     (connection as unknown as { query(config: object, callback: QueryCallback): void }).query({ text, values: [] }, (error, result) => (error ? reject(error) : resolve(result))),
   )

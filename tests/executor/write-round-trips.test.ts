@@ -311,7 +311,7 @@ describe.each(DATABASE_KINDS)('write round trips on %s', (kind) => {
     expect(await db.call('named', {})).toEqual([{ n: '0' }])
   })
 
-  it('writes the insert of a model objection adds nothing to as its own SQL, in a transaction without a knex transaction object', async () => {
+  it('writes inserts, updates and deletes of models objection adds nothing to as its own SQL, in a transaction without a knex transaction object', async () => {
     const db = clientOf(executors.setLocal)
     const transactions = vi.spyOn(database.knex, 'transaction')
     try {
@@ -324,13 +324,19 @@ describe.each(DATABASE_KINDS)('write round trips on %s', (kind) => {
         { id: 3, body: 'b' },
         [{ id: 1, body: 'a' }],
       ])
+      // Updates and deletes of such models too, answered with rows or a count.
+      expect(await db.transaction((t) => [t.Note.query().insert({ body: 'c' }), t.Note.query().where('body', 'c').patch({ body: 'd' }).returning('id', 'body')])).toEqual([
+        { id: 2, body: 'c' },
+        [{ id: 2, body: 'd' }],
+      ])
+      expect(await db.Note.query().insert({ body: 'gone' })).toMatchObject({ body: 'gone' })
+      expect(await db.Note.query().where('body', 'gone').delete()).toBe(1)
       expect(transactions).not.toHaveBeenCalled()
-      // A model with a hook, another write, or a procedure in the request: through objection, in a knex transaction.
+      // A model with a hook, or a procedure in the request: through objection, in a knex transaction.
       expect(await db.Trimmed.query().insert({ body: '  trimmed  ' })).toMatchObject({ body: 'trimmed' })
       expect(transactions).toHaveBeenCalledTimes(1)
-      await db.transaction((t) => [t.Note.query().insert({ body: 'c' }), t.Note.query().where('body', 'c').patch({ body: 'd' })])
       await db.transaction((t) => [t.Note.query().insert({ body: 'e' }), t.call('nothing', {})])
-      expect(transactions).toHaveBeenCalledTimes(3)
+      expect(transactions).toHaveBeenCalledTimes(2)
     } finally {
       transactions.mockRestore()
     }
