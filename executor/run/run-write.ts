@@ -260,15 +260,29 @@ const MODEL_JSON_METHODS = [
   '$set',
 ] as const
 
+/** objection's static methods on the write path: a validator of the model's own (objection's custom validation), its instance makers. */
+const MODEL_STATICS = ['createValidator', 'fromJson', 'fromDatabaseJson', 'ensureModel', 'ensureModelArray'] as const
+
+/** Whether a new instance of the model has properties of its own (class field defaults, which objection writes). */
+function hasInstanceDefaults(modelClass: typeof Model): boolean {
+  try {
+    return Object.keys(new (modelClass as unknown as new () => object)()).length > 0
+  } catch {
+    return true
+  }
+}
+
 const ownSql = new WeakMap<ModelMeta, Map<string, boolean>>()
 
 /**
  * Whether writes of `model` for `op` can be written as SQL from the checked query, as
  * reads are: the model has no hook of its own for the operation, no query builder of its
- * own, no `jsonSchema` to validate against, and none of objection's conversions between
- * its JSON and the database overridden (column names map as reads map them). Then
- * objection would send the very statement this sends; any of those, and the write goes
- * through the model.
+ * own, no `jsonSchema` or validator of its own, no JSON attributes (objection writes null
+ * there as SQL NULL), no class field defaults (objection writes them), and none of
+ * objection's conversions between its JSON and the database overridden (column names map
+ * as reads map them). Then objection would send the very statement this sends; any of
+ * those, and the write goes through the model. `tests/executor/own-sql-writes.test.ts`
+ * holds both paths to the same answers and stored rows.
  */
 export function writesOwnSql(model: ModelMeta, op: 'Insert' | 'Update' | 'Delete'): boolean {
   let known = ownSql.get(model)
@@ -278,10 +292,16 @@ export function writesOwnSql(model: ModelMeta, op: 'Insert' | 'Update' | 'Delete
     const modelClass = model.modelClass as typeof Model & { jsonSchema?: unknown; getJsonSchema?(): unknown }
     const prototype = modelClass.prototype as unknown as Record<string, unknown>
     const base = Model.prototype as unknown as Record<string, unknown>
+    const statics = modelClass as unknown as Record<string, unknown>
+    const baseStatics = Model as unknown as Record<string, unknown>
     own =
       !hasOwnHooks(model, op) &&
       !(modelClass.getJsonSchema?.() ?? modelClass.jsonSchema) &&
-      MODEL_JSON_METHODS.every((method) => prototype[method] === base[method])
+      MODEL_JSON_METHODS.every((method) => prototype[method] === base[method]) &&
+      MODEL_STATICS.every((method) => statics[method] === baseStatics[method]) &&
+      // JSON attributes: objection writes a null there as SQL NULL, and stringifies the rest.
+      ((modelClass as unknown as { getJsonAttributes(): string[] | null }).getJsonAttributes() ?? []).length === 0 &&
+      !hasInstanceDefaults(modelClass)
     known.set(op, own)
   }
   return own
