@@ -272,7 +272,7 @@ function selectOn(knex: Knex, connection: PgConnection, statement: Statement, li
   const { text, values } = statement
   const client = knex.client as unknown as NodeJS.EventEmitter
   if (client.listenerCount('query') > 0) {
-    client.emit('query', { __knexUid: connection.__knexUid, __knexTxId: connection.__knexTxId, method: 'select', sql: text, bindings: values })
+    client.emit('query', { __knexUid: connection.__knexUid, __knexTxId: connection.__knexTxId, method: methodOf(text), sql: text, bindings: values })
   }
   return new Promise((resolve, reject) => {
     const config = { text, values, types: readTypes(connection, overrides) }
@@ -303,6 +303,12 @@ function selectOn(knex: Knex, connection: PgConnection, statement: Statement, li
     query.once('end', (result: PgResult) => resolve({ rows, fields: result.fields, sizes }))
     connection.query(query)
   })
+}
+
+/** The method knex names a statement by in its `query` event (`del` for a delete, as knex does). */
+function methodOf(text: string): string {
+  const verb = /^\s*(\w+)/.exec(text)?.[1]?.toLowerCase()
+  return verb === 'delete' ? 'del' : verb === 'insert' || verb === 'update' || verb === 'select' ? verb : 'raw'
 }
 
 /** The bytes a select's rows may take, and what to do when they pass them. */
