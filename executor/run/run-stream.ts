@@ -41,7 +41,7 @@ export async function runStream(
   query: StreamQuery,
   env: BatchEnvironment,
   encodeLine: (line: StreamLine) => string,
-  /** Called once, when the stream's session has ended (or could not start). */
+  /** Called once, when the stream has sent its last line, was cancelled, or could not start. */
   released: () => void,
 ): Promise<ReadableStream<Uint8Array>> {
   const { read, capped } = query
@@ -55,8 +55,16 @@ export async function runStream(
     throw error
   }
   const scope = () => new RequestScope(env.knex, query.ctx, query.roles, new ResultBudget(limits.maxResultRows, limits.maxResponseBytes), env.types)
+  // The stream counts as running until its last line is queued (or it is cancelled): its
+  // session's ROLLBACK may still be under way when the client, answered, sends its next.
+  let running = true
+  const done = () => {
+    if (!running) return
+    running = false
+    released()
+  }
   let ended: Promise<void> | undefined
-  const end = () => (ended ??= session.end(false).catch(() => undefined).finally(released))
+  const end = () => (ended ??= session.end(false).catch(() => undefined).finally(done))
   let next: (size: number, scope: RequestScope) => Promise<unknown[]>
   let first: unknown[]
   let firstLine: Uint8Array | undefined
@@ -91,6 +99,7 @@ export async function runStream(
     closed = true
     controller.enqueue(line(last))
     controller.close()
+    done()
     void end()
   }
   const fail = (error: unknown) => close({ error: env.report(error) })
@@ -145,6 +154,7 @@ export async function runStream(
         // The client went away: a read in flight is cancelled (and ends the session once
         // it has stopped), or the session ends now.
         closed = true
+        done()
         session.stop(new ExecutorError('TIMEOUT', 'the client gave up on the stream'))
         if (!busy) await end()
       },
