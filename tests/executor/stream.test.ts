@@ -95,6 +95,16 @@ describe.each(DATABASE_KINDS)('qs.stream() on %s', (kind) => {
     expect(streamed.some((post) => post.author !== null)).toBe(true)
   })
 
+  it('streams relatedQuery(…).for(…) and the Django-style manager as fetch() answers them', async () => {
+    const related = () => db.Author.relatedQuery('posts').for([1n, 2n, 3n]).orderBy('id')
+    // fetch() takes the default limit (100) where a stream takes them all.
+    const streamed = await collect(related().stream())
+    expect(streamed.length).toBeGreaterThan(100)
+    expect(streamed).toEqual(await related().limit(1000))
+    const django = () => db.Post.objects.filter({ views__lt: 500 }).orderBy('-id')
+    expect(await collect(django().stream())).toEqual(await django().query().limit(1000))
+  })
+
   it('applies the read policy of the caller: an admin streams unpublished posts too', async () => {
     const admin = createClient<DemoApi>({ url: running.url, headers: async () => ({ authorization: `Bearer ${await tokenFor(1n, { role: 'admin' })}` }) })
     const all = await collect(admin.Post.query().orderBy('id').stream())
