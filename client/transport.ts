@@ -210,7 +210,11 @@ export class Transport {
         for (const text of lines) {
           const line = readLine(url, text, this.codec)
           if ('rows' in line && Array.isArray(line.rows)) {
-            yield* line.rows
+            for (const row of line.rows) {
+              // The caller may abort between rows: it stops here, not a batch later.
+              if (signal?.aborted) throw aborted(signal)
+              yield row
+            }
             continue
           }
           ended = true

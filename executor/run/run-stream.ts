@@ -151,11 +151,11 @@ export async function runStream(
         // A stream already closed has ended its session (its last lines were still queued):
         // its connection may be another request's now.
         if (closed) return
-        // The client went away: a read in flight is cancelled (and ends the session once
-        // it has stopped), or the session ends now.
+        // The client went away. A batch being read is bounded (1,000 rows, their relations,
+        // statement_timeout): it is let finish, and the session ends after it (in `pull`),
+        // so the connection goes back to the pool rather than being closed for a cancel.
         closed = true
         done()
-        session.stop(new ExecutorError('TIMEOUT', 'the client gave up on the stream'))
         if (!busy) await end()
       },
     },
@@ -164,7 +164,11 @@ export async function runStream(
   )
 }
 
-/** The stream's session: read-only, in a transaction (a cursor lives in one). */
+/**
+ * The stream's session: read-only, in a transaction (a cursor lives in one). It does not
+ * follow the request's signal: a client that goes away cancels the answer's body, which
+ * ends the stream (`cancel`); `transactionTimeoutMs` bounds it either way.
+ */
 function start(env: BatchEnvironment): Promise<DbSession> {
   const { limits } = env
   return DbSession.start(env.knex, {
@@ -174,7 +178,6 @@ function start(env: BatchEnvironment): Promise<DbSession> {
     statementTimeoutMs: limits.statementTimeoutMs,
     acquireTimeoutMs: limits.acquireTimeoutMs,
     transactionTimeoutMs: limits.transactionTimeoutMs,
-    ...(env.signal && { signal: env.signal }),
     ...(env.types && { types: env.types }),
   })
 }

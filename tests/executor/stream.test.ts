@@ -228,6 +228,36 @@ describe.each(DATABASE_KINDS)('qs.stream() on %s', (kind) => {
     expect(await connectionsInUse()).toBe(0)
   })
 
+  it('stops at once on abort, and gives the connection back to the pool for reuse, not closed', async () => {
+    const single = kind === 'pglite' ? demo.knex : knexFactory({ ...(demo.knex.client.config as Knex.Config), pool: { min: 0, max: 1 } })
+    const server = await serve(createExecutor({ knex: single, api, procedures, logger: { error() {} } } as ExecutorOptions<unknown>), { port: 0 })
+    try {
+      // With one connection there is one stream at a time: a stream started the moment the
+      // last was dropped may find it still counted (the hang-up is still on its way), and is
+      // retried as a 503 is.
+      const client = createClient<DemoApi>({ url: server.url, retryDelay: 50 })
+      const backend = async () => ((await single.raw('select pg_backend_pid() as pid')) as { rows: { pid: number }[] }).rows[0]!.pid
+      const before = await backend()
+      const controller = new AbortController()
+      let seen = 0
+      const aborted = await (async () => {
+        for await (const post of client.Post.query().orderBy('id').stream({ signal: controller.signal })) {
+          if (post && ++seen === 10) controller.abort()
+        }
+      })().catch((error: unknown) => error)
+      expect((aborted as AsyncOrmError).code).toBe('ABORTED')
+      expect(seen).toBe(10)
+      for (let i = 0; i < 3; i++) {
+        for await (const post of client.Post.query().orderBy('id').stream()) if (post) break
+      }
+      // The same backend: the connection went back to the pool after each stream.
+      expect(await backend()).toBe(before)
+    } finally {
+      await server.close()
+      if (single !== demo.knex) await single.destroy()
+    }
+  })
+
   it('reads a batch only when the last one is taken, and ends a stream read too slowly at transactionTimeoutMs', async () => {
     // In process, with no socket buffers between: what the executor reads is what is taken.
     const slow = createExecutor({ knex: demo.knex, api, procedures, logger: { error() {} }, limits: { transactionTimeoutMs: 300 } } as ExecutorOptions<unknown>)
