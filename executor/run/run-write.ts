@@ -3,7 +3,9 @@
  * through the app's objection models (`Model.query(trx)`), so the model's own rules hold
  * for every row a client writes: `jsonSchema` validation, `$beforeInsert` /
  * `$beforeUpdate` / `$afterInsert` / `$afterUpdate` hooks and static query hooks, with the
- * request's transaction, and the model's JSON and column mapping. Every path that writes
+ * request's transaction, and the model's JSON and column mapping. A model that has none of
+ * those of its own (`writesOwnSql`) is written as the executor's own SQL, the statement
+ * objection would send, as reads are. Every path that writes
  * (insert, graph insert, upsert, patch, update, delete) applies the same guarantees on top,
  * here and nowhere else:
  * - presets (`set`) override client values, and a graph cannot link around them;
