@@ -223,12 +223,12 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
       const { validator, names, types } = await compile()
       const report = (error: unknown) => toWireError(error, requestId, logger, names)
       const roles = ctx === null ? [] : rolesOf(ctx)
+      const env: BatchEnvironment = { knex, limits, connectionTimeout, report, signal: () => request.signal, types }
       if (stream) {
         const { read, capped } = validator.stream(queries[0])
         authorize(read, ctx, roles)
         if (streams >= limits.maxStreams) throw new ExecutorError('UNAVAILABLE', `${limits.maxStreams} streams are running already (maxStreams); try again shortly`)
         streams++
-        const env: BatchEnvironment = { knex, limits, connectionTimeout, report, signal: () => request.signal, types }
         // A batch of rows is this stream's own (encoded in place); other lines are small.
         const encodeLine = (line: StreamLine) => ('done' in line || 'error' in line ? encode(line, custom) : encodeOwned(line, custom))
         const lines = await runStream({ read, capped, ctx, roles }, env, encodeLine, () => streams--)
@@ -244,7 +244,6 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
           return report(error)
         }
       })
-      const env: BatchEnvironment = { knex, limits, connectionTimeout, report, signal: () => request.signal, types }
       const batch: Batch = { ctx, roles, queries: checked, atomic }
       if (!checked.some(writes)) {
         // A read-only answer holds only rows this request read: encoded in place, not copied.

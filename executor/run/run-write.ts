@@ -112,8 +112,7 @@ async function finishOwn(
   const { alias, conditions } = source(p, model, query.where, scope, extra)
   const text = `${head(p, alias)}${whereClause(conditions)}`
   if (query.returning === 'count' && !check) return session.affected(p.statement(text))
-  const returning = [...model.allProps].map(([column, prop]) => `${p.column(alias, column)} as ${p.id(prop)}`)
-  return answerWritten(await session.rows(p.statement(`${text} returning ${returning.join(', ')}`)), query, check, scope)
+  return answerWritten(await session.rows(p.statement(`${text} returning ${everyColumn(p, model, alias)}`)), query, check, scope)
 }
 
 /** Written rows checked, and answered as the query asks: their count, or those the caller may read. */
@@ -217,7 +216,6 @@ async function insertStatement(session: DbSession, model: ModelMeta, values: rea
   const given = (row: Readonly<Record<string, unknown>>, prop: string) => Object.hasOwn(row, prop) && row[prop] !== undefined
   const props = [...new Set(values.flatMap((row) => Object.keys(row).filter((prop) => given(row, prop))))]
   const tuples = values.map((row) => `(${props.map((prop) => (given(row, prop) ? p.add(columnValue(row[prop])) : 'default')).join(', ')})`)
-  const returning = [...model.allProps].map(([column, prop]) => `${p.id(column)} as ${p.id(prop)}`)
   const into = props.length === 0 ? 'default values' : `(${props.map((prop) => p.id(model.toColumn(prop))).join(', ')}) values ${tuples.join(', ')}`
   if (props.length === 0 && values.length > 1) {
     // PostgreSQL has no multi-row `default values`: one statement per row, as rare as it is.
@@ -225,7 +223,12 @@ async function insertStatement(session: DbSession, model: ModelMeta, values: rea
     for (const row of values) rows.push(...(await insertStatement(session, model, [row])))
     return rows
   }
-  return session.rows(p.statement(`insert into ${p.table(model.table)} ${into} returning ${returning.join(', ')}`))
+  return session.rows(p.statement(`insert into ${p.table(model.table)} ${into} returning ${everyColumn(p, model)}`))
+}
+
+/** Every column of the model's table under its property's name, as objection's `returning('*')` answers them. */
+function everyColumn(p: Params, model: ModelMeta, alias?: string): string {
+  return [...model.allProps].map(([column, prop]) => `${alias === undefined ? p.id(column) : p.column(alias, column)} as ${p.id(prop)}`).join(', ')
 }
 
 /** A written value as a statement parameter: JSON as its text, the rest as reads bind them. */
