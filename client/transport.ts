@@ -13,7 +13,7 @@ import { createFetch, ofetch, type $Fetch, type FetchOptions, type FetchResponse
 import SuperJSON from 'superjson'
 import { ERROR_CODES, ERROR_STATUS, isErrorCode, type ErrorCode, type WireError } from '../shared/error-codes.js'
 import { WRITE_OPS, type Query } from '../shared/query-ast.js'
-import { PROTOCOL_VERSION, type ErrorBody, type ResponseBody, type SuperJSONCodec } from '../shared/wire.js'
+import { PROTOCOL_VERSION, WAL_POSITION_HEADER, type ErrorBody, type ResponseBody, type SuperJSONCodec } from '../shared/wire.js'
 import { AsyncOrmError } from './client-error.js'
 
 export type HeadersOption = HeadersInit | (() => HeadersInit | Promise<HeadersInit>)
@@ -85,6 +85,12 @@ export class Transport {
   private readonly $fetch: $Fetch
   private readonly codec: SuperJSONCodec
   private readonly hooks: FetchOptions
+  /**
+   * The newest WAL position an answer to a write carried (`async-orm-lsn`, from an
+   * executor with read replicas), sent with every later request: the executor serves those
+   * reads only from a database that has replayed it (read-your-writes).
+   */
+  private position: string | undefined
 
   constructor(private readonly options: ClientOptions) {
     const given = options.fetch
@@ -243,7 +249,7 @@ export class Transport {
     // executor without an idempotency store refuses them rather than writing twice.
     let mayBeApplied = false
     for (let attempt = 0; ; attempt++) {
-      const headers = requestHeaders(await resolveHeaders(this.options.headers), idempotencyKey, writes && mayBeApplied)
+      const headers = requestHeaders(await resolveHeaders(this.options.headers), idempotencyKey, writes && mayBeApplied, this.position)
       let response: FetchResponse<unknown>
       // Each attempt stops when the caller gives up or its own timeout passes.
       const { timeout } = this.options
@@ -286,6 +292,8 @@ export class Transport {
         await sleep(backoff(this.options.retryDelay ?? 200, attempt), signal)
         continue
       }
+      const position = response.headers.get(WAL_POSITION_HEADER)
+      if (position !== null && response.status === 200) this.position = newerPosition(this.position, position)
       return response
     }
   }
@@ -370,13 +378,27 @@ function codeForStatus(status: number): ErrorCode {
 }
 
 /** The caller's headers with the protocol's own; a fresh plain object when the caller set none. */
-function requestHeaders(own: HeadersInit | undefined, idempotencyKey: string | undefined, retry: boolean): HeadersInit {
-  if (own === undefined && !retry) return idempotencyKey ? { 'content-type': 'application/json', 'idempotency-key': idempotencyKey } : { 'content-type': 'application/json' }
+function requestHeaders(own: HeadersInit | undefined, idempotencyKey: string | undefined, retry: boolean, position: string | undefined): HeadersInit {
+  if (own === undefined && !retry && position === undefined) return idempotencyKey ? { 'content-type': 'application/json', 'idempotency-key': idempotencyKey } : { 'content-type': 'application/json' }
   const headers = new Headers(own)
   headers.set('content-type', 'application/json')
   if (idempotencyKey) headers.set('idempotency-key', idempotencyKey)
   if (retry) headers.set('idempotency-retry', '1')
+  if (position !== undefined) headers.set(WAL_POSITION_HEADER, position)
   return headers
+}
+
+/** `pg_lsn`'s text (`16/B374D848`): two hexadecimal 32-bit halves. */
+const WAL_POSITION = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/
+
+/** The later of two WAL positions; `seen` is kept when `next` is not a position. */
+function newerPosition(seen: string | undefined, next: string): string | undefined {
+  const b = WAL_POSITION.exec(next)
+  if (!b) return seen
+  const a = seen === undefined ? null : WAL_POSITION.exec(seen)
+  if (!a) return next
+  const [high, low] = [parseInt(a[1]!, 16) - parseInt(b[1]!, 16), parseInt(a[2]!, 16) - parseInt(b[2]!, 16)]
+  return high > 0 || (high === 0 && low >= 0) ? seen : next
 }
 
 async function resolveHeaders(option: HeadersOption | undefined): Promise<HeadersInit | undefined> {

@@ -6,7 +6,7 @@ import type { Knex } from 'knex'
 import type { ApiShape } from '../shared/api-types.js'
 import { ERROR_STATUS } from '../shared/error-codes.js'
 import SuperJSON from 'superjson'
-import { customTypesOf, decode, decodeRequestText, encode, encodeOwned, type QueryResult, type SuperJSONCodec } from '../shared/wire.js'
+import { customTypesOf, decode, decodeRequestText, encode, encodeOwned, WAL_POSITION_HEADER, type QueryResult, type SuperJSONCodec } from '../shared/wire.js'
 import { buildApiMetadata } from './api/api-metadata.js'
 import { columnNames, ExecutorError, toWireError, type ColumnNames, type Logger } from './executor-error.js'
 import { OutageLog } from './outage.js'
@@ -20,6 +20,10 @@ import { CommitOutcomeUnknown, runBatch, writes, type Batch, type BatchEnvironme
 import { RequestValidator } from './validate/validate-write.js'
 import { buildProcedures, type Procedure } from './api/procedures.js'
 import { typeOverrides, type TypeOverrides } from './session/read-types.js'
+import { isConnectionFailure } from './outage.js'
+import { ReadRouting, type ReplicationOptions } from './route/replicas.js'
+import { assertPoolable, type Pooler } from './route/pooler.js'
+import { requestedPosition } from './route/wal-position.js'
 
 export interface ExecutorOptions<Ctx> {
   /** The knex instance queries run on (pg client). */
@@ -71,6 +75,27 @@ export interface ExecutorOptions<Ctx> {
    * Register the type on `superjson` too, so that answers carry it.
    */
   readonly types?: Readonly<Record<string, (text: string) => unknown>>
+  /**
+   * Streaming standbys of the primary (`knex`), each a knex instance of its own. Read-only
+   * requests (not `atomic`) and streams run on one of them, round robin, while it answers
+   * and is no further behind than `replication.maxLagMs`; writes, atomic transactions and
+   * procedure calls run on the primary. A read whose replica cannot be reached runs again
+   * on the next one, then on the primary. With replicas, every answer to a request that
+   * wrote carries the primary's WAL position after its commit (`async-orm-lsn` header);
+   * the client sends the newest one back, and a read that carries one runs only on a
+   * replica that has replayed past it, else on the primary (read-your-writes).
+   */
+  readonly replicas?: readonly Knex[]
+  /** How far behind a replica may be, and how often that is checked (see `replicas`). */
+  readonly replication?: ReplicationOptions
+  /**
+   * `'transaction'`: `knex` (and `replicas`) reach PostgreSQL through a pooler in
+   * transaction mode (PgBouncer `pool_mode = transaction`, a provider's pooled URL).
+   * `ready()` then refuses knex settings that set session state such a pooler does not
+   * keep (`searchPath`, start-up parameters such as `statement_timeout`), naming what to
+   * set instead. The executor itself keeps no session state. Default `'none'`.
+   */
+  readonly pooler?: Pooler
 }
 
 export interface CorsOptions {
@@ -124,12 +149,19 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
     ? new IdempotencyStore(knex, options.idempotency === true ? {} : options.idempotency)
     : undefined
   const custom = customTypesOf(options.superjson ?? SuperJSON)
+  const routing = options.replicas?.length ? new ReadRouting(knex, options.replicas, options.replication ?? {}, logger, connectionTimeout) : undefined
   let compiled: Promise<{ validator: RequestValidator; names: ColumnNames; types: TypeOverrides }> | undefined
   const compile = () =>
     (compiled ??= (async () => {
+      if (options.pooler === 'transaction') {
+        for (const [name, pooled] of [['knex', knex] as const, ...(options.replicas ?? []).map((r, i) => [`replicas[${i}]`, r] as const)]) {
+          assertPoolable(pooled, name, options.statementTimeout ?? 'set-local', logger)
+        }
+      }
       const meta = await buildApiMetadata(api, knex, limits)
       await store?.ensureTable()
       if (connectionTimeout) await assertConnectionTimeout(knex)
+      await routing?.checkNow()
       const types = await typeOverrides(
         async (text, values) => ((await knex.raw(text.replace(/\$1/, '?'), values as Knex.RawBinding[])) as { rows: { oid: unknown; name: unknown }[] }).rows,
         options.types,
@@ -146,7 +178,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
     if (cross) {
       response.headers.set('access-control-allow-origin', cross)
       response.headers.append('vary', 'Origin')
-      response.headers.set('access-control-expose-headers', 'idempotent-replayed')
+      response.headers.set('access-control-expose-headers', `idempotent-replayed, ${WAL_POSITION_HEADER}`)
       if (options.cors?.credentials) response.headers.set('access-control-allow-credentials', 'true')
     }
     return response
@@ -196,7 +228,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
   }
 
   function preflightHeaders(): Record<string, string> {
-    return { 'access-control-allow-methods': 'POST', 'access-control-allow-headers': `content-type, authorization, idempotency-key, ${RETRY_HEADER}` }
+    return { 'access-control-allow-methods': 'POST', 'access-control-allow-headers': `content-type, authorization, idempotency-key, ${RETRY_HEADER}, ${WAL_POSITION_HEADER}` }
   }
 
   function failure(error: unknown, requestId: string): Response {
@@ -215,6 +247,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
       if (!/^application\/json\s*(;|$)/i.test(contentType)) {
         throw new ExecutorError('BAD_REQUEST', 'content-type must be application/json')
       }
+      const after = requestedPosition(request)
       const text = await readBody(request, limits.maxBodyBytes)
       // Who is calling is settled before the body is parsed: parsing is what costs.
       const ctx = await authenticate(request, text)
@@ -227,11 +260,13 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
       if (stream) {
         const { read, capped } = validator.stream(queries[0])
         authorize(read, ctx, roles)
-        if (streams >= limits.maxStreams) throw new ExecutorError('UNAVAILABLE', `${limits.maxStreams} streams are running already (maxStreams); try again shortly`)
-        streams++
         // A batch of rows is this stream's own (encoded in place); other lines are small.
         const encodeLine = (line: StreamLine) => ('done' in line || 'error' in line ? encode(line, custom) : encodeOwned(line, custom))
-        const lines = await runStream({ read, capped, ctx, roles }, env, encodeLine, () => streams--)
+        if (streams >= limits.maxStreams) throw new ExecutorError('UNAVAILABLE', `${limits.maxStreams} streams are running already (maxStreams); try again shortly`)
+        const lines = await onReplicas(after, (target) => {
+          streams++
+          return runStream({ read, capped, ctx, roles }, { ...env, knex: target }, encodeLine, () => streams--)
+        })
         logger.available()
         return new Response(lines, { status: 200, headers: STREAM_HEADERS })
       }
@@ -247,7 +282,8 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
       const batch: Batch = { ctx, roles, queries: checked, atomic }
       if (!checked.some(writes)) {
         // A read-only answer holds only rows this request read: encoded in place, not copied.
-        return answer(await runBatch(batch, env, async (body) => sized(encodeOwned(body, custom))))
+        const read = (target: Knex) => runBatch(batch, { ...env, knex: target }, async (body) => sized(encodeOwned(body, custom)))
+        return answer(await (atomic ? read(knex) : onReplicas(after, read)))
       }
       const key = request.headers.get('idempotency-key')
       const retry = request.headers.get(RETRY_HEADER) !== null
@@ -259,7 +295,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
           )
         }
         try {
-          return answer(await runBatch(batch, env, async (body) => sized(encode(body, custom))))
+          return await written(answer(await runBatch(batch, env, async (body) => sized(encode(body, custom)))))
         } catch (error) {
           if (!(error instanceof CommitOutcomeUnknown)) throw error
           // Not UNAVAILABLE: a client retries that, and the writes may have been applied.
@@ -267,12 +303,43 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
           throw new ExecutorError('INTERNAL', 'the database connection failed while the writes were committed: they may or may not have been applied')
         }
       }
-      const response = await once(store, IdempotencyStore.key(key), await sha256(scopeOf(ctx)), await sha256(text), batch, env)
+      const response = await written(await once(store, IdempotencyStore.key(key), await sha256(scopeOf(ctx)), await sha256(text), batch, env))
       store.sweep((error) => logger.error('async-orm executor: sweeping the idempotency store failed', { error }))
       return response
     } catch (error) {
       return failure(error, requestId)
     }
+  }
+
+  /**
+   * Runs a read-only request on the databases `routing` gives (the primary alone without
+   * replicas), each in turn while the last could not be reached.
+   */
+  async function onReplicas<T>(after: bigint | undefined, run: (target: Knex) => Promise<T>): Promise<T> {
+    if (!routing) return run(knex)
+    const targets = routing.route(after)
+    for (const target of targets.slice(0, -1)) {
+      try {
+        return await run(target)
+      } catch (error) {
+        if (!unreachable(error)) throw error
+        routing.failed(target, error)
+      }
+    }
+    return run(knex)
+  }
+
+  /** A write request's answer, with the WAL position its reads must see next (with replicas). */
+  async function written(response: Response): Promise<Response> {
+    if (!routing || response.status !== 200) return response
+    try {
+      response.headers.set(WAL_POSITION_HEADER, await routing.position())
+    } catch (error) {
+      // The writes are committed: the answer stands, without the position (its client's next
+      // reads may then be served by a replica that has not replayed them yet).
+      logger.error('async-orm executor: reading the WAL position after a commit failed', { error })
+    }
+    return response
   }
 
   /** The answer's text, once it is known to be within `maxResponseBytes`. */
@@ -335,6 +402,11 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
   }
 
   return Object.assign(handle, { ready: async () => void (await compile()), limits })
+}
+
+/** A read that failed for where it ran, not for what it asks: another database may serve it. */
+function unreachable(error: unknown): boolean {
+  return isConnectionFailure(error) || (error instanceof ExecutorError && error.code === 'UNAVAILABLE')
 }
 
 /** A saved answer: the results of its writes, `null` where a read ran (it runs again on a replay). */

@@ -10,7 +10,7 @@ import { decode, encode } from '../../shared/wire.js'
 import { DATABASE_KINDS } from '../support/databases.js'
 import { openDemo, testAuth, tokenFor, type Demo } from '../support/demo.js'
 
-describe.each(DATABASE_KINDS)('idempotent writes on %s', (kind) => {
+describe.each([...DATABASE_KINDS, 'pgbouncer'] as const)('idempotent writes on %s', (kind) => {
   let demo: Demo
   let executor: Executor
   let token: string

@@ -72,7 +72,7 @@ const api = {
   }),
 }
 
-describe.each(DATABASE_KINDS)('writes through the model layer on %s', (kind) => {
+describe.each([...DATABASE_KINDS, 'pgbouncer'] as const)('writes through the model layer on %s', (kind) => {
   let db: TestDatabase
   let client: Client<typeof api>
   beforeAll(async () => {

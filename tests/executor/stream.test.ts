@@ -24,7 +24,7 @@ interface Pool {
   numUsed(): number
 }
 
-describe.each(DATABASE_KINDS)('qs.stream() on %s', (kind) => {
+describe.each([...DATABASE_KINDS, 'pgbouncer'] as const)('qs.stream() on %s', (kind) => {
   let demo: Demo
   let running: RunningServer
   let db: Client<DemoApi>

