@@ -39,9 +39,11 @@ export function assertPoolable(knex: Knex, name: string, statementTimeout: 'set-
   if (found !== undefined) {
     refuse(
       `the pg connection sets ${found} at start-up`,
-      statementTimeout === 'connection' && found === 'statement_timeout'
-        ? "set statement_timeout on the role instead (ALTER ROLE … SET statement_timeout = '5s'), or use statementTimeout: 'set-local'"
-        : 'set it on the role instead (ALTER ROLE … SET …)',
+      found === 'statement_timeout'
+        ? statementTimeout === 'connection'
+          ? "set statement_timeout on the role instead (ALTER ROLE … SET statement_timeout = '5s'), or use statementTimeout: 'set-local'"
+          : "leave it out: statementTimeout: 'set-local' (the default) sets it in each transaction, or set it on the role (ALTER ROLE … SET statement_timeout = '5s') with statementTimeout: 'connection'"
+        : `set it on the role instead (ALTER ROLE … SET ${found === 'options' ? 'the setting' : found} = …)`,
     )
   }
   if (typeof config.pool?.afterCreate === 'function') {

@@ -4,7 +4,7 @@
  * ten such requests starved other tenants into 503s. A request has a total time budget
  * (`transactionTimeoutMs`): when it passes, the running statement is cancelled, nothing of
  * the request is committed, and the answer is 504. A client that hangs up cancels its
- * request the same way.
+ * request the same way, also behind PgBouncer in transaction mode.
  */
 import { Model } from 'objection'
 import * as v from 'valibot'
@@ -21,13 +21,14 @@ class Nap extends Model {
   declare nap: string
 }
 
-describe('the time budget of a request (PostgreSQL)', () => {
+// Through PgBouncer in transaction mode too: its cancel requests reach the statement.
+describe.each(['postgres', 'pgbouncer'] as const)('the time budget of a request (%s)', (kind) => {
   let demo: Demo
   let executor: Executor
   let server: RunningServer
 
   beforeAll(async () => {
-    demo = await openDemo('postgres')
+    demo = await openDemo(kind)
     // Reading this view takes two seconds: a slow read on the read-only path.
     await demo.knex.raw(`create view naps as select g as id, pg_sleep(0.5)::text as nap from generate_series(1, 4) g`)
     executor = createExecutor({

@@ -40,6 +40,8 @@ export async function startPgBouncer(upstream: { readonly host: string; readonly
       `listen_port = ${port}`,
       'unix_socket_dir =',
       'auth_type = trust',
+      // The admin console (database `pgbouncer`), where the tests read SHOW POOLS.
+      'admin_users = postgres',
       `auth_file = ${join(dir, 'users.txt')}`,
       'pool_mode = transaction',
       'max_client_conn = 500',
