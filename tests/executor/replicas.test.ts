@@ -10,12 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createClient, type Client } from '../../client/index.js'
 import { createExecutor, type Executor, type ExecutorOptions } from '../../executor/index.js'
 import { api, procedures, type DemoApi, type DemoProcedures } from '../../examples/demo/api.js'
-import { migrate, seed } from '../../examples/demo/schema.js'
-import { BaseModel } from '../../examples/demo/models.js'
-import { startPgCluster, type PgCluster } from '../support/pg-cluster.js'
-import { TEST_SIZE, testAuth, tokenFor } from '../support/demo.js'
+import type { PgCluster } from '../support/pg-cluster.js'
+import { startReplication, until, type Replication } from '../support/replication.js'
+import { testAuth, tokenFor } from '../support/demo.js'
 import { encodeRequest } from '../../shared/wire.js'
 
+let cluster: Replication
 let primary: PgCluster
 let standby: PgCluster
 let primaryKnex: Knex
@@ -72,49 +72,17 @@ function sentBy(...executors: Executor[]): { db: Client<DemoApi, DemoProcedures>
   return { db: client, sent }
 }
 
-/** Waits for `condition` (polling; no time is asserted). */
-async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting until ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
-async function standbyState(): Promise<{ paused: boolean; replayed: string; primary: string }> {
-  const { rows } = (await standbyKnex.raw('select pg_is_wal_replay_paused() as paused, pg_last_wal_replay_lsn()::text as replayed')) as { rows: { paused: boolean; replayed: string }[] }
-  const { rows: at } = (await primaryKnex.raw('select pg_current_wal_lsn()::text as lsn')) as { rows: { lsn: string }[] }
-  return { ...rows[0]!, primary: at[0]!.lsn }
-}
-
-async function caughtUp(): Promise<void> {
-  await until(async () => {
-    const state = await standbyState()
-    return state.replayed === state.primary
-  }, 'the standby has replayed all the primary wrote')
-}
-
-async function pause(): Promise<void> {
-  await standbyKnex.raw('select pg_wal_replay_pause()')
-  await until(async () => (await standbyState()).paused, 'replay is paused')
-}
+const pause = () => cluster.pause()
+const caughtUp = () => cluster.caughtUp()
 
 beforeAll(async () => {
-  BaseModel.mapsColumns = true
-  primary = await startPgCluster()
-  primaryKnex = knexFactory({ client: 'pg', connection: primary.url, pool: { min: 0, max: 2 } })
-  opened.push(primaryKnex)
-  await migrate(primaryKnex)
-  await seed(primaryKnex, TEST_SIZE)
-  standby = await startPgCluster({ standbyOf: primary })
-  standbyKnex = knexFactory({ client: 'pg', connection: standby.url, pool: { min: 0, max: 2 } })
-  opened.push(standbyKnex)
+  cluster = await startReplication()
+  ;({ primary, standby, primaryKnex, standbyKnex } = cluster)
 }, 120_000)
 
 afterAll(async () => {
   await Promise.all(opened.map((knex) => knex.destroy()))
-  await standby?.destroy()
-  await primary?.destroy()
+  await cluster?.destroy()
 })
 
 describe('read replicas', () => {
@@ -189,7 +157,7 @@ describe('read replicas', () => {
       expect(ran.primary).toEqual([])
       expect(ran.standby.some((sql) => /from "posts"/.test(sql))).toBe(true)
     } finally {
-      await standbyKnex.raw('select pg_wal_replay_resume()')
+      await cluster.resume()
     }
     await caughtUp()
     // Once the replica has replayed the write, it serves the writer's reads again.
@@ -215,7 +183,7 @@ describe('read replicas', () => {
       }, 'reads leave the lagging replica')
       expect(logged.some((line) => /replicas\[0\] serves no reads: it is more than 200 ms behind/.test(line))).toBe(true)
     } finally {
-      await standbyKnex.raw('select pg_wal_replay_resume()')
+      await cluster.resume()
     }
     await until(async () => {
       ran.standby.length = 0
