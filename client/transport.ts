@@ -13,7 +13,8 @@ import { createFetch, ofetch, type $Fetch, type FetchOptions, type FetchResponse
 import SuperJSON from 'superjson'
 import { ERROR_CODES, ERROR_STATUS, isErrorCode, type ErrorCode, type WireError } from '../shared/error-codes.js'
 import { WRITE_OPS, type Query } from '../shared/query-ast.js'
-import { PROTOCOL_VERSION, WAL_POSITION_HEADER, type ErrorBody, type ResponseBody, type SuperJSONCodec } from '../shared/wire.js'
+import { WAL_POSITION_HEADER } from '../shared/headers.js'
+import { PROTOCOL_VERSION, type ErrorBody, type ResponseBody, type SuperJSONCodec } from '../shared/wire.js'
 import { AsyncOrmError } from './client-error.js'
 
 export type HeadersOption = HeadersInit | (() => HeadersInit | Promise<HeadersInit>)

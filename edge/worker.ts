@@ -9,6 +9,7 @@
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import { ERROR_STATUS, type ErrorCode } from '../shared/error-codes.js'
 import { IDEMPOTENCY_KEY_HEADER, signHop } from '../shared/hop-signature.js'
+import { WAL_POSITION_HEADER } from '../shared/headers.js'
 
 export { CacheVersion, RateLimiter } from './durable-objects.js'
 
@@ -271,8 +272,10 @@ export default {
     if (body instanceof Response) return body
     const { writes, cache } = classify(body)
 
-    // A request the executor would refuse for its content type is never answered from the cache.
-    if (!cache || !JSON_CONTENT_TYPE.test(request.headers.get('content-type') ?? '')) {
+    // A request the executor would refuse for its content type is never answered from the
+    // cache, nor one that must see its client's writes (a cached answer may come from a
+    // replica that had not replayed them).
+    if (!cache || !JSON_CONTENT_TYPE.test(request.headers.get('content-type') ?? '') || request.headers.has(WAL_POSITION_HEADER)) {
       const response = await forward(request, env, body, identity, writes)
       if (writes && response.status === 200) await cacheVersion(env, true)
       return response

@@ -6,7 +6,7 @@ import type { Knex } from 'knex'
 import type { ApiShape } from '../shared/api-types.js'
 import { ERROR_STATUS } from '../shared/error-codes.js'
 import SuperJSON from 'superjson'
-import { customTypesOf, decode, decodeRequestText, encode, encodeOwned, WAL_POSITION_HEADER, type QueryResult, type SuperJSONCodec } from '../shared/wire.js'
+import { customTypesOf, decode, decodeRequestText, encode, encodeOwned, type QueryResult, type SuperJSONCodec } from '../shared/wire.js'
 import { buildApiMetadata } from './api/api-metadata.js'
 import { columnNames, ExecutorError, toWireError, type ColumnNames, type Logger } from './executor-error.js'
 import { OutageLog } from './outage.js'
@@ -24,6 +24,7 @@ import { isConnectionFailure } from './outage.js'
 import { ReadRouting, type ReplicationOptions } from './route/replicas.js'
 import { assertPoolable, type Pooler } from './route/pooler.js'
 import { requestedPosition } from './route/wal-position.js'
+import { WAL_POSITION_HEADER } from '../shared/headers.js'
 
 export interface ExecutorOptions<Ctx> {
   /** The knex instance queries run on (pg client). */

@@ -21,14 +21,6 @@ import type { Query } from './query-ast.js'
 export const PROTOCOL_VERSION = 1
 
 /**
- * With read replicas, answers to requests that wrote carry the primary's WAL position
- * after their commit in this header (`pg_lsn` text, `16/B374D848`); the client sends the
- * newest it has seen with every request, and the executor serves its reads only from a
- * database that has replayed past it.
- */
-export const WAL_POSITION_HEADER = 'async-orm-lsn'
-
-/**
  * What the protocol needs of a SuperJSON instance: `new SuperJSON()` with the app's
  * `registerCustom(…)` calls, or the `SuperJSON` class itself (its static methods use
  * superjson's default instance).

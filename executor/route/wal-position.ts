@@ -3,7 +3,7 @@
  * carries in its `async-orm-lsn` header, and what a later read sends back so that it is
  * served only by a database that has replayed that write.
  */
-import { WAL_POSITION_HEADER } from '../../shared/wire.js'
+import { WAL_POSITION_HEADER } from '../../shared/headers.js'
 import { ExecutorError } from '../executor-error.js'
 
 /** `pg_lsn`'s text: two hexadecimal 32-bit halves. */

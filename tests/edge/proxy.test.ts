@@ -110,6 +110,23 @@ describe('edge proxy in workerd', () => {
     expect(JSON.stringify(third.body)).toContain('edge-invalidates')
   })
 
+  it("never answers from the cache a read that must see its client's writes (async-orm-lsn), and passes the header on", async () => {
+    const cached = { v: 1, queries: [{ model: 'Tag', op: 'select', orderBy: [{ column: 'id', direction: 'asc' }], limit: 50, cache: { ttl: 60 } }] }
+    const token = { authorization: `Bearer ${await tokenFor(4n)}` }
+    expect((await viaProxy(cached, token)).headers.get('x-async-orm-cache')).toBe('MISS')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect((await viaProxy(cached, token)).headers.get('x-async-orm-cache')).toBe('HIT')
+    for (let i = 0; i < 2; i++) {
+      const before = originRequests
+      const response = await viaProxy(cached, { ...token, 'async-orm-lsn': '0/1' })
+      expect(response.status).toBe(200)
+      expect(response.headers.get('x-async-orm-cache')).toBeNull()
+      expect(originRequests).toBe(before + 1)
+    }
+    // The origin reads it: a malformed one is refused there.
+    expect((await viaProxy(cached, { ...token, 'async-orm-lsn': 'latest' })).status).toBe(400)
+  })
+
   it('passes a stream through as it comes, never from the cache', async () => {
     const stream = { v: 1, queries: [{ model: 'Tag', op: 'select', orderBy: [{ column: 'id', direction: 'asc' }], cache: { ttl: 60 } }], stream: true }
     for (let i = 0; i < 2; i++) {

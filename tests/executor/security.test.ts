@@ -66,6 +66,8 @@ describe('HTTP hardening (PostgreSQL)', () => {
     expect(cross.headers.get('access-control-allow-origin')).toBe('https://app.example.com')
     expect(cross.headers.get('access-control-allow-credentials')).toBe('true')
     expect(cross.headers.get('vary')).toContain('Origin')
+    // Pages read a replayed write, and the WAL position of a write (read replicas).
+    expect(cross.headers.get('access-control-expose-headers')).toBe('idempotent-replayed, async-orm-lsn')
     const same = await post(READ, { origin: 'http://orm.example.com' })
     expect(same.status).toBe(200)
     expect(same.headers.get('access-control-allow-origin')).toBeNull()
@@ -75,7 +77,7 @@ describe('HTTP hardening (PostgreSQL)', () => {
     const ok = await post('', { origin: 'https://app.example.com', 'access-control-request-method': 'POST' }, 'OPTIONS')
     expect(ok.status).toBe(204)
     expect(ok.headers.get('access-control-allow-methods')).toBe('POST')
-    expect(ok.headers.get('access-control-allow-headers')).toContain('idempotency-key')
+    expect(ok.headers.get('access-control-allow-headers')).toBe('content-type, authorization, idempotency-key, idempotency-retry, async-orm-lsn')
     const evil = await post('', { origin: 'https://evil.example', 'access-control-request-method': 'POST' }, 'OPTIONS')
     expect(evil.status).toBe(204)
     expect(evil.headers.get('access-control-max-age')).toBe('0')
