@@ -23,6 +23,12 @@ export interface ReplicationOptions {
   readonly checkEveryMs?: number
 }
 
+/**
+ * How long past `checkEveryMs` a replica's last check stands: a replica whose state is
+ * older serves no reads until the next check (started by the read that finds it so).
+ */
+const FRESH_GRACE_MS = 1000
+
 interface Replica {
   readonly knex: Knex
   /** `replicas[i]`, as logs name it. */
@@ -32,6 +38,8 @@ interface Replica {
   why: string
   /** Its replay position at its last check (`pg_last_wal_replay_lsn()`). */
   replayed: bigint
+  /** When its last check was sent (`Date.now()`). */
+  checkedAt: number
 }
 
 /** A standby's state, read on the standby. */
@@ -67,7 +75,7 @@ export class ReadRouting {
   ) {
     this.maxLagMs = positive(options.maxLagMs ?? 5000, 'replication.maxLagMs')
     this.checkEveryMs = positive(options.checkEveryMs ?? 1000, 'replication.checkEveryMs')
-    this.replicas = replicas.map((knex, i) => ({ knex, name: `replicas[${i}]`, serving: false, why: 'not checked yet', replayed: 0n }))
+    this.replicas = replicas.map((knex, i) => ({ knex, name: `replicas[${i}]`, serving: false, why: 'not checked yet', replayed: 0n, checkedAt: 0 }))
   }
 
   /**
@@ -79,9 +87,11 @@ export class ReadRouting {
     this.checkIfDue()
     const order: Knex[] = []
     const count = this.replicas.length
+    // A check older than this says nothing of the lag now (an executor idle for a while).
+    const since = Date.now() - this.checkEveryMs - FRESH_GRACE_MS
     for (let i = 0; i < count; i++) {
       const replica = this.replicas[(this.turn + i) % count]!
-      if (replica.serving && (after === undefined || replica.replayed >= after)) order.push(replica.knex)
+      if (replica.serving && replica.checkedAt >= since && (after === undefined || replica.replayed >= after)) order.push(replica.knex)
     }
     this.turn = (this.turn + 1) % Math.max(count, 1)
     order.push(this.primary)
@@ -136,6 +146,7 @@ export class ReadRouting {
   }
 
   private async checkReplica(replica: Replica, primary: bigint | undefined): Promise<void> {
+    const sent = Date.now()
     let state: StandbyState
     try {
       const { rows } = (await within(replica.knex.raw(STANDBY_STATE), Math.max(this.checkEveryMs, 1000))) as { rows: StandbyState[] }
@@ -150,6 +161,7 @@ export class ReadRouting {
     const replayed = state.replayed === null ? undefined : parseWalPosition(state.replayed)
     if (replayed === undefined) return this.set(replica, false, 'it has replayed nothing yet')
     replica.replayed = replayed
+    replica.checkedAt = sent
     // Caught up with the primary, or (the primary unreachable) with all it has received.
     const caughtUp = primary !== undefined ? replayed >= primary : state.received === state.replayed
     const sinceReplay = state.since_replay_ms === null ? Number.POSITIVE_INFINITY : Number(state.since_replay_ms)

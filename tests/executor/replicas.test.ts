@@ -192,6 +192,27 @@ describe('read replicas', () => {
     }, 'the replica serves reads again')
   })
 
+  it('reads from the primary after an idle spell, until a new check has found the replica in bounds', async () => {
+    const executor = executorOn()
+    await executor.ready()
+    const db = clientOf(executor)
+    ran.standby.length = 0
+    await db.Tag.query().limit(1)
+    expect(ran.standby.some((sql) => /from "tags"/.test(sql))).toBe(true)
+    // Longer than checkEveryMs plus a second: the last check says nothing of the lag now.
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    ran.primary.length = 0
+    ran.standby.length = 0
+    await db.Tag.query().limit(1)
+    expect(ran.standby).toEqual([])
+    expect(ran.primary.some((sql) => /from "tags"/.test(sql))).toBe(true)
+    await until(async () => {
+      ran.standby.length = 0
+      await db.Tag.query().limit(1)
+      return ran.standby.length > 0
+    }, 'the replica serves reads again')
+  })
+
   it('loses no read when the replica stops under load, and uses it again once it is back', async () => {
     const executor = executorOn()
     await executor.ready()
