@@ -20,6 +20,7 @@ import { join } from 'node:path'
 import { buildExecutor } from '../scripts/build-executor.js'
 import { measureClientBundles } from './bundle-size.js'
 import { runThroughput, writeReport } from './throughput.js'
+import { replicaTable, runReplicaBench } from './replicas.js'
 
 const quick = process.argv.includes('--quick')
 const rounds = quick ? 300 : 2000
@@ -220,6 +221,9 @@ const bundles = await measureClientBundles()
 // Server throughput under load, on PostgreSQL (DATABASE_URL or the local test database).
 const throughputUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const results = await runThroughput({ databaseUrl: throughputUrl, quick })
+// A primary and a replica of their own (PostgreSQL's server programs, as the tests use).
+const replicas = replicaTable(await runReplicaBench({ quick }))
+console.log(`\n${replicas}`)
 const cpus = (await import('node:os')).cpus()
 const header = `## Benchmarks${quick ? ' (quick)' : ''}\n\nRun ${new Date().toISOString()} on ${cpus.length} × ${cpus[0]?.model ?? 'CPU'}, node ${process.version}, ${await serverVersion(throughputUrl)} at ${new URL(throughputUrl).host}; ${await versions(['pg', 'knex', 'objection', 'drizzle-orm', 'remult', 'autocannon'])}.`
 const extra = [
@@ -253,6 +257,7 @@ const extra = [
         ].join('\n'),
       ]
     : []),
+  replicas,
   ['### Client bundles (minified + gzipped, esbuild)', '', '| client | KB |', '| --- | --- |', ...bundles.map((row) => `| ${row.client} | ${row.gzippedKb.toFixed(1)} |`)].join('\n'),
 ]
 console.log(`\n${await writeReport(results, header, extra)}`)

@@ -40,7 +40,7 @@ interface CapturedRequest {
  * Each workload's requests as the contender's client sent them, and how many requests
  * one query takes (Remult's client loads a relation with a second request).
  */
-type Captured = Partial<Record<WorkloadKey | 'large', { readonly requests: CapturedRequest[]; readonly perQuery: number }>>
+export type Captured = Partial<Record<WorkloadKey | 'large', { readonly requests: CapturedRequest[]; readonly perQuery: number }>>
 
 const KEYS = Object.keys(WORKLOADS) as WorkloadKey[]
 
@@ -73,7 +73,7 @@ function asyncOrmQueries(fetch: typeof globalThis.fetch, url = 'http://capture/o
 }
 
 /** The async-orm client's requests, captured from a fetch that answers nothing. */
-async function captureAsyncOrm(): Promise<Captured> {
+export async function captureAsyncOrm(): Promise<Captured> {
   const sent: CapturedRequest[] = []
   const queries = asyncOrmQueries(async (_input, init) => {
     const body = String(init?.body)
@@ -234,14 +234,14 @@ function captureFloor(): Captured {
   return out
 }
 
-async function start(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
+export async function start(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] })
   const [line] = (await once(child.stdout!, 'data')) as [Buffer]
   return { url: line.toString().trim().split('\n')[0]!, child }
 }
 
 /** Replays a workload's captured requests; `rps` counts answered queries (requests ÷ requests per query). */
-async function load(url: string, captured: NonNullable<Captured[WorkloadKey]>, seconds: number, connections = 16) {
+export async function load(url: string, captured: NonNullable<Captured[WorkloadKey]>, seconds: number, connections = 16) {
   const result = await autocannon({
     url,
     connections,
@@ -477,7 +477,7 @@ async function inRounds(
   )
 }
 
-function median(values: readonly number[]): number {
+export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   const middle = sorted.length >> 1
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2

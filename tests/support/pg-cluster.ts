@@ -137,7 +137,7 @@ export async function startPgCluster(options: PgClusterOptions = {}): Promise<Pg
     let streaming = ''
     if (options.standbyOf) {
       if (!existsSync(join(bin, 'pg_basebackup'))) throw new Error(`pg_basebackup is not in ${bin}: a standby needs PostgreSQL's client programs (apt-get install -y postgresql).`)
-      await run('pg_basebackup', ['-h', '127.0.0.1', '-p', String(options.standbyOf.port), '-U', 'postgres', '-D', data, '-R', '-X', 'stream', '--no-sync'])
+      await run('pg_basebackup', ['-h', '127.0.0.1', '-p', String(options.standbyOf.port), '-U', 'postgres', '-D', data, '-R', '-X', 'stream', '--checkpoint=fast', '--no-sync'])
       // The backup carries the primary's own settings: only how to reach it is kept.
       streaming = readFileSync(join(data, 'postgresql.auto.conf'), 'utf8').split('\n').filter((line) => line.startsWith('primary_conninfo')).join('\n') + '\n'
     } else {

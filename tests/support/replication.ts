@@ -4,7 +4,7 @@
  * and resume the standby's replay, and wait until it has replayed all the primary wrote.
  */
 import knexFactory, { type Knex } from 'knex'
-import { migrate, seed } from '../../examples/demo/schema.js'
+import { migrate, seed, type SeedSize } from '../../examples/demo/schema.js'
 import { BaseModel } from '../../examples/demo/models.js'
 import { TEST_SIZE } from './demo.js'
 import { startPgCluster, type PgCluster } from './pg-cluster.js'
@@ -22,7 +22,8 @@ export interface Replication {
   destroy(): Promise<void>
 }
 
-export async function startReplication(): Promise<Replication> {
+/** `size`: the demo data the primary is seeded with (the tests' small set unless told). */
+export async function startReplication(size: SeedSize = TEST_SIZE): Promise<Replication> {
   BaseModel.mapsColumns = true
   const primary = await startPgCluster()
   const primaryKnex = knexFactory({ client: 'pg', connection: primary.url, pool: { min: 0, max: 2 } })
@@ -35,7 +36,7 @@ export async function startReplication(): Promise<Replication> {
   }
   try {
     await migrate(primaryKnex)
-    await seed(primaryKnex, TEST_SIZE)
+    await seed(primaryKnex, size)
     standby = await startPgCluster({ standbyOf: primary })
     standbyKnex = knexFactory({ client: 'pg', connection: standby.url, pool: { min: 0, max: 2 } })
   } catch (error) {

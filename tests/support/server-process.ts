@@ -23,17 +23,12 @@ export function schemaOf(knex: Knex): string {
   return (knex.client.config as { searchPath: string[] }).searchPath[0]!
 }
 
-export function startServerProcess(schema: string, options: JsonServeOptions = {}, env: Record<string, string> = {}): Promise<ServerProcess> {
-  return startScript('tests/support/graceful-server.ts', [schema], { ...env, SERVE_OPTIONS: JSON.stringify(options) })
-}
-
-/** Runs `script` (TypeScript, through tsx) as a server process that prints its URL when it listens. */
-export async function startScript(script: string, args: readonly string[], env: Record<string, string> = {}): Promise<ServerProcess> {
+export async function startServerProcess(schema: string, options: JsonServeOptions = {}, env: Record<string, string> = {}): Promise<ServerProcess> {
   // Without deprecation warnings (knex reads pg's deprecated `activeQuery`), so that stderr
   // holds only what the server logs.
-  const child = spawn(process.execPath, ['--no-deprecation', '--import', 'tsx', script, ...args], {
+  const child = spawn(process.execPath, ['--no-deprecation', '--import', 'tsx', 'tests/support/graceful-server.ts', schema], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...env, SERVE_OPTIONS: JSON.stringify(options) },
   })
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
