@@ -168,7 +168,12 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
         options.types,
       )
       return { validator: new RequestValidator(meta, limits, procedures, custom), names: columnNames(meta), types }
-    })())
+    })().catch((error: unknown) => {
+      // A mistake in the API or the options stays (TypeError); anything else (the database
+      // unreachable at start) is tried again by the next request or ready().
+      if (!(error instanceof TypeError)) compiled = undefined
+      throw error
+    }))
 
   const corsOrigins = new Set(options.cors?.origins ?? [])
 

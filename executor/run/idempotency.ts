@@ -51,16 +51,25 @@ export class IdempotencyStore {
     this.maxAnswerBytes = positive(options.maxAnswerBytes, 1024 * 1024, 'idempotency.maxAnswerBytes')
   }
 
+  /**
+   * Creates the table if it is missing. Executors starting together take turns (a
+   * transaction-level advisory lock, which a pooler in transaction mode keeps): one creates
+   * it, the others find it.
+   */
   async ensureTable(): Promise<void> {
     if (await this.knex.schema.hasTable(this.table)) return
-    await this.knex.schema.createTable(this.table, (t) => {
-      t.text('key').notNullable()
-      t.text('scope').notNullable()
-      t.text('request_hash').notNullable()
-      t.text('response').notNullable()
-      t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(this.knex.fn.now())
-      t.primary(['key', 'scope'])
-      t.index(['created_at'])
+    await this.knex.transaction(async (trx) => {
+      await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`async-orm idempotency ${this.table}`])
+      if (await trx.schema.hasTable(this.table)) return
+      await trx.schema.createTable(this.table, (t) => {
+        t.text('key').notNullable()
+        t.text('scope').notNullable()
+        t.text('request_hash').notNullable()
+        t.text('response').notNullable()
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(this.knex.fn.now())
+        t.primary(['key', 'scope'])
+        t.index(['created_at'])
+      })
     })
   }
 

@@ -27,8 +27,8 @@ beforeAll(async () => {
   await cluster.primaryKnex.raw('create database quickstart')
   bouncer = await startPgBouncer({ host: '127.0.0.1', port: cluster.primary.port })
   const env = { DATABASE_URL: bouncer.url('quickstart'), REPLICA_URLS: cluster.standby.url.replace(/\/postgres$/, '/quickstart') }
-  // One at a time: the first creates the tables.
-  for (let i = 0; i < 2; i++) apps.push(await startApp(['--import', 'tsx', 'examples/quickstart/scaled.ts'], env))
+  // Started together: the schema and the idempotency store are created once, by either.
+  apps.push(...(await Promise.all([0, 1].map(() => startApp(['--import', 'tsx', 'examples/quickstart/scaled.ts'], env)))))
   quickstart = knexFactory({ client: 'pg', connection: cluster.primary.url.replace(/\/postgres$/, '/quickstart'), pool: { min: 0, max: 1 } })
   await quickstart('users').insert([{ orgId: 1, name: 'Ann', email: 'ann@example.com' }])
   balancer = await startRoundRobin(apps.map((app) => app.origin))

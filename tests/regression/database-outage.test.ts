@@ -17,7 +17,7 @@ import { serve, type RunningServer } from '../../executor/adapters/node.js'
 import { DATABASE_UNAVAILABLE, isConnectionFailure, OutageLog } from '../../executor/outage.js'
 import { decode, encodeRequest } from '../../shared/wire.js'
 import { TEST_SIZE, testAuth, tokenFor } from '../support/demo.js'
-import { startPgCluster, type PgCluster } from '../support/pg-cluster.js'
+import { answers, startPgCluster, type PgCluster } from '../support/pg-cluster.js'
 
 /** The cluster's own admin connection, which kills backends (set in `beforeAll`). */
 let admin: Knex
@@ -235,6 +235,28 @@ describe('database outage (ephemeral PostgreSQL, real HTTP, real clients)', { ti
     // The fixed message, never the driver's (which names the server's address).
     for (const failure of load.failures()) expect(failure.message).toContain(DATABASE_UNAVAILABLE)
     await expectWritesOnce(load)
+  })
+
+  it('starts while PostgreSQL is down, answers UNAVAILABLE, and compiles its API once it is up', async () => {
+    await cluster.stop('fast')
+    const knex = knexFactory({ client: 'pg', connection: cluster.url, pool: { min: 0, max: 2 }, log: quiet })
+    try {
+      const executor = createExecutor({ knex, api, procedures, auth: testAuth, idempotency: true, logger: { error() {} } })
+      const count = () =>
+        executor(new Request('http://test.local/orm', { method: 'POST', headers: { 'content-type': 'application/json' }, body: encodeRequest({ v: 1, queries: [{ model: 'Tag', op: 'count' }] } as never) }))
+      await expect(executor.ready()).rejects.toSatisfy(isConnectionFailure)
+      const down = await count()
+      expect(down.status).toBe(503)
+      expect(await down.text()).toContain(DATABASE_UNAVAILABLE)
+      await cluster.start()
+      const up = await count()
+      expect(up.status).toBe(200)
+      expect(decode(await up.text())).toEqual({ results: [{ data: expect.any(Number) }] })
+      await executor.ready()
+    } finally {
+      if (!(await answers('127.0.0.1', cluster.port))) await cluster.start()
+      await knex.destroy()
+    }
   })
 
   it('replaces pooled connections the server closed while they were idle', async () => {
