@@ -13,7 +13,7 @@ import { createFetch, ofetch, type $Fetch, type FetchOptions, type FetchResponse
 import SuperJSON from 'superjson'
 import { ERROR_CODES, ERROR_STATUS, isErrorCode, type ErrorCode, type WireError } from '../shared/error-codes.js'
 import { WRITE_OPS, type Query } from '../shared/query-ast.js'
-import { WAL_POSITION_HEADER } from '../shared/headers.js'
+import { newerPosition, WAL_POSITION_HEADER } from '../shared/headers.js'
 import { PROTOCOL_VERSION, type ErrorBody, type ResponseBody, type SuperJSONCodec } from '../shared/wire.js'
 import { AsyncOrmError } from './client-error.js'
 
@@ -293,8 +293,10 @@ export class Transport {
         await sleep(backoff(this.options.retryDelay ?? 200, attempt), signal)
         continue
       }
+      // Any answer may carry one: a write whose outcome is unknown is answered with the
+      // position to check it at.
       const position = response.headers.get(WAL_POSITION_HEADER)
-      if (position !== null && response.status === 200) this.position = newerPosition(this.position, position)
+      if (position !== null) this.position = newerPosition(this.position, position)
       return response
     }
   }
@@ -387,19 +389,6 @@ function requestHeaders(own: HeadersInit | undefined, idempotencyKey: string | u
   if (retry) headers.set('idempotency-retry', '1')
   if (position !== undefined) headers.set(WAL_POSITION_HEADER, position)
   return headers
-}
-
-/** `pg_lsn`'s text (`16/B374D848`): two hexadecimal 32-bit halves. */
-const WAL_POSITION = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/
-
-/** The later of two WAL positions; `seen` is kept when `next` is not a position. */
-function newerPosition(seen: string | undefined, next: string): string | undefined {
-  const b = WAL_POSITION.exec(next)
-  if (!b) return seen
-  const a = seen === undefined ? null : WAL_POSITION.exec(seen)
-  if (!a) return next
-  const [high, low] = [parseInt(a[1]!, 16) - parseInt(b[1]!, 16), parseInt(a[2]!, 16) - parseInt(b[2]!, 16)]
-  return high > 0 || (high === 0 && low >= 0) ? seen : next
 }
 
 async function resolveHeaders(option: HeadersOption | undefined): Promise<HeadersInit | undefined> {

@@ -1,8 +1,10 @@
 /**
  * Durable Objects the edge proxy shares across every isolate and location:
  * `RateLimiter` (one instance per caller, a fixed-window counter) and `CacheVersion`
- * (one instance, bumped by every write so cached reads everywhere go stale).
+ * (one instance, bumped by every write so cached reads everywhere go stale; with the
+ * newest WAL position those writes reached, which reads that fill the cache carry).
  */
+import { newerPosition } from '../shared/headers.js'
 
 interface DurableObjectStateLike {
   readonly storage: { get<T>(key: string): Promise<T | undefined>; put(key: string, value: unknown): Promise<void> }
@@ -30,18 +32,24 @@ export class RateLimiter {
 
 export class CacheVersion {
   private version = 0
+  private position: string | undefined
 
   constructor(private readonly state: DurableObjectStateLike) {
     void state.blockConcurrencyWhile(async () => {
       this.version = (await state.storage.get<number>('version')) ?? 0
+      this.position = await state.storage.get<string>('position')
     })
   }
 
+  /** GET: the version and position; POST `{ position? }`: bumps the version, keeps the newer position. */
   async fetch(request: Request): Promise<Response> {
     if (request.method === 'POST') {
+      const { position } = (await request.json().catch(() => ({}))) as { position?: unknown }
       this.version++
+      if (typeof position === 'string') this.position = newerPosition(this.position, position)
       await this.state.storage.put('version', this.version)
+      if (this.position !== undefined) await this.state.storage.put('position', this.position)
     }
-    return Response.json({ version: this.version })
+    return Response.json({ version: this.version, ...(this.position !== undefined && { position: this.position }) })
   }
 }

@@ -221,13 +221,15 @@ async function readBody(request: Request, max: number): Promise<string | Respons
   return new TextDecoder().decode(buffer)
 }
 
-async function forward(request: Request, env: Env, body: string, identity: JWTPayload | null, writes: boolean): Promise<Response> {
+/** `position`: the WAL position the executor's answer must reflect (a read that fills the cache). */
+async function forward(request: Request, env: Env, body: string, identity: JWTPayload | null, writes: boolean, position?: string): Promise<Response> {
   const headers = new Headers()
   for (const [name, value] of request.headers) {
     const lower = name.toLowerCase()
     if (HOP_BY_HOP.includes(lower) || lower === 'authorization' || lower.startsWith('x-async-orm-') || lower.startsWith('cf-')) continue
     headers.set(name, value)
   }
+  if (position !== undefined) headers.set(WAL_POSITION_HEADER, position)
   // Every request gets a key, reads too (the executor ignores it on reads), so replay
   // protection does not depend on `classify` judging writes as the executor does.
   if (!headers.has(IDEMPOTENCY_KEY_HEADER)) headers.set(IDEMPOTENCY_KEY_HEADER, crypto.randomUUID())
@@ -255,10 +257,15 @@ async function forward(request: Request, env: Env, body: string, identity: JWTPa
   return new Response(upstream.body, { status: upstream.status, headers: out })
 }
 
-async function cacheVersion(env: Env, bump: boolean): Promise<number> {
+/**
+ * The cache's version, bumped by a write (`bump`), and the newest WAL position the writes
+ * answered (executors with read replicas): reads that fill the cache carry it, so the
+ * executor serves them from a database that has those writes.
+ */
+async function cacheVersion(env: Env, bump: false | { position: string | null }): Promise<{ version: number; position?: string }> {
   const stub = env.CACHE_VERSION.get(env.CACHE_VERSION.idFromName('global'))
-  const response = await stub.fetch('https://cache-version/', { method: bump ? 'POST' : 'GET' })
-  return ((await response.json()) as { version: number }).version
+  const response = await stub.fetch('https://cache-version/', bump ? { method: 'POST', body: JSON.stringify({ position: bump.position ?? undefined }) } : { method: 'GET' })
+  return (await response.json()) as { version: number; position?: string }
 }
 
 export default {
@@ -277,11 +284,13 @@ export default {
     // replica that had not replayed them).
     if (!cache || !JSON_CONTENT_TYPE.test(request.headers.get('content-type') ?? '') || request.headers.has(WAL_POSITION_HEADER)) {
       const response = await forward(request, env, body, identity, writes)
-      if (writes && response.status === 200) await cacheVersion(env, true)
+      if (writes && response.status === 200) await cacheVersion(env, { position: response.headers.get(WAL_POSITION_HEADER) })
       return response
     }
 
-    const version = await cacheVersion(env, false)
+    const { version, position } = await cacheVersion(env, false)
+    // What fills the cache must hold every write the cache's version counts.
+    const fill = () => forward(request, env, body, identity, writes, position)
     const key = await cacheKey(request, env, identity, version, body)
     const cached = await caches.default.match(key)
     const age = cached ? (Date.now() - Number(cached.headers.get(STORED_AT))) / 1000 : Infinity
@@ -295,14 +304,14 @@ export default {
     if (cached && age <= cache.ttl) return tagged(cached, 'HIT')
     if (cached && age <= cache.ttl + cache.swr) {
       ctx.waitUntil(
-        forward(request, env, body, identity, writes).then(async (fresh) => {
+        fill().then(async (fresh) => {
           const text = await fresh.text()
           if (storable(fresh.status, text)) await store(new Response(text, fresh))
         }),
       )
       return tagged(cached, 'STALE')
     }
-    const response = await forward(request, env, body, identity, writes)
+    const response = await fill()
     if (response.status !== 200) return tagged(response, 'MISS')
     const text = await response.text()
     if (storable(response.status, text)) ctx.waitUntil(store(new Response(text, response)))

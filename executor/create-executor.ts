@@ -268,11 +268,17 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
         authorize(read, ctx, roles)
         // A batch of rows is this stream's own (encoded in place); other lines are small.
         const encodeLine = (line: StreamLine) => ('done' in line || 'error' in line ? encode(line, custom) : encodeOwned(line, custom))
-        if (streams >= limits.maxStreams) throw new ExecutorError('UNAVAILABLE', `${limits.maxStreams} streams are running already (maxStreams); try again shortly`)
-        const lines = await onReplicas(after, (target) => {
-          streams++
-          return runStream({ read, capped, ctx, roles }, { ...env, knex: target }, encodeLine, () => streams--)
-        })
+        const lines = await onReplicas(
+          after,
+          (target) => {
+            streams++
+            return runStream({ read, capped, ctx, roles }, { ...env, knex: target }, encodeLine, () => streams--)
+          },
+          // Before each attempt: a stream that moved to another database counts again.
+          () => {
+            if (streams >= limits.maxStreams) throw new ExecutorError('UNAVAILABLE', `${limits.maxStreams} streams are running already (maxStreams); try again shortly`)
+          },
+        )
         logger.available()
         return new Response(lines, { status: 200, headers: STREAM_HEADERS })
       }
@@ -291,27 +297,17 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
         const read = (target: Knex) => runBatch(batch, { ...env, knex: target }, async (body) => sized(encodeOwned(body, custom)))
         return answer(await (atomic ? read(knex) : onReplicas(after, read)))
       }
-      const key = request.headers.get('idempotency-key')
-      const retry = request.headers.get(RETRY_HEADER) !== null
-      if (!store || key === null) {
-        if (retry) {
-          throw new ExecutorError(
-            'CONFLICT',
-            'this write may have been applied already (an earlier attempt got no answer), and the executor keeps no idempotency store to tell; check before writing again',
-          )
-        }
-        try {
-          return await written(answer(await runBatch(batch, env, async (body) => sized(encode(body, custom)))))
-        } catch (error) {
-          if (!(error instanceof CommitOutcomeUnknown)) throw error
-          // Not UNAVAILABLE: a client retries that, and the writes may have been applied.
-          logger.error('async-orm executor: the database connection failed during COMMIT', { requestId, error: error.cause })
-          throw new ExecutorError('INTERNAL', 'the database connection failed while the writes were committed: they may or may not have been applied')
-        }
+      if (!routing) return await write(request, requestId, text, ctx, batch, env)
+      // With replicas, every answer to a write request carries the primary's WAL position:
+      // after its commit, or (a failure, which an earlier attempt may not have had) now.
+      let position: string | undefined
+      let response: Response
+      try {
+        response = await write(request, requestId, text, ctx, batch, { ...env, committedAt: (at) => (position = at) })
+      } catch (error) {
+        response = failure(error, requestId)
       }
-      const response = await written(await once(store, IdempotencyStore.key(key), await sha256(scopeOf(ctx)), await sha256(text), batch, env))
-      store.sweep((error) => logger.error('async-orm executor: sweeping the idempotency store failed', { error }))
-      return response
+      return await withPosition(response, position)
     } catch (error) {
       return failure(error, requestId)
     }
@@ -321,10 +317,14 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
    * Runs a read-only request on the databases `routing` gives (the primary alone without
    * replicas), each in turn while the last could not be reached.
    */
-  async function onReplicas<T>(after: bigint | undefined, run: (target: Knex) => Promise<T>): Promise<T> {
-    if (!routing) return run(knex)
+  async function onReplicas<T>(after: bigint | undefined, run: (target: Knex) => Promise<T>, before?: () => void): Promise<T> {
+    if (!routing) {
+      before?.()
+      return run(knex)
+    }
     const targets = routing.route(after)
     for (const target of targets.slice(0, -1)) {
+      before?.()
       try {
         return await run(target)
       } catch (error) {
@@ -332,18 +332,46 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
         routing.failed(target, error)
       }
     }
+    before?.()
     return run(knex)
   }
 
-  /** A write request's answer, with the WAL position its reads must see next (with replicas). */
-  async function written(response: Response): Promise<Response> {
-    if (!routing || response.status !== 200) return response
+  /** Runs a request that writes: once per `Idempotency-Key` with the store, else as it comes. */
+  async function write(request: Request, requestId: string, text: string, ctx: Ctx | null, batch: Batch, env: BatchEnvironment): Promise<Response> {
+    const key = request.headers.get('idempotency-key')
+    const retry = request.headers.get(RETRY_HEADER) !== null
+    if (!store || key === null) {
+      if (retry) {
+        throw new ExecutorError(
+          'CONFLICT',
+          'this write may have been applied already (an earlier attempt got no answer), and the executor keeps no idempotency store to tell; check before writing again',
+        )
+      }
+      try {
+        return answer(await runBatch(batch, env, async (body) => sized(encode(body, custom))))
+      } catch (error) {
+        if (!(error instanceof CommitOutcomeUnknown)) throw error
+        // Not UNAVAILABLE: a client retries that, and the writes may have been applied.
+        logger.error('async-orm executor: the database connection was lost before the writes were confirmed', { requestId, error: error.cause })
+        throw new ExecutorError('INTERNAL', 'the database connection was lost before the writes were confirmed: they may or may not have been applied')
+      }
+    }
+    const response = await once(store, IdempotencyStore.key(key), await sha256(scopeOf(ctx)), await sha256(text), batch, env)
+    store.sweep((error) => logger.error('async-orm executor: sweeping the idempotency store failed', { error }))
+    return response
+  }
+
+  /**
+   * A write request's answer with the WAL position its client's reads must see next: the
+   * one its commit reached, else the primary's now (within `acquireTimeoutMs`).
+   */
+  async function withPosition(response: Response, committed: string | undefined): Promise<Response> {
     try {
-      response.headers.set(WAL_POSITION_HEADER, await routing.position())
+      response.headers.set(WAL_POSITION_HEADER, committed ?? (await routing!.position(limits.acquireTimeoutMs)))
     } catch (error) {
-      // The writes are committed: the answer stands, without the position (its client's next
-      // reads may then be served by a replica that has not replayed them yet).
-      logger.error('async-orm executor: reading the WAL position after a commit failed', { error })
+      // The answer stands without it: the client's next reads may then be served by a
+      // replica that has not replayed this request's writes yet.
+      logger.error('async-orm executor: reading the WAL position for a write request failed', { error })
     }
     return response
   }
@@ -412,7 +440,8 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
 
 /** A read that failed for where it ran, not for what it asks: another database may serve it. */
 function unreachable(error: unknown): boolean {
-  return isConnectionFailure(error) || (error instanceof ExecutorError && error.code === 'UNAVAILABLE')
+  // UNAVAILABLE: no free connection in `acquireTimeoutMs`; KnexTimeoutError: nor in knex's own acquireConnectionTimeout.
+  return isConnectionFailure(error) || (error instanceof ExecutorError && error.code === 'UNAVAILABLE') || (error as { name?: unknown } | null)?.name === 'KnexTimeoutError'
 }
 
 /** A saved answer: the results of its writes, `null` where a read ran (it runs again on a replay). */

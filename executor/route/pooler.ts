@@ -46,6 +46,9 @@ export function assertPoolable(knex: Knex, name: string, statementTimeout: 'set-
         : `set it on the role instead (ALTER ROLE … SET ${found === 'options' ? 'the setting' : found} = …)`,
     )
   }
+  if (typeof config.connection === 'function') {
+    logger.error(`async-orm executor: ${name}: the knex connection is a function, whose start-up parameters ready() cannot check; behind a pooler in transaction mode, set none that sets session state (statement_timeout, options, search_path)`, {})
+  }
   if (typeof config.pool?.afterCreate === 'function') {
     logger.error(`async-orm executor: ${name}: pool.afterCreate runs once per new connection; behind a pooler in transaction mode, what it sets for the session (SET …) does not reach later transactions`, {})
   }

@@ -11,6 +11,7 @@
  */
 import type { Knex } from 'knex'
 import type { Logger } from '../executor-error.js'
+import { isConnectionFailure } from '../outage.js'
 import { parseWalPosition } from './wal-position.js'
 
 export interface ReplicationOptions {
@@ -47,6 +48,7 @@ const STANDBY_STATE = `select pg_is_in_recovery() as standby,
   pg_last_wal_replay_lsn()::text as replayed,
   pg_last_wal_receive_lsn()::text as received,
   extract(epoch from clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000 as since_replay_ms,
+  (select status from pg_stat_wal_receiver) as receiver,
   current_setting('statement_timeout') as statement_timeout`
 
 interface StandbyState {
@@ -54,6 +56,8 @@ interface StandbyState {
   readonly replayed: string | null
   readonly received: string | null
   readonly since_replay_ms: number | string | null
+  /** Its WAL receiver's state (`streaming` while it receives from the primary). */
+  readonly receiver: string | null
   readonly statement_timeout: string
 }
 
@@ -114,11 +118,19 @@ export class ReadRouting {
     for (const replica of this.replicas) {
       if (!replica.serving && replica.why.startsWith('misconfigured: ')) throw new TypeError(`${replica.name}: ${replica.why.slice('misconfigured: '.length)}`)
     }
+    // A standby of another cluster has positions that mean nothing here. Where the role may
+    // read the control data (superusers, pg_monitor…), its system identifier tells.
+    const primary = await systemIdentifier(this.primary)
+    if (primary === undefined) return
+    for (const replica of this.replicas) {
+      const own = await systemIdentifier(replica.knex)
+      if (own !== undefined && own !== primary) throw new TypeError(`${replica.name}: it is a standby of another cluster (its system identifier is not the primary's)`)
+    }
   }
 
-  /** The primary's WAL position now, after a request's writes committed (`pg_lsn` text). */
-  async position(): Promise<string> {
-    const { rows } = (await this.primary.raw('select pg_current_wal_insert_lsn()::text as lsn')) as { rows: { lsn: string }[] }
+  /** The primary's WAL position now (`pg_lsn` text), or a rejection after `ms`. */
+  async position(ms: number): Promise<string> {
+    const { rows } = (await within(this.primary.raw('select pg_current_wal_insert_lsn()::text as lsn'), ms)) as { rows: { lsn: string }[] }
     return rows[0]!.lsn
   }
 
@@ -152,7 +164,10 @@ export class ReadRouting {
       const { rows } = (await within(replica.knex.raw(STANDBY_STATE), Math.max(this.checkEveryMs, 1000))) as { rows: StandbyState[] }
       state = rows[0]!
     } catch (error) {
-      return this.set(replica, false, 'it does not answer', error)
+      // No answer in time (its pool busy with reads, say) leaves its state as it was: a
+      // state not refreshed for `checkEveryMs` + 1 s serves no reads anyway.
+      if (!isConnectionFailure(error)) return
+      return this.set(replica, false, 'it cannot be reached', error)
     }
     if (!state.standby) return this.set(replica, false, 'misconfigured: it is not a standby (pg_is_in_recovery() is false); replicas must be streaming replicas of the primary')
     if (this.connectionTimeout && (state.statement_timeout === '0' || state.statement_timeout === '')) {
@@ -162,8 +177,9 @@ export class ReadRouting {
     if (replayed === undefined) return this.set(replica, false, 'it has replayed nothing yet')
     replica.replayed = replayed
     replica.checkedAt = sent
-    // Caught up with the primary, or (the primary unreachable) with all it has received.
-    const caughtUp = primary !== undefined ? replayed >= primary : state.received === state.replayed
+    // Caught up with the primary's position read just before; or, where that could not be
+    // read, with all it has received while it is receiving from the primary.
+    const caughtUp = primary !== undefined ? replayed >= primary : state.receiver === 'streaming' && state.received === state.replayed
     const sinceReplay = state.since_replay_ms === null ? Number.POSITIVE_INFINITY : Number(state.since_replay_ms)
     const lagMs = caughtUp ? 0 : sinceReplay
     if (lagMs > this.maxLagMs) return this.set(replica, false, `it is more than ${this.maxLagMs} ms behind the primary (replication.maxLagMs)`)
@@ -207,4 +223,14 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
       },
     )
   })
+}
+
+/** The cluster's system identifier (`pg_control_system()`), or undefined where it cannot be read. */
+async function systemIdentifier(knex: Knex): Promise<string | undefined> {
+  try {
+    const { rows } = (await within(knex.raw('select system_identifier::text as id from pg_control_system()'), 5000)) as { rows: { id: string }[] }
+    return rows[0]?.id
+  } catch {
+    return undefined
+  }
 }

@@ -43,6 +43,11 @@ export interface BatchEnvironment {
   readonly signal?: () => AbortSignal
   /** The app's parsers for types pg leaves as text. */
   readonly types?: TypeOverrides
+  /**
+   * Wants the primary's WAL position once a request's writes are committed (read
+   * replicas): called with it, or with undefined where the session could not read it.
+   */
+  readonly committedAt?: (position: string | undefined) => void
 }
 
 /**
@@ -93,6 +98,7 @@ export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Fini
     transactionTimeoutMs: limits.transactionTimeoutMs,
     ...(env.signal && { signal: env.signal }),
     ...(env.types && { types: env.types }),
+    ...(env.committedAt && writing && { readsPosition: true }),
   })
   const scope = new RequestScope(env.knex, batch.ctx, batch.roles, new ResultBudget(limits.maxResultRows, limits.maxResponseBytes), env.types)
   let commit = true
@@ -119,8 +125,13 @@ export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Fini
         results.push({ data })
       } catch (error) {
         if (session.stopped) throw session.stopped
-        // A lost connection fails the whole request (503, which clients retry).
-        if (isConnectionFailure(error)) throw error
+        if (isConnectionFailure(error)) {
+          // A write with no transaction around it may have been applied before the
+          // connection was lost: its outcome is unknown, not "nothing applied".
+          if (session.appliesAsItRuns) throw new CommitOutcomeUnknown('the connection failed while a write ran on its own', { cause: error })
+          // A lost connection fails the whole request (503, which clients retry).
+          throw error
+        }
         scope.budget.reset(mark)
         const wire = report(error)
         if (atomic) {
@@ -139,6 +150,7 @@ export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Fini
     throw error
   } finally {
     await end(session, commit, writing)
+    if (commit && writing) env.committedAt?.(session.position)
   }
 }
 

@@ -69,6 +69,20 @@ export interface SessionOptions {
   readonly signal?: () => AbortSignal
   /** The app's parsers for types pg leaves as text (`types` option). */
   readonly types?: TypeOverrides
+  /**
+   * Read the primary's WAL position once the writes are committed (`position`), on the
+   * session's own connection: with `COMMIT`, in its round trip, where the session holds a
+   * transaction (read replicas).
+   */
+  readonly readsPosition?: boolean
+}
+
+/** Sent in place of `COMMIT` when the position after it is wanted: one round trip for both. */
+const COMMIT_AND_POSITION = 'COMMIT;select pg_current_wal_insert_lsn()::text as lsn;'
+
+/** Where a session keeps the WAL position its commit reached (`readsPosition`). */
+interface Committed {
+  position: string | undefined
 }
 
 export abstract class DbSession {
@@ -83,6 +97,17 @@ export abstract class DbSession {
   stopped: ExecutorError | undefined
   /** The app's parsers for types pg leaves as text, applied to every read. */
   types: TypeOverrides | undefined
+  /**
+   * With `readsPosition`, once the session has committed: the primary's WAL position
+   * after the commit (`pg_lsn` text); undefined where it could not be read so.
+   */
+  get position(): string | undefined {
+    return this.committed.position
+  }
+  /** Filled by the commit, when the session reads its position. */
+  protected committed: Committed = { position: undefined }
+  /** Whether the session reads the position after its commit (`readsPosition`). */
+  protected readsPosition = false
   private timer: Deadline | undefined
   private unwatch: (() => void) | undefined
 
@@ -107,15 +132,19 @@ export abstract class DbSession {
     // The timeout comes from validated configuration (a positive integer), never a client.
     const timeout = options.connectionTimeout ? undefined : Math.trunc(options.statementTimeoutMs)
     const plain = options.connectionTimeout && (options.readOnly ? options.single : options.oneStatement === true)
+    const committed: Committed = { position: undefined }
+    const position = options.readsPosition && !options.readOnly ? committed : undefined
     const opening = plain
       ? PlainSession.open(knex, !options.readOnly)
       : options.readOnly
         ? ReadOnlySession.open(knex, timeout)
         : options.ownStatements
-          ? OwnWriteSession.open(knex, timeout)
-          : WriteSession.open(knex, timeout)
+          ? OwnWriteSession.open(knex, timeout, position)
+          : WriteSession.open(knex, timeout, position)
     const session = await withinTime(opening, options.acquireTimeoutMs)
     session.types = options.types
+    session.committed = committed
+    session.readsPosition = position !== undefined
     session.watch(options.transactionTimeoutMs, options.signal)
     return session
   }
@@ -190,6 +219,11 @@ export abstract class DbSession {
 
   /** Statements take effect as they end (no transaction): a finished one's answer stands. */
   protected committedAsItRuns = false
+
+  /** A write in this session takes effect as its statement runs (no transaction around it). */
+  get appliesAsItRuns(): boolean {
+    return this.committedAsItRuns
+  }
 
   /** Stops the request because what it reads is more than its answer may hold. */
   protected overBudget(maxBytes: number): void {
@@ -455,6 +489,15 @@ class PlainSession extends PooledSession {
   async restart(): Promise<void> {}
 
   async end(): Promise<void> {
+    // The write took effect as it ran: its position is read on the same connection.
+    if (this.readsPosition && this.committedAsItRuns && this.stopped === undefined) {
+      try {
+        const result = await selectOn(this.knex, this.connection, { text: 'select pg_current_wal_insert_lsn()::text as lsn', values: [] }, undefined, undefined)
+        this.committed.position = (result.rows[0] as { lsn?: string } | undefined)?.lsn
+      } catch {
+        // Left undefined: the executor reads it through the pool instead.
+      }
+    }
     // A cancel request can arrive after its statement ended; a stopped session's
     // connection is not reused.
     await this.release(this.stopped === undefined)
@@ -480,15 +523,15 @@ class OwnWriteSession extends PooledSession {
     super(knex, connection)
   }
 
-  static async open(knex: Knex, timeout: number | undefined): Promise<DbSession> {
+  static async open(knex: Knex, timeout: number | undefined, committed?: Committed): Promise<DbSession> {
     const pool = knex.client as unknown as PoolClient
     const connection = (await pool.acquireConnection()) as PgConnection
     const setLocal = timeout === undefined ? [] : [`set local statement_timeout = ${timeout}`]
     if (!(connection instanceof pg.Client)) {
       await pool.releaseConnection(connection)
-      return WriteSession.open(knex, timeout)
+      return WriteSession.open(knex, timeout, committed)
     }
-    const undefer = deferBegin(connection, setLocal)
+    const undefer = deferBegin(connection, setLocal, committed)
     // What knex sends to begin: held until the first statement (see `deferBegin`).
     await send(knex, connection, 'BEGIN;')
     return new OwnWriteSession(knex, connection, undefer)
@@ -545,11 +588,11 @@ class WriteSession extends DbSession {
    * `timeout` undefined: the connection sets `statement_timeout` already. On a pg
    * connection, `BEGIN` (and `SET LOCAL`) travel with the first statement.
    */
-  static async open(knex: Knex, timeout: number | undefined): Promise<DbSession> {
+  static async open(knex: Knex, timeout: number | undefined, committed?: Committed): Promise<DbSession> {
     const pool = knex.client as unknown as PoolClient
     const connection = (await pool.acquireConnection()) as PgConnection
     const setLocal = timeout === undefined ? [] : [`set local statement_timeout = ${timeout}`]
-    const undefer = connection instanceof pg.Client ? deferBegin(connection, setLocal) : undefined
+    const undefer = connection instanceof pg.Client ? deferBegin(connection, setLocal, committed) : undefined
     let trx: Knex.Transaction | undefined
     try {
       trx = await knex.transaction({ connection })
@@ -628,7 +671,7 @@ type QueryCallback = (error: Error | null, result: unknown) => void
  * transaction that ends before any statement sends nothing. Returns what gives the
  * connection its own `query` back.
  */
-function deferBegin(connection: pg.Client, prefix: readonly string[]): () => void {
+function deferBegin(connection: pg.Client, prefix: readonly string[], committed?: Committed): () => void {
   const target = connection as unknown as { query: (...args: unknown[]) => unknown }
   const hadOwn = Object.prototype.hasOwnProperty.call(target, 'query')
   const own = target.query
@@ -647,9 +690,13 @@ function deferBegin(connection: pg.Client, prefix: readonly string[]): () => voi
         // PostgreSQL answers COMMIT of a transaction that an earlier statement aborted (an
         // error the app's code caught) with ROLLBACK, and no error: nothing was applied,
         // and the request must not be answered as if it had been.
-        return own.call(this, config, (error: Error | null, result: { command?: unknown } | undefined) =>
-          callback(!error && result?.command === 'ROLLBACK' ? new TransactionAborted() : error, result),
-        )
+        const ended = (error: Error | null, result: { command?: unknown } | undefined) => callback(!error && result?.command === 'ROLLBACK' ? new TransactionAborted() : error, result)
+        if (!committed) return own.call(this, config, ended)
+        return own.call(this, { text: COMMIT_AND_POSITION }, (error: Error | null, results: { command?: unknown; rows?: { lsn?: string }[] }[] | undefined) => {
+          const [commit, position] = results ?? []
+          if (!error && commit?.command === 'COMMIT') committed.position = position?.rows?.[0]?.lsn
+          ended(error, commit)
+        })
       }
       return own.apply(this, args)
     }

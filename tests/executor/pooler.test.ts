@@ -85,6 +85,17 @@ describe("pooler: 'transaction'", () => {
     }
   })
 
+  it('warns of a connection given as a function, whose start-up parameters it cannot see', async () => {
+    const errors: string[] = []
+    const knex = knexFactory({ client: 'pg', connection: () => ({ connectionString: pgBouncerUrl(database) }), pool: { min: 0, max: 1 } })
+    try {
+      await executorWith(knex, {}, errors).ready()
+      expect(errors).toEqual([expect.stringMatching(/knex: the knex connection is a function, whose start-up parameters ready\(\) cannot check/)])
+    } finally {
+      await knex.destroy()
+    }
+  })
+
   it("accepts none of that without it (pooler: 'none', the default)", async () => {
     const knex = knexFactory({ client: 'pg', connection: POSTGRES_URL, searchPath: ['public'], pool: { min: 0, max: 1 } })
     try {

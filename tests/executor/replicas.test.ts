@@ -114,24 +114,47 @@ describe('read replicas', () => {
     expect(ran.primary.some((sql) => /from "posts"/.test(sql))).toBe(true)
   })
 
-  it('answers each write with the WAL position after its commit, and reads with none', async () => {
-    const executor = executorOn()
-    await executor.ready()
-    const post = async (body: unknown) =>
+  it('answers every write request with the WAL position after its commit, on every write path, and reads with none', async () => {
+    const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/
+    const all: string[] = []
+    const pooled = (cluster: PgCluster, connection: object = {}) => {
+      const knex = knexFactory({ client: 'pg', connection: { connectionString: cluster.url, ...connection }, pool: { min: 0, max: 4 } })
+      knex.on('query', (query: { sql: string }) => void all.push(query.sql))
+      opened.push(knex)
+      return knex
+    }
+    const setLocal = executorOn({ knex: pooled(primary), replicas: [pooled(standby)] })
+    // Where the connection sets statement_timeout, a lone patch answered with a count runs with no transaction.
+    const plain = executorOn({ knex: pooled(primary, { statement_timeout: 5000 }), replicas: [pooled(standby, { statement_timeout: 5000 })], statementTimeout: 'connection' })
+    await Promise.all([setLocal.ready(), plain.ready()])
+    const post = async (executor: Executor, body: unknown, headers: Record<string, string> = {}) =>
       executor(
         new Request('http://test.local/orm', {
           method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${await tokenFor(1n)}` },
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${await tokenFor(1n)}`, ...headers },
           body: encodeRequest(body as never),
         }),
       )
-    const write = await post({ v: 1, queries: [{ model: 'Post', op: 'insert', rows: [{ title: 'lsn', body: '', published: true }], returning: 'first' }] })
-    expect(write.status).toBe(200)
-    const position = write.headers.get('async-orm-lsn')
-    expect(position).toMatch(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/)
-    const { rows } = (await primaryKnex.raw('select pg_current_wal_insert_lsn() >= ?::pg_lsn as past', [position])) as { rows: { past: boolean }[] }
-    expect(rows[0]!.past).toBe(true)
-    const read = await post({ v: 1, queries: [{ model: 'Post', op: 'select', limit: 1 }] })
+    const [mine] = (await primaryKnex('posts').where({ author_id: 1 }).orderBy('id').limit(2).select('id')) as { id: number }[]
+    const cases: [string, Executor, unknown, Record<string, string>?][] = [
+      ["an insert written as the executor's own SQL", setLocal, { v: 1, queries: [{ model: 'Post', op: 'insert', rows: [{ title: 'lsn', body: '', published: true }], returning: 'first' }] }],
+      ['a procedure, in a knex transaction', setLocal, { v: 1, queries: [{ op: 'call', procedure: 'moveViews', args: { from: mine!.id, to: mine!.id, views: 1 } }] }],
+      ['a patch run as one statement with no transaction', plain, { v: 1, queries: [{ model: 'Author', op: 'patch', values: { bio: 'lsn' }, where: { kind: 'compare', column: 'id', op: '=', value: 1n }, returning: 'count' }] }],
+      ['a write refused after an attempt that got no answer (CONFLICT)', setLocal, { v: 1, queries: [{ model: 'Tag', op: 'insert', rows: [{ name: 'lsn' }], returning: 'first' }] }, { 'idempotency-retry': '1', 'idempotency-key': 'k' }],
+    ]
+    for (const [name, executor, body, headers] of cases) {
+      all.length = 0
+      const response = await post(executor, body, headers)
+      const position = response.headers.get('async-orm-lsn')
+      expect(position, name).toMatch(LSN)
+      const { rows } = (await primaryKnex.raw('select pg_current_wal_insert_lsn() >= ?::pg_lsn as past', [position])) as { rows: { past: boolean }[] }
+      expect(rows[0]!.past, name).toBe(true)
+      if (response.status === 200) {
+        // Read in the commit's own round trip (or on its connection), not by a query of its own through the pool.
+        expect(all.filter((sql) => /^select pg_current_wal_insert_lsn/.test(sql)).length, name).toBeLessThanOrEqual(executor === plain ? 1 : 0)
+      } else expect(response.status, name).toBe(409)
+    }
+    const read = await post(setLocal, { v: 1, queries: [{ model: 'Post', op: 'select', limit: 1 }] })
     expect(read.status).toBe(200)
     expect(read.headers.get('async-orm-lsn')).toBeNull()
   })

@@ -347,6 +347,37 @@ describe('database outage (ephemeral PostgreSQL, real HTTP, real clients)', { ti
     })
   })
 
+  it("answers a lone write that ran with no transaction around it (statementTimeout 'connection') as of unknown outcome when its connection is lost, not 503", async () => {
+    const target = executorFor('connection')
+    // The author's row is locked, so the update waits in the server while its backend is ended.
+    const locker = knexFactory({ client: 'pg', connection: cluster.url, pool: { min: 0, max: 1 }, log: quiet })
+    const lock = await locker.transaction()
+    try {
+      await lock.raw('select id from authors where id = 3 for update')
+      const answer = fetch(target.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens.get(3n)}` },
+        body: encodeRequest({ v: 1, queries: [{ model: 'Author', op: 'patch', values: { bio: 'outcome unknown' }, where: { kind: 'compare', column: 'id', op: '=', value: 3n }, returning: 'count' }] } as never),
+      })
+      let waiting: number | undefined
+      for (let i = 0; i < 200 && waiting === undefined; i++) {
+        const { rows } = (await admin.raw(`select pid from pg_stat_activity where wait_event_type = 'Lock' and query like 'update "authors"%'`)) as { rows: { pid: number }[] }
+        waiting = rows[0]?.pid
+        if (waiting === undefined) await new Promise((resolve) => setTimeout(resolve, 25))
+      }
+      expect(waiting).toBeDefined()
+      await admin.raw('select pg_terminate_backend(?)', [waiting!])
+      const response = await answer
+      const body = decode<{ error?: { code: string; message: string } }>(await response.text())
+      // A 503 says "nothing applied, retry": that is not known here.
+      expect(response.status).toBe(500)
+      expect(body.error).toEqual({ code: 'INTERNAL', message: expect.stringContaining('may or may not have been applied') })
+    } finally {
+      await lock.rollback()
+      await locker.destroy()
+    }
+  })
+
   /** Every insert a client reported is in the table once; none is there twice; nothing else is. */
   async function expectWritesOnce(load: Load): Promise<void> {
     const rows = await commentsLike(load.prefix)
