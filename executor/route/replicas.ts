@@ -79,6 +79,9 @@ export class ReadRouting {
   ) {
     this.maxLagMs = positive(options.maxLagMs ?? 5000, 'replication.maxLagMs')
     this.checkEveryMs = positive(options.checkEveryMs ?? 1000, 'replication.checkEveryMs')
+    replicas.forEach((knex, i) => {
+      if (typeof knex !== 'function' || typeof (knex as Partial<Knex>).raw !== 'function') throw new TypeError(`replicas[${i}] must be a knex instance`)
+    })
     this.replicas = replicas.map((knex, i) => ({ knex, name: `replicas[${i}]`, serving: false, why: 'not checked yet', replayed: 0n, checkedAt: 0 }))
   }
 
@@ -164,10 +167,11 @@ export class ReadRouting {
       const { rows } = (await within(replica.knex.raw(STANDBY_STATE), Math.max(this.checkEveryMs, 1000))) as { rows: StandbyState[] }
       state = rows[0]!
     } catch (error) {
+      if (isConnectionFailure(error)) return this.set(replica, false, 'it cannot be reached', error)
       // No answer in time (its pool busy with reads, say) leaves its state as it was: a
       // state not refreshed for `checkEveryMs` + 1 s serves no reads anyway.
-      if (!isConnectionFailure(error)) return
-      return this.set(replica, false, 'it cannot be reached', error)
+      if (error instanceof CheckTimedOut) return
+      return this.set(replica, false, 'its check failed', error)
     }
     if (!state.standby) return this.set(replica, false, 'misconfigured: it is not a standby (pg_is_in_recovery() is false); replicas must be streaming replicas of the primary')
     if (this.connectionTimeout && (state.statement_timeout === '0' || state.statement_timeout === '')) {
@@ -207,10 +211,13 @@ function positive(value: number, name: string): number {
   return value
 }
 
+/** What `within` rejects with when its time passes. */
+class CheckTimedOut extends Error {}
+
 /** `promise`, or a rejection once `ms` have passed (the timer does not keep the process alive). */
 function within<T>(promise: Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+    const timer = setTimeout(() => reject(new CheckTimedOut(`no answer within ${ms} ms`)), ms)
     ;(timer as { unref?: () => void }).unref?.()
     promise.then(
       (value) => {

@@ -283,6 +283,13 @@ describe('read replicas', () => {
     expect(ran.primary.some((sql) => /from "tags"/.test(sql))).toBe(true)
   })
 
+  it('refuses replicas that are not knex instances, and replication bounds that are not positive', () => {
+    expect(() => executorOn({ replicas: [{} as never] })).toThrow('replicas[0] must be a knex instance')
+    expect(() => executorOn({ replicas: ['postgres://replica' as never] })).toThrow('replicas[0] must be a knex instance')
+    expect(() => executorOn({ replication: { maxLagMs: 0 } })).toThrow('replication.maxLagMs must be a positive number of milliseconds')
+    expect(() => executorOn({ replication: { checkEveryMs: Number.NaN } })).toThrow('replication.checkEveryMs must be a positive number of milliseconds')
+  })
+
   it('refuses at ready() a replica that is not a standby', async () => {
     const executor = executorOn({ replicas: [connect(primary, [])] })
     await expect(executor.ready()).rejects.toThrow(/replicas\[0\]: it is not a standby \(pg_is_in_recovery\(\) is false\)/)
