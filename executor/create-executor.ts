@@ -363,9 +363,12 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
 
   /**
    * A write request's answer with the WAL position its client's reads must see next: the
-   * one its commit reached, else the primary's now (within `acquireTimeoutMs`).
+   * one its commit reached, else (an answer that may follow a commit) the primary's now,
+   * within `acquireTimeoutMs`.
    */
   async function withPosition(response: Response, committed: string | undefined): Promise<Response> {
+    // Other failures (refused, out of time, no connection) committed nothing.
+    if (committed === undefined && !POSITIONED_STATUSES.has(response.status)) return response
     try {
       response.headers.set(WAL_POSITION_HEADER, committed ?? (await routing!.position(limits.acquireTimeoutMs)))
     } catch (error) {
@@ -437,6 +440,12 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
 
   return Object.assign(handle, { ready: async () => void (await compile()), limits })
 }
+
+/**
+ * Answers to a write request that may follow a commit: applied (200), of unknown outcome
+ * (500), or a retry refused because an earlier attempt may have been applied (409).
+ */
+const POSITIONED_STATUSES: ReadonlySet<number> = new Set([200, 409, 500])
 
 /** A read that failed for where it ran, not for what it asks: another database may serve it. */
 function unreachable(error: unknown): boolean {

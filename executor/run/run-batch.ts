@@ -128,7 +128,9 @@ export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Fini
         if (isConnectionFailure(error)) {
           // A write with no transaction around it may have been applied before the
           // connection was lost: its outcome is unknown, not "nothing applied".
-          if (session.appliesAsItRuns) throw new CommitOutcomeUnknown('the connection failed while a write ran on its own', { cause: error })
+          if (session.appliesAsItRuns && !NEVER_SENT.test(String((error as { message?: unknown }).message))) {
+            throw new CommitOutcomeUnknown('the connection failed while a write ran on its own', { cause: error })
+          }
           // A lost connection fails the whole request (503, which clients retry).
           throw error
         }
@@ -153,6 +155,9 @@ export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Fini
     if (commit && writing) env.committedAt?.(session.position)
   }
 }
+
+/** pg refuses a statement on a connection it knows is broken, before sending anything. */
+const NEVER_SENT = /(?:^| - )Client (?:has encountered a connection error|was closed) and is not queryable$/
 
 /**
  * The request's writes were sent to COMMIT and the connection failed before its answer:

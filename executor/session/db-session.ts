@@ -78,7 +78,7 @@ export interface SessionOptions {
 }
 
 /** Sent in place of `COMMIT` when the position after it is wanted: one round trip for both. */
-const COMMIT_AND_POSITION = 'COMMIT;select pg_current_wal_insert_lsn()::text as lsn;'
+const COMMIT_AND_POSITION = 'COMMIT;select pg_catalog.pg_current_wal_insert_lsn()::text as lsn;'
 
 /** Where a session keeps the WAL position its commit reached (`readsPosition`). */
 interface Committed {
@@ -488,11 +488,11 @@ class PlainSession extends PooledSession {
 
   async restart(): Promise<void> {}
 
-  async end(): Promise<void> {
+  async end(commit: boolean): Promise<void> {
     // The write took effect as it ran: its position is read on the same connection.
-    if (this.readsPosition && this.committedAsItRuns && this.stopped === undefined) {
+    if (commit && this.readsPosition && this.committedAsItRuns && this.stopped === undefined) {
       try {
-        const result = await selectOn(this.knex, this.connection, { text: 'select pg_current_wal_insert_lsn()::text as lsn', values: [] }, undefined, undefined)
+        const result = await selectOn(this.knex, this.connection, { text: 'select pg_catalog.pg_current_wal_insert_lsn()::text as lsn', values: [] }, undefined, undefined)
         this.committed.position = (result.rows[0] as { lsn?: string } | undefined)?.lsn
       } catch {
         // Left undefined: the executor reads it through the pool instead.
@@ -692,11 +692,13 @@ function deferBegin(connection: pg.Client, prefix: readonly string[], committed?
         // and the request must not be answered as if it had been.
         const ended = (error: Error | null, result: { command?: unknown } | undefined) => callback(!error && result?.command === 'ROLLBACK' ? new TransactionAborted() : error, result)
         if (!committed) return own.call(this, config, ended)
-        return own.call(this, { text: COMMIT_AND_POSITION }, (error: Error | null, results: { command?: unknown; rows?: { lsn?: string }[] }[] | undefined) => {
-          const [commit, position] = results ?? []
-          if (!error && commit?.command === 'COMMIT') committed.position = position?.rows?.[0]?.lsn
-          ended(error, commit)
-        })
+        return own.call(
+          this,
+          new CommitThenPosition((error, commit, position) => {
+            if (!error) committed.position = position
+            ended(error, commit)
+          }),
+        )
       }
       return own.apply(this, args)
     }
@@ -736,6 +738,31 @@ function isPlainQuery(config: unknown): config is PlainQuery {
   // The executor's own statements carry their type parsers too.
   const { text, values, types, ...rest } = config as Partial<PlainQuery> & { types?: unknown }
   return typeof text === 'string' && Array.isArray(values) && (types === undefined || typeof types === 'object') && Object.keys(rest).length === 0
+}
+
+/**
+ * `COMMIT` and then the WAL position it reached, in one simple-protocol message. A failure
+ * after `COMMIT` completed (the position unreadable) leaves the commit standing: it is
+ * answered as committed, without a position.
+ */
+class CommitThenPosition extends (pg.Query as unknown as new (config: object) => { handleCommandComplete(message: { text?: string }, connection: unknown): void }) {
+  private committed = false
+
+  constructor(done: (error: Error | null, commit: { command: string } | undefined, position: string | undefined) => void) {
+    super({
+      text: COMMIT_AND_POSITION,
+      callback: (error: Error | null, results: unknown) => {
+        if (error) return this.committed ? done(null, { command: 'COMMIT' }, undefined) : done(error, undefined, undefined)
+        const [commit, position] = (Array.isArray(results) ? results : [results]) as [{ command: string } | undefined, { rows?: { lsn?: string }[] } | undefined]
+        done(null, commit, position?.rows?.[0]?.lsn)
+      },
+    })
+  }
+
+  override handleCommandComplete(message: { text?: string }, connection: unknown): void {
+    if (message.text === 'COMMIT') this.committed = true
+    super.handleCommandComplete(message, connection)
+  }
 }
 
 /** A statement sent right after `BEGIN` and `prefix`, in one round trip; it answers its own result. */

@@ -8,12 +8,13 @@
 import knexFactory, { type Knex } from 'knex'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createClient, type Client } from '../../client/index.js'
-import { createExecutor, type Executor, type ExecutorOptions } from '../../executor/index.js'
+import * as v from 'valibot'
+import { createExecutor, procedure, type Executor, type ExecutorOptions } from '../../executor/index.js'
 import { api, procedures, type DemoApi, type DemoProcedures } from '../../examples/demo/api.js'
 import type { PgCluster } from '../support/pg-cluster.js'
 import { startReplication, until, type Replication } from '../support/replication.js'
 import { testAuth, tokenFor } from '../support/demo.js'
-import { encodeRequest } from '../../shared/wire.js'
+import { decode, encodeRequest } from '../../shared/wire.js'
 
 let cluster: Replication
 let primary: PgCluster
@@ -157,6 +158,35 @@ describe('read replicas', () => {
     const read = await post(setLocal, { v: 1, queries: [{ model: 'Post', op: 'select', limit: 1 }] })
     expect(read.status).toBe(200)
     expect(read.headers.get('async-orm-lsn')).toBeNull()
+  })
+
+  it('still tells a transaction that PostgreSQL rolled back at COMMIT (an error a procedure caught) from one that committed', async () => {
+    const executor = executorOn({
+      procedures: {
+        caught: procedure({
+          allow: true,
+          args: v.object({}),
+          run: async ({ trx }) => {
+            await trx('tags').insert({ name: 'rolled back at commit' })
+            await trx.raw('select 1 / 0').catch(() => undefined)
+            return 'caught'
+          },
+        }),
+      } as never,
+    })
+    await executor.ready()
+    const response = await executor(
+      new Request('http://test.local/orm', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await tokenFor(1n)}` },
+        body: encodeRequest({ v: 1, queries: [{ op: 'call', procedure: 'caught', args: {} }] } as never),
+      }),
+    )
+    expect(response.status).toBe(500)
+    expect(decode(await response.text())).toMatchObject({ error: { code: 'INTERNAL' } })
+    // An answer that may follow a commit carries a position all the same.
+    expect(response.headers.get('async-orm-lsn')).toMatch(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/)
+    expect(await primaryKnex('tags').where({ name: 'rolled back at commit' }).first()).toBeUndefined()
   })
 
   it("keeps a writer's reads on a database that has its write, from either executor, while the replica lags", async () => {
