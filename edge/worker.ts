@@ -124,7 +124,7 @@ async function rateLimited(env: Env, counter: string): Promise<Response | undefi
  * Anything not recognisably a batch of reads counts as a write, so the cache is bumped
  * rather than left stale (the executor refuses a malformed envelope anyway).
  */
-function classify(body: string): { writes: boolean; cache?: { ttl: number; swr: number } } {
+function classify(body: string): { writes: boolean; writeAt?: readonly number[]; cache?: { ttl: number; swr: number } } {
   let envelope: { queries?: unknown; stream?: unknown } | undefined
   try {
     envelope = (JSON.parse(body) as { json?: { queries?: unknown; stream?: unknown } }).json
@@ -134,9 +134,11 @@ function classify(body: string): { writes: boolean; cache?: { ttl: number; swr: 
   const queries = envelope?.queries
   if (!Array.isArray(queries) || queries.length === 0) return { writes: true }
   const ops = queries.map((q) => (q !== null && typeof q === 'object' ? (q as { op?: unknown }).op : undefined))
-  const writes = ops.some((op) => typeof op !== 'string' || !READ_OPS.has(op))
+  const writeAt = ops.flatMap((op, index) => (typeof op !== 'string' || !READ_OPS.has(op) ? [index] : []))
+  const writes = writeAt.length > 0
+  if (writes) return { writes, writeAt }
   // A stream (`qs.stream()`) is passed through as it comes, never cached.
-  if (writes || envelope?.stream !== undefined) return { writes }
+  if (envelope?.stream !== undefined) return { writes }
   let ttl = Infinity
   let swr = Infinity
   for (const query of queries as { cache?: { ttl?: unknown; swr?: unknown } }[]) {
@@ -194,6 +196,31 @@ async function cacheKey(request: Request, env: Env, identity: JWTPayload | null,
     body,
   ]
   return new Request(`https://async-orm.cache/${await sha256(JSON.stringify(parts))}`)
+}
+
+/** Write answers larger than this are not read to tell whether a write applied: the cache is bumped. */
+const MAX_INSPECTED_ANSWER = 1024 * 1024
+
+/**
+ * Whether a write request's answer says a write may have been applied, so that cached
+ * reads must go stale: a 200 with a write query (at `writeAt`) answered without an error.
+ * A refused write bumps nothing, so callers cannot empty everyone's cache with writes
+ * they may not make. An answer that cannot be read as one counts as applied.
+ */
+async function applied(response: Response, writeAt: readonly number[] | undefined): Promise<boolean> {
+  if (response.status !== 200) return false
+  if (writeAt === undefined || Number(response.headers.get('content-length') ?? 0) > MAX_INSPECTED_ANSWER) return true
+  let results: unknown
+  try {
+    results = (JSON.parse(await response.clone().text()) as { json?: { results?: unknown } }).json?.results
+  } catch {
+    return true
+  }
+  if (!Array.isArray(results)) return true
+  return writeAt.some((index) => {
+    const result: unknown = results[index]
+    return result === null || typeof result !== 'object' || !Object.hasOwn(result, 'error')
+  })
 }
 
 /** Only a 200 whose every query succeeded is kept: errors may be transient or caller-specific. */
@@ -277,14 +304,14 @@ export default {
     if (limited) return limited
     const body = await readBody(request, Number(env.MAX_BODY_BYTES ?? 1024 * 1024))
     if (body instanceof Response) return body
-    const { writes, cache } = classify(body)
+    const { writes, writeAt, cache } = classify(body)
 
     // A request the executor would refuse for its content type is never answered from the
     // cache, nor one that must see its client's writes (a cached answer may come from a
     // replica that had not replayed them).
     if (!cache || !JSON_CONTENT_TYPE.test(request.headers.get('content-type') ?? '') || request.headers.has(WAL_POSITION_HEADER)) {
       const response = await forward(request, env, body, identity, writes)
-      if (writes && response.status === 200) await cacheVersion(env, { position: response.headers.get(WAL_POSITION_HEADER) })
+      if (writes && (await applied(response, writeAt))) await cacheVersion(env, { position: response.headers.get(WAL_POSITION_HEADER) })
       return response
     }
 

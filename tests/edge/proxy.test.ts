@@ -110,6 +110,29 @@ describe('edge proxy in workerd', () => {
     expect(JSON.stringify(third.body)).toContain('edge-invalidates')
   })
 
+  it('bumps the cache only for writes that applied: refused ones cannot empty everyone\'s cache', async () => {
+    const cached = { v: 1, queries: [{ model: 'Tag', op: 'select', orderBy: [{ column: 'id', direction: 'asc' }], limit: 75, cache: { ttl: 60 } }] }
+    const token = { authorization: `Bearer ${await tokenFor(5n)}` }
+    expect((await viaProxy(cached, token)).headers.get('x-async-orm-cache')).toBe('MISS')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const refused = [
+      // A column the grant does not allow, a model that does not exist, a delete only admins may make.
+      { v: 1, queries: [{ model: 'Tag', op: 'insert', rows: [{ id: 1, name: 'x' }], returning: 'first' }] },
+      { v: 1, queries: [{ model: 'Nope', op: 'insert', rows: [{ name: 'x' }], returning: 'first' }] },
+      { v: 1, queries: [{ model: 'Tag', op: 'delete', where: { kind: 'compare', column: 'id', op: '=', value: 1 }, returning: 'count' }] },
+      { v: 1, atomic: true, queries: [{ model: 'Tag', op: 'insert', rows: [{ name: 'rolled back' }], returning: 'first' }, { model: 'Tag', op: 'insert', rows: [{ id: 2 }], returning: 'first' }] },
+    ]
+    for (const write of refused) {
+      const answer = await viaProxy(write, token)
+      expect(answer.status).toBe(200)
+      expect(JSON.stringify(answer.body)).toMatch(/"error"/)
+      expect((await viaProxy(cached, token)).headers.get('x-async-orm-cache')).toBe('HIT')
+    }
+    // A batch with one write that applied bumps it.
+    await viaProxy({ v: 1, queries: [{ model: 'Nope', op: 'select' }, { model: 'Tag', op: 'insert', rows: [{ name: 'edge-applied' }], returning: 'first' }] }, token)
+    expect((await viaProxy(cached, token)).headers.get('x-async-orm-cache')).toBe('MISS')
+  })
+
   it("never answers from the cache a read that must see its client's writes (async-orm-lsn), and passes the header on", async () => {
     const cached = { v: 1, queries: [{ model: 'Tag', op: 'select', orderBy: [{ column: 'id', direction: 'asc' }], limit: 50, cache: { ttl: 60 } }] }
     const token = { authorization: `Bearer ${await tokenFor(4n)}` }
