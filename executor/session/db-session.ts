@@ -629,7 +629,14 @@ class WriteSession extends DbSession {
   }
 
   private async finishTransaction(commit: boolean): Promise<void> {
-    if (this.knex.isCompleted()) return
+    if (this.knex.isCompleted()) {
+      // A procedure ended the transaction itself: a COMMIT that PostgreSQL turned into
+      // ROLLBACK (the transaction had been aborted) must not be answered as applied.
+      if (commit) await this.knex.executionPromise.catch((error: unknown) => {
+        if (error instanceof TransactionAborted) throw error
+      })
+      return
+    }
     if (commit && !this.stopped) {
       await this.knex.commit()
       // knex's commit() resolves even when COMMIT failed; the transaction's promise says so.

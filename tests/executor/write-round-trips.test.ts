@@ -132,6 +132,17 @@ const procedures = {
       return 'already'
     },
   }),
+  /** `caughtFailure`, then commits the transaction itself (PostgreSQL answers ROLLBACK). */
+  commitsItself: procedure({
+    allow: true,
+    args: v.object({}),
+    run: async ({ trx }) => {
+      await trx('notes').insert({ body: 'before the failure' })
+      await trx('notes').insert({ body: 'before the failure' }).catch(() => undefined)
+      await trx.commit()
+      return 'committed, it thinks'
+    },
+  }),
   /** Writes past knex with a text of no parameters (BEGIN goes on its own first). */
   rawWrite: procedure({
     allow: true,
@@ -292,6 +303,8 @@ describe.each([...DATABASE_KINDS, 'pgbouncer'] as const)('write round trips on %
     const db = clientOf(executors.setLocal)
     await expect(db.call('caughtFailure', {})).rejects.toMatchObject({ code: 'INTERNAL' })
     await expect(db.transaction((t) => [t.Note.query().insert({ body: 'with it' }), t.call('caughtFailure', {})])).rejects.toMatchObject({ code: 'INTERNAL' })
+    // Also when the procedure sends that COMMIT itself.
+    await expect(db.call('commitsItself', {})).rejects.toMatchObject({ code: 'INTERNAL' })
     expect(await rows('notes')).toEqual([])
   })
 
