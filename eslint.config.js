@@ -49,13 +49,16 @@ export default tseslint.config(
   // The executor's folders are the stages of a request, and imports run one way:
   // api (what the app declares) ← validate ← session (SQL, scope, budget) ← run; the
   // runtime adapters and authentication stand apart; create-executor ties them together.
+  // route (where a request runs: replicas, poolers, WAL positions) stands on the top-level
+  // helpers alone, and run may use it.
   ...Object.entries({
-    api: ['validate', 'session', 'run', 'adapters', 'auth'],
-    validate: ['session', 'run', 'adapters', 'auth'],
-    session: ['run', 'adapters', 'auth'],
+    api: ['validate', 'session', 'run', 'route', 'adapters', 'auth'],
+    validate: ['session', 'run', 'route', 'adapters', 'auth'],
+    session: ['run', 'route', 'adapters', 'auth'],
     run: ['adapters', 'auth'],
-    adapters: ['api', 'validate', 'session', 'run', 'auth'],
-    auth: ['api', 'validate', 'session', 'run', 'adapters'],
+    route: ['api', 'validate', 'session', 'run', 'adapters', 'auth'],
+    adapters: ['api', 'validate', 'session', 'run', 'route', 'auth'],
+    auth: ['api', 'validate', 'session', 'run', 'route', 'adapters'],
   }).map(([folder, later]) => ({
     files: [`executor/${folder}/**/*.ts`],
     rules: {

@@ -16,7 +16,7 @@ import { IdempotencyStore, scopeOf, sha256, type IdempotencyOptions, type Stored
 import { checkEnvelope, readBody } from './request-body.js'
 import { assertAnswerSize } from './session/result-budget.js'
 import { runStream, type StreamLine } from './run/run-stream.js'
-import { CommitOutcomeUnknown, runBatch, writes, type Batch, type BatchEnvironment, type Checked } from './run/run-batch.js'
+import { CommitOutcomeUnknown, NotReplayed, runBatch, writes, type Batch, type BatchEnvironment, type Checked } from './run/run-batch.js'
 import { RequestValidator } from './validate/validate-write.js'
 import { buildProcedures, type Procedure } from './api/procedures.js'
 import { typeOverrides, type TypeOverrides } from './session/read-types.js'
@@ -270,10 +270,11 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
         const encodeLine = (line: StreamLine) => ('done' in line || 'error' in line ? encode(line, custom) : encodeOwned(line, custom))
         const lines = await onReplicas(
           after,
-          (target) => {
+          (on) => {
             streams++
-            return runStream({ read, capped, ctx, roles }, { ...env, knex: target }, encodeLine, () => streams--)
+            return runStream({ read, capped, ctx, roles }, on, encodeLine, () => streams--)
           },
+          env,
           // Before each attempt: a stream that moved to another database counts again.
           () => {
             if (streams >= limits.maxStreams) throw new ExecutorError('UNAVAILABLE', `${limits.maxStreams} streams are running already (maxStreams); try again shortly`)
@@ -294,8 +295,8 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
       const batch: Batch = { ctx, roles, queries: checked, atomic }
       if (!checked.some(writes)) {
         // A read-only answer holds only rows this request read: encoded in place, not copied.
-        const read = (target: Knex) => runBatch(batch, { ...env, knex: target }, async (body) => sized(encodeOwned(body, custom)))
-        return answer(await (atomic ? read(knex) : onReplicas(after, read)))
+        const read = (on: BatchEnvironment) => runBatch(batch, on, async (body) => sized(encodeOwned(body, custom)))
+        return answer(await (atomic ? read(env) : onReplicas(after, read, env)))
       }
       if (!routing) return await write(request, requestId, text, ctx, batch, env)
       // With replicas, every answer to a write request carries the primary's WAL position:
@@ -317,23 +318,30 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
    * Runs a read-only request on the databases `routing` gives (the primary alone without
    * replicas), each in turn while the last could not be reached.
    */
-  async function onReplicas<T>(after: bigint | undefined, run: (target: Knex) => Promise<T>, before?: () => void): Promise<T> {
+  async function onReplicas<T>(after: bigint | undefined, run: (env: BatchEnvironment) => Promise<T>, env: BatchEnvironment, before?: () => void): Promise<T> {
     if (!routing) {
       before?.()
-      return run(knex)
+      return run(env)
     }
     const targets = routing.route(after)
     for (const target of targets.slice(0, -1)) {
       before?.()
+      const { replayedPast } = target
+      const on: BatchEnvironment = {
+        ...env,
+        knex: target.knex,
+        ...(replayedPast !== undefined && { replayedPast: { position: replayedPast, seen: (replayed: bigint) => routing.replayed(target.knex, replayed) } }),
+      }
       try {
-        return await run(target)
+        return await run(on)
       } catch (error) {
+        if (error instanceof NotReplayed) continue
         if (!unreachable(error)) throw error
-        routing.failed(target, error)
+        routing.failed(target.knex, error)
       }
     }
     before?.()
-    return run(knex)
+    return run(env)
   }
 
   /** Runs a request that writes: once per `Idempotency-Key` with the store, else as it comes. */

@@ -61,6 +61,16 @@ interface StandbyState {
   readonly statement_timeout: string
 }
 
+/** Where to try a read-only request. */
+export interface Target {
+  readonly knex: Knex
+  /**
+   * The replica's last check had not replayed this far: the read's session checks its
+   * replay position first, and moves on if it is still short.
+   */
+  readonly replayedPast?: bigint
+}
+
 export class ReadRouting {
   private readonly replicas: Replica[]
   private readonly maxLagMs: number
@@ -87,22 +97,34 @@ export class ReadRouting {
 
   /**
    * The databases to try for a read-only request, in order: the replicas that may serve
-   * it (each request starts at the next one), then the primary.
+   * it (each request starts at the next one); else, for a read whose position is past what
+   * every replica had replayed at its last check, one replica that checks again in the
+   * read's own session; then the primary.
    * @param after the WAL position the read must see (a write's, sent back by its client)
    */
-  route(after: bigint | undefined): Knex[] {
+  route(after: bigint | undefined): Target[] {
     this.checkIfDue()
-    const order: Knex[] = []
+    const order: Target[] = []
+    let behind: Replica | undefined
     const count = this.replicas.length
     // A check older than this says nothing of the lag now (an executor idle for a while).
     const since = Date.now() - this.checkEveryMs - FRESH_GRACE_MS
     for (let i = 0; i < count; i++) {
       const replica = this.replicas[(this.turn + i) % count]!
-      if (replica.serving && replica.checkedAt >= since && (after === undefined || replica.replayed >= after)) order.push(replica.knex)
+      if (!replica.serving || replica.checkedAt < since) continue
+      if (after === undefined || replica.replayed >= after) order.push({ knex: replica.knex })
+      else behind ??= replica
     }
     this.turn = (this.turn + 1) % Math.max(count, 1)
-    order.push(this.primary)
+    if (order.length === 0 && behind && after !== undefined) order.push({ knex: behind.knex, replayedPast: after })
+    order.push({ knex: this.primary })
     return order
+  }
+
+  /** A replay position a read found on `knex`: kept when it is past its last check's. */
+  replayed(knex: Knex, position: bigint): void {
+    const replica = this.replicas.find((r) => r.knex === knex)
+    if (replica && position > replica.replayed) replica.replayed = position
   }
 
   /** A read on `knex` could not reach it: it serves nothing until a check finds it back. */

@@ -16,6 +16,7 @@ import { pointReadKey, runPointReads, runRead } from './run-read.js'
 import { isOneStatement, ownStatementsOnly, runCall, runDelete, runInsert, runUpdate } from './run-write.js'
 import { insertInto, runRelate } from './run-relate.js'
 import { assertNever } from '../session/sql.js'
+import { parseWalPosition } from '../route/wal-position.js'
 import type { CheckedRead, RelatedFilter } from '../validate/validate-query.js'
 import type { CheckedQuery } from '../validate/validate-write.js'
 
@@ -48,7 +49,29 @@ export interface BatchEnvironment {
    * replicas): called with it, or with undefined where the session could not read it.
    */
   readonly committedAt?: (position: string | undefined) => void
+  /**
+   * A read-only request on a replica whose last check had not replayed as far as the
+   * request's WAL position: its session first reads the replica's replay position, reports
+   * it (`seen`), and throws `NotReplayed` if it is still short of `position`.
+   */
+  readonly replayedPast?: { readonly position: bigint; readonly seen: (replayed: bigint) => void }
 }
+
+/** The replica has not replayed as far as the read must see: the read belongs elsewhere. */
+export class NotReplayed extends Error {}
+
+/**
+ * With `env.replayedPast`: reads the replica's replay position as the session's first
+ * statement, and refuses the session (`NotReplayed`) if it is short of the position.
+ */
+export async function assertReplayed(session: DbSession, env: BatchEnvironment): Promise<void> {
+  if (!env.replayedPast) return
+  const [row] = await session.rows({ text: 'select pg_catalog.pg_last_wal_replay_lsn()::text as replayed', values: [] })
+  const replayed = typeof row?.replayed === 'string' ? parseWalPosition(row.replayed) : undefined
+  if (replayed !== undefined) env.replayedPast.seen(replayed)
+  if (replayed === undefined || replayed < env.replayedPast.position) throw new NotReplayed('the replica has not replayed as far as the read must see')
+}
+
 
 /**
  * Turns the answer into what is sent, inside the request's transaction (so a refusal,
@@ -103,6 +126,7 @@ export async function runBatch(batch: Batch, env: BatchEnvironment, finish: Fini
   const scope = new RequestScope(env.knex, batch.ctx, batch.roles, new ResultBudget(limits.maxResultRows, limits.maxResponseBytes), env.types)
   let commit = true
   try {
+    await assertReplayed(session, env)
     const results: QueryResult[] = []
     const coalesced = writing || pending.length < 2 ? NOTHING_COALESCED : await coalescePointReads(session, queries, scope)
     for (const [index, query] of queries.entries()) {

@@ -17,7 +17,7 @@ import { DbSession } from '../session/db-session.js'
 import { RequestScope } from '../session/request-scope.js'
 import { assertAnswerSize, ResultBudget } from '../session/result-budget.js'
 import type { CheckedRead } from '../validate/validate-query.js'
-import type { BatchEnvironment } from './run-batch.js'
+import { assertReplayed, type BatchEnvironment } from './run-batch.js'
 import { openCursor } from './run-read.js'
 
 /** Rows per batch of a stream: each is one line, and one answer for the row and byte budgets. */
@@ -51,6 +51,13 @@ export async function runStream(
   try {
     session = await start(env)
   } catch (error) {
+    released()
+    throw error
+  }
+  try {
+    await assertReplayed(session, env)
+  } catch (error) {
+    await session.end(false).catch(() => undefined)
     released()
     throw error
   }

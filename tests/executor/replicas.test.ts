@@ -353,7 +353,30 @@ describe('read replicas', () => {
       }),
     )
     expect(response.status).toBe(200)
-    expect(ran.standby).toEqual([])
+    // The replica looked at its replay position in the read's own session, and left the read.
+    expect(ran.standby.filter((sql) => /from "tags"/.test(sql))).toEqual([])
+    expect(ran.standby.some((sql) => /pg_last_wal_replay_lsn/.test(sql))).toBe(true)
     expect(ran.primary.some((sql) => /from "tags"/.test(sql))).toBe(true)
+  })
+
+  it("serves a writer's read from a replica that has replayed the write since its last check, found in the read's own session", async () => {
+    // Checks far apart: the last one predates the write.
+    const executor = executorOn({ replication: { maxLagMs: 600_000, checkEveryMs: 60_000 } })
+    await executor.ready()
+    const { db: writer, sent } = sentBy(executor)
+    const post = await writer.Post.query().insert({ title: 'replayed since the check', body: '', published: true })
+    await caughtUp()
+    ran.primary.length = 0
+    ran.standby.length = 0
+    expect(await writer.Post.query().findById(post.id)).toMatchObject({ title: 'replayed since the check' })
+    expect(sent.at(-1)!.headers.get('async-orm-lsn')).toMatch(/\//)
+    expect(ran.standby.some((sql) => /pg_last_wal_replay_lsn/.test(sql))).toBe(true)
+    expect(ran.standby.some((sql) => /from "posts"/.test(sql))).toBe(true)
+    expect(ran.primary).toEqual([])
+    // What the read found is kept: the next read needs no look of its own.
+    ran.standby.length = 0
+    await writer.Post.query().findById(post.id)
+    expect(ran.standby.some((sql) => /pg_last_wal_replay_lsn/.test(sql))).toBe(false)
+    expect(ran.standby.some((sql) => /from "posts"/.test(sql))).toBe(true)
   })
 })
