@@ -472,6 +472,8 @@ async function assertConnectionTimeout(knex: Knex): Promise<void> {
   const result = (await knex.raw('show statement_timeout')) as { rows: { statement_timeout: string }[] }
   const setting = result.rows[0]?.statement_timeout
   if (!setting || setting === '0') {
-    throw new TypeError("statementTimeout: 'connection' needs statement_timeout set on the pg connection (knex connection option)")
+    throw new TypeError(
+      "statementTimeout: 'connection' needs statement_timeout set for the pg connection: the knex connection option, or (behind a pooler) the role's or the database's setting (ALTER ROLE … SET statement_timeout = '5s'; PgBouncer's server connections opened before it keep the old value until they are replaced: RECONNECT on its admin console)",
+    )
   }
 }

@@ -37,6 +37,15 @@ const SERVER_GOING_AWAY: ReadonlySet<string> = new Set([
 ])
 
 /**
+ * What PgBouncer answers (SQLSTATE 08P01, then it closes the connection) when it cannot
+ * give the client a server connection: the server down or refusing logins, the pool
+ * exhausted, the pooler full or shutting down. The server is unavailable, not the message
+ * malformed.
+ */
+const POOLER_UNAVAILABLE =
+  /server login has been failing|server conn crashed\?|query_wait_timeout|client_login_timeout|no more connections allowed|bouncer resources exhaustion|database removed|pgbouncer cannot connect to server|server connection closed/
+
+/**
  * node-postgres's own errors for a lost or unusable connection, which carry no code. knex
  * prefixes a failed statement's message with its SQL (`select … - Connection terminated
  * unexpectedly`), so only the end of the message is matched.
@@ -54,10 +63,12 @@ export function isConnectionFailure(error: unknown, depth = 0): boolean {
   if (error === null || typeof error !== 'object' || depth > 4) return false
   const { code, message, cause, errors, nativeError } = error as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown; nativeError?: unknown }
   // Class 08 is a connection exception, except 08P01: the server refusing one malformed
-  // message (too many parameters, say) on a connection that stays usable.
+  // message (too many parameters, say) on a connection that stays usable, unless it is a
+  // pooler saying it has no server for the client.
   if (typeof code === 'string' && (SOCKET_ERRORS.has(code) || SERVER_GOING_AWAY.has(code) || (/^08[0-9A-Z]{3}$/.test(code) && code !== '08P01'))) {
     return true
   }
+  if (code === '08P01' && typeof message === 'string' && POOLER_UNAVAILABLE.test(message)) return true
   if (typeof message === 'string' && code === undefined && DRIVER_MESSAGES.test(message)) return true
   if (Array.isArray(errors) && errors.some((inner) => isConnectionFailure(inner, depth + 1))) return true
   // objection wraps a driver's error (db-errors) as `nativeError`.

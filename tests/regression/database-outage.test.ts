@@ -18,6 +18,7 @@ import { DATABASE_UNAVAILABLE, isConnectionFailure, OutageLog } from '../../exec
 import { decode, encodeRequest } from '../../shared/wire.js'
 import { TEST_SIZE, testAuth, tokenFor } from '../support/demo.js'
 import { answers, startPgCluster, type PgCluster } from '../support/pg-cluster.js'
+import { startPgBouncer, type PgBouncer } from '../support/pgbouncer.js'
 
 /** The cluster's own admin connection, which kills backends (set in `beforeAll`). */
 let admin: Knex
@@ -68,10 +69,12 @@ interface Served {
   reset(): void
 }
 
-type StatementTimeout = 'set-local' | 'connection'
+/** How the executor reaches the server: its timeout setting, or through PgBouncer (transaction mode). */
+type StatementTimeout = 'set-local' | 'connection' | 'pgbouncer'
 
 describe('database outage (ephemeral PostgreSQL, real HTTP, real clients)', { timeout: 120_000 }, () => {
   let cluster: PgCluster
+  let bouncer: PgBouncer
   const served = new Map<StatementTimeout, Served>()
   const tokens = new Map<bigint, string>()
   /** A published post, which comments may refer to. */
@@ -79,8 +82,9 @@ describe('database outage (ephemeral PostgreSQL, real HTTP, real clients)', { ti
   // knex warns on every failed acquire through its own logger; the executor's is the one under test.
   const quiet = { warn() {}, error() {}, deprecate() {}, debug() {} }
 
-  async function serveExecutor(statementTimeout: StatementTimeout): Promise<Served> {
-    const connection = statementTimeout === 'connection' ? { connectionString: cluster.url, statement_timeout: 30_000 } : cluster.url
+  async function serveExecutor(mode: StatementTimeout): Promise<Served> {
+    const statementTimeout = mode === 'connection' ? 'connection' : 'set-local'
+    const connection = mode === 'connection' ? { connectionString: cluster.url, statement_timeout: 30_000 } : mode === 'pgbouncer' ? bouncer.url('postgres') : cluster.url
     const knex = knexFactory({ client: 'pg', connection, pool: { min: 0, max: 8 }, log: quiet })
     const lines: LogLine[] = []
     const statuses: number[] = []
@@ -92,6 +96,7 @@ describe('database outage (ephemeral PostgreSQL, real HTTP, real clients)', { ti
       auth: testAuth,
       idempotency: true,
       statementTimeout,
+      ...(mode === 'pgbouncer' && { pooler: 'transaction' as const }),
       // Small, so a request waiting for a connection during an outage answers soon.
       limits: { acquireTimeoutMs: 500, statementTimeoutMs: 30_000 },
       logger: { error: record, info: record },
@@ -124,7 +129,8 @@ describe('database outage (ephemeral PostgreSQL, real HTTP, real clients)', { ti
     admin = knexFactory({ client: 'pg', connection: cluster.url, pool: { min: 0, max: 1 }, log: quiet })
     await migrate(admin)
     await seed(admin, TEST_SIZE)
-    for (const mode of ['set-local', 'connection'] as const) served.set(mode, await serveExecutor(mode))
+    bouncer = await startPgBouncer({ host: '127.0.0.1', port: cluster.port })
+    for (const mode of ['set-local', 'connection', 'pgbouncer'] as const) served.set(mode, await serveExecutor(mode))
     postId = ((await admin('posts').where({ published: true }).orderBy('id').first('id')) as { id: number }).id
     for (const id of [1n, 2n, 3n]) tokens.set(id, await tokenFor(id, { expiresIn: '30m' }))
   })
@@ -138,6 +144,7 @@ describe('database outage (ephemeral PostgreSQL, real HTTP, real clients)', { ti
       await knex.destroy()
     }
     await admin?.destroy()
+    await bouncer?.destroy()
     await cluster?.destroy()
   })
 
@@ -177,6 +184,8 @@ describe('database outage (ephemeral PostgreSQL, real HTTP, real clients)', { ti
     ['set-local', 'fast'],
     ['connection', 'fast'],
     ['set-local', 'immediate'],
+    // PgBouncer answers its own errors (08P01) while it has no server: UNAVAILABLE too.
+    ['pgbouncer', 'immediate'],
   ] as const)(
     'answers UNAVAILABLE while PostgreSQL restarts under load; reads ride through on retries (statementTimeout %s, %s shutdown)',
     async (mode, shutdown) => {
@@ -407,11 +416,18 @@ describe('connection failures are told apart from other errors', () => {
     ['terminated while ending', sample('Connection terminated')],
     ['a dead client reused', sample('ROLLBACK - Client has encountered a connection error and is not queryable')],
     ['the cause of a wrapper', new Error('pool failed', { cause: sample('connect ECONNREFUSED', { code: 'ECONNREFUSED' }) })],
+    // PgBouncer (08P01, then it closes the connection) with no server to give.
+    ['PgBouncer: server logins failing', sample('select 1 - server login has been failing, try again later (server_login_retry)', { code: '08P01' })],
+    ['PgBouncer: the server down at login', sample('client_login_timeout (server down)', { code: '08P01' })],
+    ['PgBouncer: no server connection in time', sample('query_wait_timeout', { code: '08P01' })],
+    ['PgBouncer: full', sample('no more connections allowed (max_client_conn)', { code: '08P01' })],
+    ['PgBouncer: its server connection lost', sample('server conn crashed?', { code: '08P01' })],
   ]
   const others: [string, unknown][] = [
     ['unique violation', sample('duplicate key', { code: '23505' })],
     // One refused message (too many parameters, say) on a connection that stays usable.
     ['protocol violation', sample('bind message has 14464 parameter formats but 0 parameters', { code: '08P01' })],
+    ['a syntax error that merely mentions a pooler error', sample('query_wait_timeout', { code: '42601' })],
     ['statement timeout', sample('canceling statement due to statement timeout', { code: '57014' })],
     ['syntax error', sample('syntax error at or near "x"', { code: '42601' })],
     ['a bug', new TypeError("Cannot read properties of undefined (reading 'id')")],
