@@ -16,11 +16,10 @@ import { IdempotencyStore, scopeOf, sha256, type IdempotencyOptions, type Stored
 import { checkEnvelope, readBody } from './request-body.js'
 import { assertAnswerSize } from './session/result-budget.js'
 import { runStream, type StreamLine } from './run/run-stream.js'
-import { CommitOutcomeUnknown, NotReplayed, runBatch, writes, type Batch, type BatchEnvironment, type Checked } from './run/run-batch.js'
+import { CommitOutcomeUnknown, runBatch, writes, type Batch, type BatchEnvironment, type Checked } from './run/run-batch.js'
 import { RequestValidator } from './validate/validate-write.js'
 import { buildProcedures, type Procedure } from './api/procedures.js'
 import { typeOverrides, type TypeOverrides } from './session/read-types.js'
-import { isConnectionFailure } from './outage.js'
 import { ReadRouting, type ReplicationOptions } from './route/replicas.js'
 import { assertPoolable, type Pooler } from './route/pooler.js'
 import { requestedPosition } from './route/wal-position.js'
@@ -314,32 +313,9 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
     }
   }
 
-  /**
-   * Runs a read-only request on the databases `routing` gives (the primary alone without
-   * replicas), each in turn while the last could not be reached.
-   */
-  async function onReplicas<T>(after: bigint | undefined, run: (env: BatchEnvironment) => Promise<T>, env: BatchEnvironment, before?: () => void): Promise<T> {
-    if (!routing) {
-      before?.()
-      return run(env)
-    }
-    const targets = routing.route(after)
-    for (const target of targets.slice(0, -1)) {
-      before?.()
-      const { replayedPast } = target
-      const on: BatchEnvironment = {
-        ...env,
-        knex: target.knex,
-        ...(replayedPast !== undefined && { replayedPast: { position: replayedPast, seen: (replayed: bigint) => routing.replayed(target.knex, replayed) } }),
-      }
-      try {
-        return await run(on)
-      } catch (error) {
-        if (error instanceof NotReplayed) continue
-        if (!unreachable(error)) throw error
-        routing.failed(target.knex, error)
-      }
-    }
+  /** Runs a read-only request on a replica (see `ReadRouting.read`), or without replicas on the primary. */
+  function onReplicas<T>(after: bigint | undefined, run: (env: BatchEnvironment) => Promise<T>, env: BatchEnvironment, before?: () => void): Promise<T> {
+    if (routing) return routing.read(after, env, run, before)
     before?.()
     return run(env)
   }
@@ -454,12 +430,6 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
  * (500), or a retry refused because an earlier attempt may have been applied (409).
  */
 const POSITIONED_STATUSES: ReadonlySet<number> = new Set([200, 409, 500])
-
-/** A read that failed for where it ran, not for what it asks: another database may serve it. */
-function unreachable(error: unknown): boolean {
-  // UNAVAILABLE: no free connection in `acquireTimeoutMs`; KnexTimeoutError: nor in knex's own acquireConnectionTimeout.
-  return isConnectionFailure(error) || (error instanceof ExecutorError && error.code === 'UNAVAILABLE') || (error as { name?: unknown } | null)?.name === 'KnexTimeoutError'
-}
 
 /** A saved answer: the results of its writes, `null` where a read ran (it runs again on a replay). */
 interface SavedAnswer {

@@ -11,6 +11,7 @@
  */
 import type { Knex } from 'knex'
 import type { Logger } from '../executor-error.js'
+import { ExecutorError } from '../executor-error.js'
 import { isConnectionFailure } from '../outage.js'
 import { parseWalPosition } from './wal-position.js'
 
@@ -59,6 +60,20 @@ interface StandbyState {
   /** Its WAL receiver's state (`streaming` while it receives from the primary). */
   readonly receiver: string | null
   readonly statement_timeout: string
+}
+
+/** The replica has not replayed as far as the read must see: the read belongs elsewhere. */
+export class NotReplayed extends Error {}
+
+/** What a read runs with on one database (a batch's environment, say). */
+export interface ReadPlace {
+  readonly knex: Knex
+  /**
+   * A replica whose last check had not replayed as far as the request's WAL position: the
+   * read's session first reads its replay position, reports it (`seen`), and throws
+   * `NotReplayed` if it is still short of `position`.
+   */
+  readonly replayedPast?: { readonly position: bigint; readonly seen: (replayed: bigint) => void }
 }
 
 /** Where to try a read-only request. */
@@ -119,6 +134,33 @@ export class ReadRouting {
     if (order.length === 0 && behind && after !== undefined) order.push({ knex: behind.knex, replayedPast: after })
     order.push({ knex: this.primary })
     return order
+  }
+
+  /**
+   * Runs a read-only request on the databases `route` gives, each in turn while the last
+   * could not be reached (or had not replayed far enough), the primary last; `before` runs
+   * before each attempt (a limit to check again).
+   */
+  async read<E extends ReadPlace, T>(after: bigint | undefined, env: E, run: (env: E) => Promise<T>, before?: () => void): Promise<T> {
+    const targets = this.route(after)
+    for (const target of targets.slice(0, -1)) {
+      before?.()
+      const { replayedPast } = target
+      const on: E = {
+        ...env,
+        knex: target.knex,
+        ...(replayedPast !== undefined && { replayedPast: { position: replayedPast, seen: (replayed: bigint) => this.replayed(target.knex, replayed) } }),
+      }
+      try {
+        return await run(on)
+      } catch (error) {
+        if (error instanceof NotReplayed) continue
+        if (!unreachable(error)) throw error
+        this.failed(target.knex, error)
+      }
+    }
+    before?.()
+    return run({ ...env, knex: this.primary })
   }
 
   /** A replay position a read found on `knex`: kept when it is past its last check's. */
@@ -262,4 +304,13 @@ async function systemIdentifier(knex: Knex): Promise<string | undefined> {
   } catch {
     return undefined
   }
+}
+
+/**
+ * A read that failed for where it ran, not for what it asks: another database may serve
+ * it. UNAVAILABLE: no free connection in `acquireTimeoutMs`; KnexTimeoutError: nor in
+ * knex's own `acquireConnectionTimeout`.
+ */
+function unreachable(error: unknown): boolean {
+  return isConnectionFailure(error) || (error instanceof ExecutorError && error.code === 'UNAVAILABLE') || (error as { name?: unknown } | null)?.name === 'KnexTimeoutError'
 }

@@ -3,7 +3,6 @@
  * transaction with a `statement_timeout`, a time budget for the whole request, and the
  * answer's row and byte budget shared by every query.
  */
-import type { Knex } from 'knex'
 import type { WireError } from '../../shared/error-codes.js'
 import type { QueryResult, ResponseBody } from '../../shared/wire.js'
 import { DbSession } from '../session/db-session.js'
@@ -17,6 +16,7 @@ import { isOneStatement, ownStatementsOnly, runCall, runDelete, runInsert, runUp
 import { insertInto, runRelate } from './run-relate.js'
 import { assertNever } from '../session/sql.js'
 import { parseWalPosition } from '../route/wal-position.js'
+import { NotReplayed, type ReadPlace } from '../route/replicas.js'
 import type { CheckedRead, RelatedFilter } from '../validate/validate-query.js'
 import type { CheckedQuery } from '../validate/validate-write.js'
 
@@ -33,8 +33,8 @@ export interface Batch {
   readonly keepsAnswer?: boolean
 }
 
-export interface BatchEnvironment {
-  readonly knex: Knex
+/** Where and how a request's queries run; `knex` and `replayedPast` say where (see `ReadPlace`). */
+export interface BatchEnvironment extends ReadPlace {
   readonly limits: Limits
   /** The connection sets `statement_timeout` (`statementTimeout: 'connection'`). */
   readonly connectionTimeout: boolean
@@ -49,16 +49,7 @@ export interface BatchEnvironment {
    * replicas): called with it, or with undefined where the session could not read it.
    */
   readonly committedAt?: (position: string | undefined) => void
-  /**
-   * A read-only request on a replica whose last check had not replayed as far as the
-   * request's WAL position: its session first reads the replica's replay position, reports
-   * it (`seen`), and throws `NotReplayed` if it is still short of `position`.
-   */
-  readonly replayedPast?: { readonly position: bigint; readonly seen: (replayed: bigint) => void }
 }
-
-/** The replica has not replayed as far as the read must see: the read belongs elsewhere. */
-export class NotReplayed extends Error {}
 
 /**
  * With `env.replayedPast`: reads the replica's replay position as the session's first
