@@ -8,7 +8,7 @@
 export const WAL_POSITION_HEADER = 'async-orm-lsn'
 
 /** `pg_lsn`'s text (`16/B374D848`): two hexadecimal 32-bit halves. */
-const WAL_POSITION = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/
+export const WAL_POSITION = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/
 
 /** The later of two WAL positions; `seen` is kept when `next` is not a position. */
 export function newerPosition(seen: string | undefined, next: string): string | undefined {

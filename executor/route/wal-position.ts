@@ -3,15 +3,12 @@
  * carries in its `async-orm-lsn` header, and what a later read sends back so that it is
  * served only by a database that has replayed that write.
  */
-import { WAL_POSITION_HEADER } from '../../shared/headers.js'
+import { WAL_POSITION, WAL_POSITION_HEADER } from '../../shared/headers.js'
 import { ExecutorError } from '../executor-error.js'
-
-/** `pg_lsn`'s text: two hexadecimal 32-bit halves. */
-const LSN = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/
 
 /** A position as a number, comparable across halves; undefined for any other text. */
 export function parseWalPosition(text: string): bigint | undefined {
-  const match = LSN.exec(text)
+  const match = WAL_POSITION.exec(text)
   if (!match) return undefined
   return (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`)
 }

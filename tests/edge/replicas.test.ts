@@ -4,67 +4,38 @@
  * newest WAL position the writes answered, so the cache never keeps an answer from a
  * replica that had not replayed them.
  */
-import { Miniflare } from 'miniflare'
 import knexFactory, { type Knex } from 'knex'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { api, type DemoCtx } from '../../examples/demo/api.js'
-import { createExecutor, proxyAuth } from '../../executor/index.js'
-import { serve, type RunningServer } from '../../executor/adapters/node.js'
-import { decode, encodeRequest } from '../../shared/wire.js'
-import { tokenFor, TEST_SECRET } from '../support/demo.js'
+import type { DemoCtx } from '../../examples/demo/api.js'
+import { tokenFor } from '../support/demo.js'
+import { startEdge, type EdgeSetup } from '../support/edge-proxy.js'
 import { startReplication, type Replication } from '../support/replication.js'
-import { bundleWorker } from '../support/workers.js'
-
-const HOP_SECRET = 'a hop secret shared by proxy and executor, 32+ chars'
 
 describe('edge proxy cache in front of read replicas', () => {
   let cluster: Replication
   let knexes: Knex[] = []
-  let origin: RunningServer
-  let mf: Miniflare
-  const forwardedPositions: (string | null)[] = []
+  let edge: EdgeSetup
 
   beforeAll(async () => {
     cluster = await startReplication()
     knexes = [cluster.primary.url, cluster.standby.url].map((url) => knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 4 } }))
-    const executor = createExecutor({
-      knex: knexes[0]!,
-      replicas: [knexes[1]!],
-      // The paused replica stays in bounds: only a position keeps reads off it.
-      replication: { maxLagMs: 600_000, checkEveryMs: 20 },
-      api,
-      logger: { error() {} },
-      auth: proxyAuth<DemoCtx>({ secret: HOP_SECRET, context: (identity) => ({ authorId: BigInt(String(identity.sub)) }) }),
-    })
-    origin = await serve(
-      Object.assign(
-        (request: Request) => {
-          forwardedPositions.push(request.headers.get('async-orm-lsn'))
-          return executor(request)
-        },
-        { ready: executor.ready },
-      ),
-      { port: 0 },
-    )
-    mf = new Miniflare({
-      modules: true,
-      script: await bundleWorker('edge/worker.ts'),
-      compatibilityDate: '2025-01-01',
-      durableObjects: { RATE_LIMITER: 'RateLimiter', CACHE_VERSION: 'CacheVersion' },
-      bindings: { EXECUTOR_URL: `${origin.url}/orm`, HOP_SECRET, JWT_SECRET: TEST_SECRET, JWT_AUDIENCE: 'async-orm-tests', RATE_LIMIT: '1000', RATE_WINDOW_SECONDS: '60' },
+    edge = await startEdge<DemoCtx>({
+      executor: {
+        knex: knexes[0]!,
+        replicas: [knexes[1]!],
+        // The paused replica stays in bounds: only a position keeps reads off it.
+        replication: { maxLagMs: 600_000, checkEveryMs: 20 },
+      },
+      context: (identity) => ({ authorId: BigInt(String(identity.sub)) }),
     })
   }, 120_000)
   afterAll(async () => {
-    await mf?.dispose()
-    await origin?.close()
+    await edge?.close()
     await Promise.all(knexes.map((knex) => knex.destroy()))
     await cluster?.destroy()
   })
 
-  const viaProxy = async (body: unknown, headers: Record<string, string> = {}) => {
-    const response = await mf.dispatchFetch('http://edge.local/orm', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: encodeRequest(body as never) })
-    return { status: response.status, headers: response.headers, body: decode<{ results: { data: unknown }[] }>(await response.text()) }
-  }
+  const viaProxy = (body: unknown, headers: Record<string, string>) => edge.viaProxy(body, headers) as Promise<{ status: number; headers: { get(name: string): string | null }; body: { results: { data: unknown }[] } }>
 
   it("fills the cache after a write from a database that has it, while the replica lags: another caller's cached read shows the write", async () => {
     const tags = { v: 1, queries: [{ model: 'Tag', op: 'select', orderBy: [{ column: 'id', direction: 'asc' }], limit: 200, cache: { ttl: 600 } }] }
@@ -82,10 +53,10 @@ describe('edge proxy cache in front of read replicas', () => {
       expect(position).toMatch(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/)
       // The reader has written nothing: it sends no position, yet the read that refills the
       // cache carries the write's, and is served from the primary.
-      forwardedPositions.length = 0
+      const forwarded = edge.received.length
       const after = await viaProxy(tags, reader)
       expect(after.headers.get('x-async-orm-cache')).toBe('MISS')
-      expect(forwardedPositions).toEqual([position])
+      expect(edge.received.slice(forwarded).map((request) => request.headers.get('async-orm-lsn'))).toEqual([position])
       expect(names(after)).toContain('written at the edge')
       await new Promise((resolve) => setTimeout(resolve, 100))
       const cached = await viaProxy(tags, reader)

@@ -11,7 +11,7 @@ import { createClient, type Client } from '../../client/index.js'
 import * as v from 'valibot'
 import { createExecutor, procedure, type Executor, type ExecutorOptions } from '../../executor/index.js'
 import { api, procedures, type DemoApi, type DemoProcedures } from '../../examples/demo/api.js'
-import type { PgCluster } from '../support/pg-cluster.js'
+import { startPgCluster, type PgCluster } from '../support/pg-cluster.js'
 import { startReplication, until, type Replication } from '../support/replication.js'
 import { testAuth, tokenFor } from '../support/demo.js'
 import { decode, encodeRequest } from '../../shared/wire.js'
@@ -72,6 +72,14 @@ function sentBy(...executors: Executor[]): { db: Client<DemoApi, DemoProcedures>
   })
   return { db: client, sent }
 }
+
+/** Waits until `read` runs on `side` (what that side ran is cleared before each try). */
+const untilServedBy = (side: keyof typeof ran, read: () => PromiseLike<unknown>, what: string) =>
+  until(async () => {
+    ran[side].length = 0
+    await read()
+    return ran[side].length > 0
+  }, what)
 
 const pause = () => cluster.pause()
 const caughtUp = () => cluster.caughtUp()
@@ -214,11 +222,7 @@ describe('read replicas', () => {
     }
     await caughtUp()
     // Once the replica has replayed the write, it serves the writer's reads again.
-    await until(async () => {
-      ran.standby.length = 0
-      await writer.Post.query().where('authorId', 1n).limit(1)
-      return ran.standby.length > 0
-    }, "the replica serves the writer's reads again")
+    await untilServedBy('standby', () => writer.Post.query().where('authorId', 1n).limit(1), "the replica serves the writer's reads again")
   })
 
   it('serves reads from the primary while the replica is further behind than maxLagMs', async () => {
@@ -229,20 +233,12 @@ describe('read replicas', () => {
     await pause()
     try {
       await primaryKnex.raw("insert into tags (name) values ('lagging')")
-      await until(async () => {
-        ran.primary.length = 0
-        await db.Tag.query().limit(1)
-        return ran.primary.length > 0
-      }, 'reads leave the lagging replica')
+      await untilServedBy('primary', () => db.Tag.query().limit(1), 'reads leave the lagging replica')
       expect(logged.some((line) => /replicas\[0\] serves no reads: it is more than 200 ms behind/.test(line))).toBe(true)
     } finally {
       await cluster.resume()
     }
-    await until(async () => {
-      ran.standby.length = 0
-      await db.Tag.query().limit(1)
-      return ran.standby.length > 0
-    }, 'the replica serves reads again')
+    await untilServedBy('standby', () => db.Tag.query().limit(1), 'the replica serves reads again')
   })
 
   it('reads from the primary after an idle spell, until a new check has found the replica in bounds', async () => {
@@ -259,11 +255,7 @@ describe('read replicas', () => {
     await db.Tag.query().limit(1)
     expect(ran.standby).toEqual([])
     expect(ran.primary.some((sql) => /from "tags"/.test(sql))).toBe(true)
-    await until(async () => {
-      ran.standby.length = 0
-      await db.Tag.query().limit(1)
-      return ran.standby.length > 0
-    }, 'the replica serves reads again')
+    await untilServedBy('standby', () => db.Tag.query().limit(1), 'the replica serves reads again')
   })
 
   it('loses no read when the replica stops under load, and uses it again once it is back', async () => {
@@ -295,11 +287,7 @@ describe('read replicas', () => {
     expect(logged.some((line) => /replicas\[0\] serves no reads/.test(line))).toBe(true)
 
     await standby.start()
-    await until(async () => {
-      ran.standby.length = 0
-      await db.Post.query().limit(1)
-      return ran.standby.length > 0
-    }, 'the replica serves reads again')
+    await untilServedBy('standby', () => db.Post.query().limit(1), 'the replica serves reads again')
     expect(logged.some((line) => /replicas\[0\] serves reads again/.test(line))).toBe(true)
   })
 
@@ -324,6 +312,20 @@ describe('read replicas', () => {
     const executor = executorOn({ replicas: [connect(primary, [])] })
     await expect(executor.ready()).rejects.toThrow(/replicas\[0\]: it is not a standby \(pg_is_in_recovery\(\) is false\)/)
   })
+
+  it('refuses at ready() a standby of another cluster (its system identifier is not the primary\'s)', async () => {
+    const otherPrimary = await startPgCluster()
+    const otherStandby = await startPgCluster({ standbyOf: otherPrimary })
+    const other = knexFactory({ client: 'pg', connection: otherStandby.url, pool: { min: 0, max: 1 } })
+    try {
+      const executor = executorOn({ replicas: [other] })
+      await expect(executor.ready()).rejects.toThrow(/replicas\[0\]: it is a standby of another cluster/)
+    } finally {
+      await other.destroy()
+      await otherStandby.destroy()
+      await otherPrimary.destroy()
+    }
+  }, 120_000)
 
   it('refuses a request whose async-orm-lsn is not a WAL position, before reading it', async () => {
     const executor = executorOn()

@@ -97,6 +97,12 @@ const api = {
   Trimmed: expose(Trimmed, { read: { allow: true, columns: ['id', 'body'] }, insert: { allow: true, columns: ['body'] } }),
 }
 
+/** A write, then the same row again (a unique violation) with its failure caught: the transaction is aborted. */
+async function writeThenCatchFailure(trx: Knex.Transaction): Promise<void> {
+  await trx('notes').insert({ body: 'before the failure' })
+  await trx('notes').insert({ body: 'before the failure' }).catch(() => undefined)
+}
+
 const procedures = {
   /** Its first statement is a text of two statements, with no parameters (pg's simple protocol). */
   twoSelects: procedure({ allow: true, args: v.object({}), run: async ({ trx }) => ((await trx.raw('select 1 as one; select 2 as two')) as unknown as { rows: unknown[] }[]).map((r) => r.rows) }),
@@ -127,8 +133,7 @@ const procedures = {
     allow: true,
     args: v.object({}),
     run: async ({ trx }) => {
-      await trx('notes').insert({ body: 'before the failure' })
-      await trx('notes').insert({ body: 'before the failure' }).catch(() => undefined)
+      await writeThenCatchFailure(trx)
       return 'already'
     },
   }),
@@ -137,8 +142,7 @@ const procedures = {
     allow: true,
     args: v.object({}),
     run: async ({ trx }) => {
-      await trx('notes').insert({ body: 'before the failure' })
-      await trx('notes').insert({ body: 'before the failure' }).catch(() => undefined)
+      await writeThenCatchFailure(trx)
       await trx.commit()
       return 'committed, it thinks'
     },
