@@ -35,6 +35,12 @@ export default tseslint.config(
     },
   },
   {
+    files: ['tanstack-query/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../executor/*', '../msw/*', ...serverOnly], message: 'the TanStack Query integration runs where the client runs' }] }],
+    },
+  },
+  {
     files: ['msw/stubs.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['../executor/*', ...serverOnly], message: 'the stubs run in browsers too' }] }],

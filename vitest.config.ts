@@ -11,6 +11,7 @@ const ENTRIES: Record<string, string> = {
   'async-orm/edge': './edge/worker.ts',
   'async-orm/msw': './msw/index.ts',
   'async-orm/msw/stubs': './msw/stubs.ts',
+  'async-orm/tanstack-query': './tanstack-query/index.ts',
 }
 
 export default defineConfig({

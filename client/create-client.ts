@@ -104,6 +104,7 @@ export function createClient<Api, Procedures = {}>(options: ClientOptions): Clie
   const transport = new Transport(options)
   const run: Runner = Object.assign((query: Query, signal?: AbortSignal) => transport.send(query, signal), {
     stream: (query: Query, signal?: AbortSignal) => transport.stream(query, signal),
+    link: transport,
   })
   const handles = models<Api>(run)
   const call = (runner: typeof run | undefined) => (procedure: string, args: unknown) =>

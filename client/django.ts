@@ -2,6 +2,7 @@
  * The Django-style facade of django-async-orm, over the same AST:
  * `db.User.objects.filter({ age__gte: 18 }).exclude({ name: 'Bob' }).orderBy('-createdAt').slice(0, 5)`.
  */
+import { LINK, type ClientLink } from './client-link.js'
 import type { ComparisonOperator, Filter, Scalar } from '../shared/query-ast.js'
 import { AsyncOrmError } from './client-error.js'
 import type { QuerySet } from './queryset.js'
@@ -114,6 +115,11 @@ export class DjangoQuerySet<Api, K extends keyof Api & string> extends Deferred<
 
   toJSON() {
     return this.qs.toJSON()
+  }
+
+  /** @internal The client this queryset runs on, for integrations. */
+  get [LINK](): ClientLink | undefined {
+    return this.qs[LINK]
   }
 
   override fetch(options?: RunOptions): Promise<RowOf<Api, K>[]> {

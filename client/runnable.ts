@@ -8,10 +8,15 @@ import { FilterBuilder } from './filter-builder.js'
 import { buildError, failSoftly } from './soft-fail.js'
 import { toQuery, type QueryState } from './query-state.js'
 import type { RefOf } from './types.js'
+import { LINK, type ClientLink } from './client-link.js'
 
-/** Sends one query and resolves with its data; `stream` sends a select as a stream and yields its rows. */
+/**
+ * Sends one query and resolves with its data; `stream` sends a select as a stream and
+ * yields its rows; `link` is what integrations need of the client.
+ */
 export type Runner = ((query: Query, signal?: AbortSignal) => Promise<unknown>) & {
   readonly stream?: (query: Query, signal?: AbortSignal) => AsyncIterable<unknown>
+  readonly link?: ClientLink
 }
 
 export type { RunOptions }
@@ -24,6 +29,11 @@ export abstract class Runnable<Api, K extends keyof Api & string, Out> extends F
     readonly runner: Runner | undefined,
   ) {
     super(state)
+  }
+
+  /** @internal The client this queryset runs on, for integrations. */
+  get [LINK](): ClientLink | undefined {
+    return this.runner?.link
   }
 
   /** The wire form of this query: plain data, safe to log and compare. */

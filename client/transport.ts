@@ -15,7 +15,9 @@ import { ERROR_CODES, ERROR_STATUS, isErrorCode, type ErrorCode, type WireError 
 import { WRITE_OPS, type Query } from '../shared/query-ast.js'
 import { newerPosition, WAL_POSITION_HEADER } from '../shared/headers.js'
 import { PROTOCOL_VERSION, type ErrorBody, type ResponseBody, type SuperJSONCodec } from '../shared/wire.js'
+import type { ApiDescription } from '../shared/api-description.js'
 import { AsyncOrmError } from './client-error.js'
+import type { ClientLink } from './client-link.js'
 
 export type HeadersOption = HeadersInit | (() => HeadersInit | Promise<HeadersInit>)
 
@@ -80,8 +82,16 @@ interface Pending {
   settled: boolean
 }
 
-export class Transport {
+/** Whole-request failures after which writes may have been applied: their outcome is unknown. */
+const UNKNOWN_OUTCOME = new Set<string>(['NETWORK_ERROR', 'ABORTED', 'INTERNAL'])
+
+export class Transport implements ClientLink {
   private queue: Pending[] = []
+  private readonly writeListeners = new Set<(writes: readonly Query[]) => void>()
+  /** The API's description, asked for (`describe()`), or known. */
+  private description: Promise<ApiDescription | undefined> | undefined
+  /** Set while the description is asked for and no request has carried the question yet. */
+  private describing: ((api: ApiDescription | undefined, answered: boolean) => void) | undefined
   private scheduled = false
   private readonly $fetch: $Fetch
   private readonly codec: SuperJSONCodec
@@ -92,6 +102,10 @@ export class Transport {
    * reads only from a database that has replayed it (read-your-writes).
    */
   private position: string | undefined
+
+  get url(): string {
+    return this.options.url
+  }
 
   constructor(private readonly options: ClientOptions) {
     const given = options.fetch
@@ -127,6 +141,47 @@ export class Transport {
     this.queue = []
     const size = this.options.batch === false ? 1 : (this.options.batch?.maxSize ?? 50)
     for (let i = 0; i < queue.length; i += size) void this.dispatch(queue.slice(i, i + size))
+    // No read-only request took the question along: it goes on its own.
+    if (this.describing) void this.dispatch([])
+  }
+
+  plain(query: Query): unknown {
+    return JSON.parse(this.codec.stringify(query))
+  }
+
+  describe(): Promise<ApiDescription | undefined> {
+    this.description ??= new Promise<ApiDescription | undefined>((resolve) => {
+      this.describing = (api, answered) => {
+        // An executor that answered without it does not describe its API; after a failure
+        // it is asked again next time.
+        if (!answered) this.description = undefined
+        resolve(api)
+      }
+      if (!this.scheduled) {
+        this.scheduled = true
+        afterThisTick(() => this.flush())
+      }
+    })
+    return this.description
+  }
+
+  onWrites(listener: (writes: readonly Query[]) => void): () => void {
+    this.writeListeners.add(listener)
+    return () => void this.writeListeners.delete(listener)
+  }
+
+  /** Tells the write listeners which of `queries` may have been applied (`applied(index)`). */
+  private wrote(queries: readonly Query[], applied: (index: number) => boolean): void {
+    if (this.writeListeners.size === 0) return
+    const writes = queries.filter((query, index) => MUTATIONS.has(query.op) && applied(index))
+    if (writes.length === 0) return
+    for (const listener of this.writeListeners) {
+      try {
+        listener(writes)
+      } catch {
+        // A listener's failure is its own: the write's callers still get their answers.
+      }
+    }
   }
 
   private async dispatch(batch: Pending[]): Promise<void> {
@@ -135,8 +190,10 @@ export class Transport {
     const controller = batch.some((p) => p.signal) ? new AbortController() : undefined
     const onAbort = () => batch.every((p) => p.settled) && controller?.abort()
     for (const p of batch) p.signal?.addEventListener('abort', onAbort, { once: true })
+    const queries = batch.map((p) => p.query)
     try {
-      const body = await this.post(batch.map((p) => p.query), controller?.signal, false)
+      const body = await this.post(queries, controller?.signal, false)
+      this.wrote(queries, (i) => body.results[i] === undefined || !('error' in body.results[i]!))
       batch.forEach((p, i) => {
         const result = body.results[i]
         if (result === undefined) {
@@ -148,6 +205,7 @@ export class Transport {
         }
       })
     } catch (error) {
+      this.wrote(queries, () => outcomeUnknown(error))
       for (const p of batch) settle(p, () => p.reject(error))
     } finally {
       for (const p of batch) p.signal?.removeEventListener('abort', onAbort)
@@ -161,8 +219,17 @@ export class Transport {
   async sendAtomic(queries: Query[], signal?: AbortSignal): Promise<unknown[]> {
     if (signal?.aborted) throw aborted(signal)
     try {
-      const { results, failed: reported } = await this.post(queries, signal, true)
+      let body: ResponseBody
+      try {
+        body = await this.post(queries, signal, true)
+      } catch (error) {
+        this.wrote(queries, () => outcomeUnknown(error))
+        throw error
+      }
+      const { results, failed: reported } = body
       const failed = typeof reported === 'number' ? reported : results.findIndex((result) => 'error' in result)
+      // Rolled back, or all applied.
+      this.wrote(queries, () => failed === -1)
       if (failed !== -1 && results[failed] && 'error' in results[failed]) {
         const { error } = results[failed] as { error: WireError }
         const wire = fromWire(error)
@@ -176,10 +243,20 @@ export class Transport {
   }
 
   private async post(queries: Query[], signal: AbortSignal | undefined, atomic: boolean): Promise<ResponseBody> {
-    const body = this.codec.stringify(atomic ? { v: PROTOCOL_VERSION, queries, atomic } : { v: PROTOCOL_VERSION, queries })
     const writes = queries.some((query) => MUTATIONS.has(query.op))
-    const response = await this.exchange(body, writes, signal, 'text')
-    return parse(this.options.url, response, typeof response._data === 'string' ? response._data : '', this.codec)
+    // The API's description rides on a read-only request (the executor answers it to no other).
+    const describing = writes ? undefined : this.describing
+    if (describing) this.describing = undefined
+    const envelope = { v: PROTOCOL_VERSION, queries, ...(atomic && { atomic }), ...(describing && { describe: true }) }
+    try {
+      const response = await this.exchange(this.codec.stringify(envelope), writes, signal, 'text')
+      const body = parse(this.options.url, response, typeof response._data === 'string' ? response._data : '', this.codec)
+      describing?.(isDescription(body.api) ? body.api : undefined, true)
+      return body
+    } catch (error) {
+      describing?.(undefined, false)
+      throw error
+    }
   }
 
   /**
@@ -358,6 +435,16 @@ function parse(url: string, response: Response, text: string, codec: SuperJSONCo
     status: response.status,
     message: `[POST ${url}] ${response.status} ${response.statusText || code}: the response is not an async-orm answer`,
   })
+}
+
+function isDescription(value: unknown): value is ApiDescription {
+  const models = (value as Partial<ApiDescription> | null | undefined)?.models
+  return models !== null && typeof models === 'object'
+}
+
+/** Whether writes in a request that failed as a whole may have been applied all the same. */
+function outcomeUnknown(error: unknown): boolean {
+  return !(error instanceof AsyncOrmError) || UNKNOWN_OUTCOME.has(error.code)
 }
 
 function isResponseBody(value: unknown): value is ResponseBody {

@@ -125,20 +125,23 @@ async function rateLimited(env: Env, counter: string): Promise<Response | undefi
  * rather than left stale (the executor refuses a malformed envelope anyway).
  */
 function classify(body: string): { writes: boolean; writeAt?: readonly number[]; cache?: { ttl: number; swr: number } } {
-  let envelope: { queries?: unknown; stream?: unknown } | undefined
+  let envelope: { queries?: unknown; stream?: unknown; describe?: unknown } | undefined
   try {
-    envelope = (JSON.parse(body) as { json?: { queries?: unknown; stream?: unknown } }).json
+    envelope = (JSON.parse(body) as { json?: typeof envelope }).json
   } catch {
     return { writes: true }
   }
   const queries = envelope?.queries
+  // A request for the API's description alone writes nothing (the executor refuses it with writes).
+  if (Array.isArray(queries) && queries.length === 0 && envelope?.describe === true) return { writes: false }
   if (!Array.isArray(queries) || queries.length === 0) return { writes: true }
   const ops = queries.map((q) => (q !== null && typeof q === 'object' ? (q as { op?: unknown }).op : undefined))
   const writeAt = ops.flatMap((op, index) => (typeof op !== 'string' || !READ_OPS.has(op) ? [index] : []))
   const writes = writeAt.length > 0
   if (writes) return { writes, writeAt }
-  // A stream (`qs.stream()`) is passed through as it comes, never cached.
-  if (envelope?.stream !== undefined) return { writes }
+  // A stream (`qs.stream()`) is passed through as it comes, never cached; so is an answer
+  // that describes the API.
+  if (envelope?.stream !== undefined || envelope?.describe !== undefined) return { writes }
   let ttl = Infinity
   let swr = Infinity
   for (const query of queries as { cache?: { ttl?: unknown; swr?: unknown } }[]) {

@@ -7,7 +7,8 @@ import type { ApiShape } from '../shared/api-types.js'
 import { ERROR_STATUS } from '../shared/error-codes.js'
 import SuperJSON from 'superjson'
 import { customTypesOf, decode, decodeRequestText, encode, encodeOwned, type QueryResult, type SuperJSONCodec } from '../shared/wire.js'
-import { buildApiMetadata } from './api/api-metadata.js'
+import { buildApiMetadata, type ApiMetadata } from './api/api-metadata.js'
+import { describeApi } from './api/describe-api.js'
 import { columnNames, ExecutorError, toWireError, type ColumnNames, type Logger } from './executor-error.js'
 import { OutageLog } from './outage.js'
 import { resolveLimits, type Limits } from './limits.js'
@@ -96,6 +97,14 @@ export interface ExecutorOptions<Ctx> {
    * set instead. The executor itself keeps no session state. Default `'none'`.
    */
   readonly pooler?: Pooler
+  /**
+   * Whether a read-only request may ask for the API's description (`describe: true`): the
+   * models the caller may read, their exposed relations into models it may read, and the
+   * foreign keys between them; names only. `async-orm/tanstack-query` asks for it to
+   * invalidate exactly the queries a write can change. `false` leaves it out of answers
+   * (clients then invalidate more). Default `true`.
+   */
+  readonly describe?: boolean
 }
 
 export interface CorsOptions {
@@ -150,7 +159,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
     : undefined
   const custom = customTypesOf(options.superjson ?? SuperJSON)
   const routing = options.replicas?.length ? new ReadRouting(knex, options.replicas, options.replication ?? {}, logger, connectionTimeout) : undefined
-  let compiled: Promise<{ validator: RequestValidator; names: ColumnNames; types: TypeOverrides }> | undefined
+  let compiled: Promise<{ validator: RequestValidator; names: ColumnNames; types: TypeOverrides; meta: ApiMetadata }> | undefined
   const compile = () =>
     (compiled ??= (async () => {
       if (options.pooler === 'transaction') {
@@ -166,7 +175,7 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
         async (text, values) => ((await knex.raw(text.replace(/\$1/, '?'), values as Knex.RawBinding[])) as { rows: { oid: unknown; name: unknown }[] }).rows,
         options.types,
       )
-      return { validator: new RequestValidator(meta, limits, procedures, custom), names: columnNames(meta), types }
+      return { validator: new RequestValidator(meta, limits, procedures, custom), names: columnNames(meta), types, meta }
     })().catch((error: unknown) => {
       // A mistake in the API or the options stays (TypeError); anything else (the database
       // unreachable at start) is tried again by the next request or ready().
@@ -257,8 +266,8 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
       // Who is calling is settled before the body is parsed: parsing is what costs.
       const ctx = await authenticate(request, text)
       const body = decodeRequestText(text, { maxDepth: limits.maxAstDepth, maxNodes: limits.maxAstNodes, maxStringLength: limits.maxStringLength }, custom)
-      const { queries, atomic, stream } = checkEnvelope(body, limits)
-      const { validator, names, types } = await compile()
+      const { queries, atomic, stream, describe } = checkEnvelope(body, limits)
+      const { validator, names, types, meta } = await compile()
       const report = (error: unknown) => toWireError(error, requestId, logger, names)
       const roles = ctx === null ? [] : rolesOf(ctx)
       const env: BatchEnvironment = { knex, limits, connectionTimeout, report, signal: () => request.signal, types }
@@ -293,10 +302,14 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
       })
       const batch: Batch = { ctx, roles, queries: checked, atomic }
       if (!checked.some(writes)) {
+        // The description rides on a read-only answer (a client asks with its first reads).
+        const api = describe && options.describe !== false ? { api: describeApi(meta, ctx, roles) } : undefined
+        if (checked.length === 0) return answer(encode({ results: [], ...api }, custom))
         // A read-only answer holds only rows this request read: encoded in place, not copied.
-        const read = (on: BatchEnvironment) => runBatch(batch, on, async (body) => sized(encodeOwned(body, custom)))
+        const read = (on: BatchEnvironment) => runBatch(batch, on, async (body) => sized(encodeOwned(api ? { ...body, ...api } : body, custom)))
         return answer(await (atomic ? read(env) : onReplicas(after, read, env)))
       }
+      if (describe) throw new ExecutorError('BAD_REQUEST', 'describe is answered to requests without writes: ask for it on its own or with reads')
       if (!routing) return await write(request, requestId, text, ctx, batch, env)
       // With replicas, every answer to a write request carries the primary's WAL position:
       // after its commit, or (a failure, which an earlier attempt may not have had) now.

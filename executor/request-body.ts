@@ -49,19 +49,20 @@ function decodeUtf8(bytes: Uint8Array): string {
 
 /**
  * The envelope's fields, checked: a known version, 1 to `maxBatch` queries (exactly one
- * for a stream), nothing else.
+ * for a stream; none when it only asks for the API's description), nothing else.
  */
-export function checkEnvelope(body: unknown, limits: Limits): { queries: readonly unknown[]; atomic: boolean; stream: boolean } {
+export function checkEnvelope(body: unknown, limits: Limits): { queries: readonly unknown[]; atomic: boolean; stream: boolean; describe: boolean } {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new ExecutorError('BAD_REQUEST', 'request must be { v, queries }')
   }
-  const { v, queries, atomic, stream, ...rest } = body as Record<string, unknown>
+  const { v, queries, atomic, stream, describe, ...rest } = body as Record<string, unknown>
   if (v !== PROTOCOL_VERSION) {
     throw new ExecutorError('UNSUPPORTED_VERSION', `protocol version ${String(v)} is not supported; this executor speaks ${PROTOCOL_VERSION}`)
   }
   const extra = Object.keys(rest)[0]
   if (extra !== undefined) throw new ExecutorError('BAD_REQUEST', `unknown field "${extra.slice(0, 40)}" in request`)
-  if (!Array.isArray(queries) || queries.length === 0) {
+  if (describe !== undefined && typeof describe !== 'boolean') throw new ExecutorError('BAD_REQUEST', 'describe must be a boolean')
+  if (!Array.isArray(queries) || (queries.length === 0 && describe !== true)) {
     throw new ExecutorError('BAD_REQUEST', 'queries must be a non-empty array')
   }
   if (queries.length > limits.maxBatch) {
@@ -69,6 +70,9 @@ export function checkEnvelope(body: unknown, limits: Limits): { queries: readonl
   }
   if (atomic !== undefined && typeof atomic !== 'boolean') throw new ExecutorError('BAD_REQUEST', 'atomic must be a boolean')
   if (stream !== undefined && typeof stream !== 'boolean') throw new ExecutorError('BAD_REQUEST', 'stream must be a boolean')
-  if (stream === true && (queries.length !== 1 || atomic === true)) throw new ExecutorError('BAD_REQUEST', 'a stream carries exactly one query, and is not atomic')
-  return { queries, atomic: atomic === true, stream: stream === true }
+  if (stream === true && (queries.length !== 1 || atomic === true || describe === true)) {
+    throw new ExecutorError('BAD_REQUEST', 'a stream carries exactly one query, and is not atomic and asks for no description')
+  }
+  if (atomic === true && queries.length === 0) throw new ExecutorError('BAD_REQUEST', 'queries must be a non-empty array')
+  return { queries, atomic: atomic === true, stream: stream === true, describe: describe === true }
 }

@@ -15,6 +15,7 @@
  * registered custom types go through the instance. Tests keep its output identical to
  * what superjson reads.
  */
+import type { ApiDescription } from './api-description.js'
 import type { ErrorCode, WireError } from './error-codes.js'
 import type { Query } from './query-ast.js'
 
@@ -78,6 +79,8 @@ export interface RequestBody {
   readonly queries: readonly Query[]
   /** All queries in one transaction: all applied, or none. */
   readonly atomic?: boolean
+  /** Answer the API's description too (`api`); only in a request without writes, whose `queries` may then be empty. */
+  readonly describe?: boolean
 }
 
 export type QueryResult = { readonly data: unknown } | { readonly error: WireError }
@@ -86,6 +89,8 @@ export interface ResponseBody {
   readonly results: readonly QueryResult[]
   /** In an atomic request that was rolled back: the position of the query that failed. */
   readonly failed?: number
+  /** The API as the caller may see it, when the request asked (`describe: true`) and the executor describes it. */
+  readonly api?: ApiDescription
 }
 
 /** A whole-request failure: the HTTP status comes from `ERROR_STATUS`. */

@@ -13,6 +13,18 @@ import { BaseModel } from '../../examples/demo/models.js'
 import { knexSnakeCaseMappers } from 'objection'
 import { encodeRequest, decode, type RequestBody, type ResponseBody } from '../../shared/wire.js'
 import { openDatabase, type DatabaseKind, type TestDatabase } from './databases.js'
+import type { ApiDescription } from '../../shared/api-description.js'
+
+/** The demo API's description, as its executor answers it to a caller who may read every model. */
+export const DEMO_DESCRIPTION: ApiDescription = {
+  models: {
+    Author: { relations: { profile: 'Profile', posts: 'Post', comments: 'Comment' }, references: [] },
+    Profile: { relations: { author: 'Author' }, references: ['Author'] },
+    Post: { relations: { author: 'Author', comments: 'Comment', tags: 'Tag' }, references: ['Author'] },
+    Comment: { relations: { post: 'Post', author: 'Author' }, references: ['Author', 'Post'] },
+    Tag: { relations: { posts: 'Post' }, references: [] },
+  },
+}
 
 export const TEST_SIZE: SeedSize = { authors: 60, postsPerAuthor: 6, commentsPerPost: 3 }
 

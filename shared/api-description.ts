@@ -1,0 +1,22 @@
+/**
+ * What an executor tells a client about its API when the client asks (`describe: true`
+ * in a request): the models the caller may read and how they connect. A client cache uses
+ * it to know which models a query reads through its relations, so that a write
+ * invalidates exactly the queries it can change. It names models and relations, never
+ * columns, rows or policies, and only what the caller may read.
+ */
+export interface ApiDescription {
+  /** The exposed models the caller may read, by the name clients use. */
+  readonly models: { readonly [model: string]: ModelDescription }
+}
+
+export interface ModelDescription {
+  /** Exposed relations into models the caller may read: relation name → related model. */
+  readonly relations: { readonly [relation: string]: string }
+  /**
+   * Models the caller may read that this model's rows point at with foreign keys (from
+   * objection's relation mappings): deleting one of their rows may delete or change rows
+   * of this model too (`on delete cascade`, `set null`).
+   */
+  readonly references: readonly string[]
+}

@@ -1,0 +1,221 @@
+/**
+ * `async-orm/tanstack-query`: querysets in TanStack Query (React, Vue, Solid, Svelte,
+ * Angular: any adapter of `@tanstack/query-core` v5), typed, keyed by their AST, and
+ * invalidated after writes by the models they read.
+ *
+ * - `queryOptions(qs)`: `{ queryKey, queryFn, retry }` for any read.
+ * - `infiniteQueryOptions(qs, { pageSize })`: pages of a read (`qs.page(n, pageSize)`).
+ * - `mutationOptions(fn)`: a write, a transaction or a procedure call as a mutation.
+ *
+ * Once a query of a client has run in a `QueryClient`, every write through that client
+ * settles into an invalidation there: the queries whose AST reads a model the write may
+ * have changed are invalidated (active ones refetch, together, in one request), and no
+ * others. The models come from the executor's description of its API, asked for with the
+ * first query (`describe`); see `client/model-sets.ts` for what counts as reading.
+ *
+ * It imports only types from `@tanstack/query-core`: it adds no framework to a bundle.
+ */
+import type { DataTag, InfiniteData, MutationFunctionContext, Query as CachedQuery, QueryClient, QueryFunctionContext } from '@tanstack/query-core'
+import type { ApiDescription } from '../shared/api-description.js'
+import { READ_OPS, type Query, type ReadQuery } from '../shared/query-ast.js'
+import type { AsyncOrmError } from '../client/client-error.js'
+import { linkOf, type ClientLink } from '../client/client-link.js'
+import { modelsRead, modelsWritten, overlaps, union, type ModelSet } from '../client/model-sets.js'
+import type { RunOptions } from '../client/deferred.js'
+import type { Page } from '../client/types.js'
+
+/** The first element of every key this module makes. */
+export const QUERY_KEY_PREFIX = 'async-orm'
+
+/**
+ * `['async-orm', url, model, query]`: the executor's URL, the query's model, and the
+ * query's AST as a superjson document (plain JSON, Dates and bigints annotated); an
+ * infinite query adds `{ pageSize }`. Equal queries (filters in the same order) have equal
+ * keys.
+ */
+export type AsyncOrmQueryKey = readonly [typeof QUERY_KEY_PREFIX, string, string, unknown, ...unknown[]]
+
+/** A read queryset: `db.Post.query()…`, a Django-style `objects.filter(…)`, an aggregate. */
+export interface Readable<Out> {
+  toJSON(): Query
+  fetch(options?: RunOptions): Promise<Out>
+}
+
+/** A read that pages: a queryset of rows (`db.Post.query()…`, not `first()` or `count()`). */
+export interface Pageable<Row> {
+  toJSON(): Query
+  page(page: number, pageSize: number): Readable<Page<Row>>
+}
+
+export interface AsyncOrmQueryOptions<Out> {
+  readonly queryKey: DataTag<AsyncOrmQueryKey, Out, AsyncOrmError>
+  readonly queryFn: (context: QueryFunctionContext<AsyncOrmQueryKey>) => Promise<Out>
+  readonly retry: (failureCount: number, error: AsyncOrmError) => boolean
+}
+
+export interface AsyncOrmInfiniteQueryOptions<Row> {
+  readonly queryKey: DataTag<AsyncOrmQueryKey, InfiniteData<Page<Row>, number>, AsyncOrmError>
+  readonly queryFn: (context: QueryFunctionContext<AsyncOrmQueryKey, number>) => Promise<Page<Row>>
+  readonly initialPageParam: number
+  readonly getNextPageParam: (lastPage: Page<Row>, allPages: Page<Row>[], lastPageParam: number) => number | undefined
+  readonly getPreviousPageParam: (firstPage: Page<Row>, allPages: Page<Row>[], firstPageParam: number) => number | undefined
+  readonly retry: (failureCount: number, error: AsyncOrmError) => boolean
+}
+
+/** TanStack's mutation callbacks, typed with the write's result and `AsyncOrmError`. */
+export interface MutationCallbacks<Variables, Out, OnMutateResult> {
+  readonly onMutate?: (variables: Variables, context: MutationFunctionContext) => OnMutateResult | Promise<OnMutateResult>
+  readonly onSuccess?: (data: Out, variables: Variables, onMutateResult: OnMutateResult | undefined, context: MutationFunctionContext) => unknown
+  readonly onError?: (error: AsyncOrmError, variables: Variables, onMutateResult: OnMutateResult | undefined, context: MutationFunctionContext) => unknown
+  readonly onSettled?: (data: Out | undefined, error: AsyncOrmError | null, variables: Variables, onMutateResult: OnMutateResult | undefined, context: MutationFunctionContext) => unknown
+}
+
+export interface AsyncOrmMutationOptions<Variables, Out, OnMutateResult = unknown> extends MutationCallbacks<Variables, Out, OnMutateResult> {
+  readonly mutationFn: (variables: Variables, context: MutationFunctionContext) => Promise<Out>
+  /** Calls the given `onSettled`, then waits for the queries the write invalidated to refetch: the mutation stays pending until then. */
+  readonly onSettled: (data: Out | undefined, error: AsyncOrmError | null, variables: Variables, onMutateResult: OnMutateResult | undefined, context: MutationFunctionContext) => Promise<void>
+}
+
+/**
+ * The options of a query that runs `qs`, for `useQuery`, `useSuspenseQuery`,
+ * `queryClient.fetchQuery`, `prefetchQuery`…; `queryKey` is typed with the result, so
+ * `queryClient.getQueryData(key)` and `setQueryData(key, …)` are too.
+ *
+ * @example
+ * const posts = useQuery(queryOptions(db.Post.query().where('published', true).orderBy('id')))
+ */
+export function queryOptions<Out>(qs: Readable<Out>): AsyncOrmQueryOptions<Out> {
+  const { link, query } = readOf(qs, 'queryOptions')
+  return {
+    queryKey: [QUERY_KEY_PREFIX, link.url, query.model, link.plain(query)] as unknown as AsyncOrmQueryOptions<Out>['queryKey'],
+    queryFn: (context) => {
+      watch(link, context.client)
+      return qs.fetch({ signal: context.signal })
+    },
+    retry,
+  }
+}
+
+/**
+ * The options of an infinite query over `qs`, `pageSize` rows a page: page `n` is
+ * `qs.page(n, pageSize)` (`{ results, total }`), from 0 while rows remain.
+ *
+ * @example
+ * const feed = useInfiniteQuery(infiniteQueryOptions(db.Post.query().orderBy('id', 'desc'), { pageSize: 20 }))
+ * feed.data?.pages.flatMap((page) => page.results)
+ */
+export function infiniteQueryOptions<Row>(qs: Pageable<Row>, options: { readonly pageSize: number }): AsyncOrmInfiniteQueryOptions<Row> {
+  const { link, query } = readOf(qs, 'infiniteQueryOptions')
+  const pageSize = options?.pageSize
+  if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new TypeError('infiniteQueryOptions() needs a pageSize: a positive integer')
+  if (query.op !== 'select') throw new TypeError(`infiniteQueryOptions() pages a queryset of rows, not a ${query.op} query`)
+  if (query.limit !== undefined || query.offset !== undefined) throw new TypeError('infiniteQueryOptions() pages the queryset itself: leave out limit() and offset()')
+  return {
+    queryKey: [QUERY_KEY_PREFIX, link.url, query.model, link.plain(query), { pageSize }] as unknown as AsyncOrmInfiniteQueryOptions<Row>['queryKey'],
+    queryFn: (context) => {
+      watch(link, context.client)
+      return qs.page(context.pageParam, pageSize).fetch({ signal: context.signal })
+    },
+    initialPageParam: 0,
+    getNextPageParam: (last, _pages, param) => ((param + 1) * pageSize < last.total ? param + 1 : undefined),
+    getPreviousPageParam: (_first, _pages, param) => (param > 0 ? param - 1 : undefined),
+    retry,
+  }
+}
+
+/**
+ * The options of a mutation that runs what `fn` returns: a write (`db.Post.query().insert(…)`),
+ * a transaction (`db.transaction(…)`) or a procedure call (`db.call(…)`), with TanStack's
+ * callbacks (`onMutate` for optimistic updates, `onError`, `onSuccess`, `onSettled`) typed
+ * by its result and `AsyncOrmError`. The queries the write invalidates have refetched
+ * before the mutation settles.
+ *
+ * @example
+ * const addPost = useMutation(mutationOptions((title: string) => db.Post.query().insert({ title })))
+ */
+export function mutationOptions<Variables = void, Out = unknown, OnMutateResult = unknown>(
+  fn: (variables: Variables) => PromiseLike<Out>,
+  callbacks: MutationCallbacks<Variables, Out, OnMutateResult> = {},
+): AsyncOrmMutationOptions<Variables, Out, OnMutateResult> {
+  if (typeof fn !== 'function') throw new TypeError('mutationOptions() takes a function of the variables that returns a write, a transaction or a call')
+  return {
+    ...callbacks,
+    mutationFn: async (variables, context) => {
+      const work = fn(variables)
+      // A write's own client is known before it is sent: it invalidates here even if no query ran yet.
+      const link = linkOf(work)
+      if (link) watch(link, context.client)
+      return await work
+    },
+    onSettled: async (data, error, variables, onMutateResult, context) => {
+      await callbacks.onSettled?.(data, error, variables, onMutateResult, context)
+      await Promise.all(invalidating.get(context.client) ?? [])
+    },
+  }
+}
+
+/** Retries a query only where TanStack's retry can help: the executor or the network was unreachable. */
+function retry(failureCount: number, error: AsyncOrmError): boolean {
+  return failureCount < 3 && (error?.code === 'NETWORK_ERROR' || error?.code === 'UNAVAILABLE')
+}
+
+function readOf(qs: { toJSON(): Query }, caller: string): { link: ClientLink; query: ReadQuery } {
+  const query = typeof qs?.toJSON === 'function' ? qs.toJSON() : undefined
+  if (!query || !(READ_OPS as readonly string[]).includes(query.op)) {
+    throw new TypeError(`${caller}() takes a read queryset (db.Model.query()…); for writes, transactions and calls use mutationOptions()`)
+  }
+  const link = linkOf(qs)
+  if (!link) throw new TypeError(`${caller}() takes a queryset of a client (db.Model.query()…), not one of a transaction's scope`)
+  return { link, query: query as ReadQuery }
+}
+
+/** Invalidations in flight, by query client: a mutation's `onSettled` waits for them. */
+const invalidating = new WeakMap<QueryClient, Set<Promise<void>>>()
+/** The clients whose writes invalidate queries in a query client. */
+const watched = new WeakMap<QueryClient, Set<ClientLink>>()
+
+/** Makes writes through `link` invalidate the queries they may change in `client`. */
+function watch(link: ClientLink, client: QueryClient): void {
+  let links = watched.get(client)
+  if (!links) watched.set(client, (links = new Set()))
+  if (links.has(link)) return
+  links.add(link)
+  // Asked with the first query, so that the first write need not wait for it.
+  void link.describe()
+  // The client outlives query clients (one per test, per server-rendered request): hold them weakly.
+  const held = new WeakRef(client)
+  const stop = link.onWrites((writes) => {
+    const current = held.deref()
+    if (!current) return stop()
+    const pending = invalidating.get(current) ?? new Set()
+    invalidating.set(current, pending)
+    const done: Promise<void> = invalidate(link, current, writes).finally(() => pending.delete(done))
+    pending.add(done)
+  })
+}
+
+/** What the read of each cached query reads, by the description it was worked out with. */
+const readsOf = new WeakMap<CachedQuery<any, any, any, any>, { api: ApiDescription | undefined; models: ModelSet }>()
+
+async function invalidate(link: ClientLink, client: QueryClient, writes: readonly Query[]): Promise<void> {
+  const api = await link.describe()
+  const written = union(writes.map((write) => modelsWritten(write, api)))
+  try {
+    await client.invalidateQueries({
+      queryKey: [QUERY_KEY_PREFIX, link.url],
+      predicate: (cached) => overlaps(modelsOf(cached, api), written),
+    })
+  } catch {
+    // A refetch's failure shows on its query; the write itself is settled.
+  }
+}
+
+function modelsOf(cached: CachedQuery<any, any, any, any>, api: ApiDescription | undefined): ModelSet {
+  const known = readsOf.get(cached)
+  if (known && known.api === api) return known.models
+  const document = (cached.queryKey as readonly unknown[])[3] as { json?: unknown } | undefined
+  const query = document?.json as Query | undefined
+  const models = query && typeof query === 'object' && typeof query.op === 'string' ? modelsRead(query, api) : 'all'
+  readsOf.set(cached, { api, models })
+  return models
+}
