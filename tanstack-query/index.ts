@@ -15,7 +15,7 @@
  *
  * It imports only types from `@tanstack/query-core`: it adds no framework to a bundle.
  */
-import type { DataTag, InfiniteData, MutationFunctionContext, Query as CachedQuery, QueryClient, QueryFunctionContext } from '@tanstack/query-core'
+import type { DataTag, InfiniteData } from '@tanstack/query-core'
 import type { ApiDescription } from '../shared/api-description.js'
 import { READ_OPS, type Query, type ReadQuery } from '../shared/query-ast.js'
 import type { AsyncOrmError } from '../client/client-error.js'
@@ -47,15 +47,44 @@ export interface Pageable<Row> {
   page(page: number, pageSize: number): Readable<Page<Row>>
 }
 
+/**
+ * What this module needs of TanStack's `QueryClient`, structurally, so that any copy of
+ * `@tanstack/query-core` an app's adapter brings fits.
+ */
+export interface QueryClientLike {
+  invalidateQueries(filters: { queryKey: readonly unknown[]; predicate: (query: CachedQueryLike) => boolean }): Promise<unknown>
+}
+
+/** What this module reads of a cached query. */
+export interface CachedQueryLike {
+  readonly queryKey: readonly unknown[]
+}
+
+/** What a query function is given (TanStack's `QueryFunctionContext`, as far as it is read here). */
+export interface QueryContext {
+  readonly client: QueryClientLike
+  readonly signal: AbortSignal
+}
+
+/** What a page's query function is given: the page's number too. */
+export interface PageContext extends QueryContext {
+  readonly pageParam: number
+}
+
+/** What a mutation function and its callbacks are given (TanStack's `MutationContext`, as far as it is read here). */
+export interface MutationContext {
+  readonly client: QueryClientLike
+}
+
 export interface AsyncOrmQueryOptions<Out> {
   readonly queryKey: DataTag<AsyncOrmQueryKey, Out, AsyncOrmError>
-  readonly queryFn: (context: QueryFunctionContext<AsyncOrmQueryKey>) => Promise<Out>
+  readonly queryFn: (context: QueryContext) => Promise<Out>
   readonly retry: (failureCount: number, error: AsyncOrmError) => boolean
 }
 
 export interface AsyncOrmInfiniteQueryOptions<Row> {
   readonly queryKey: DataTag<AsyncOrmQueryKey, InfiniteData<Page<Row>, number>, AsyncOrmError>
-  readonly queryFn: (context: QueryFunctionContext<AsyncOrmQueryKey, number>) => Promise<Page<Row>>
+  readonly queryFn: (context: PageContext) => Promise<Page<Row>>
   readonly initialPageParam: number
   readonly getNextPageParam: (lastPage: Page<Row>, allPages: Page<Row>[], lastPageParam: number) => number | undefined
   readonly getPreviousPageParam: (firstPage: Page<Row>, allPages: Page<Row>[], firstPageParam: number) => number | undefined
@@ -64,16 +93,16 @@ export interface AsyncOrmInfiniteQueryOptions<Row> {
 
 /** TanStack's mutation callbacks, typed with the write's result and `AsyncOrmError`. */
 export interface MutationCallbacks<Variables, Out, OnMutateResult> {
-  readonly onMutate?: (variables: Variables, context: MutationFunctionContext) => OnMutateResult | Promise<OnMutateResult>
-  readonly onSuccess?: (data: Out, variables: Variables, onMutateResult: OnMutateResult | undefined, context: MutationFunctionContext) => unknown
-  readonly onError?: (error: AsyncOrmError, variables: Variables, onMutateResult: OnMutateResult | undefined, context: MutationFunctionContext) => unknown
-  readonly onSettled?: (data: Out | undefined, error: AsyncOrmError | null, variables: Variables, onMutateResult: OnMutateResult | undefined, context: MutationFunctionContext) => unknown
+  readonly onMutate?: (variables: Variables, context: MutationContext) => OnMutateResult | Promise<OnMutateResult>
+  readonly onSuccess?: (data: Out, variables: Variables, onMutateResult: OnMutateResult | undefined, context: MutationContext) => unknown
+  readonly onError?: (error: AsyncOrmError, variables: Variables, onMutateResult: OnMutateResult | undefined, context: MutationContext) => unknown
+  readonly onSettled?: (data: Out | undefined, error: AsyncOrmError | null, variables: Variables, onMutateResult: OnMutateResult | undefined, context: MutationContext) => unknown
 }
 
 export interface AsyncOrmMutationOptions<Variables, Out, OnMutateResult = unknown> extends MutationCallbacks<Variables, Out, OnMutateResult> {
-  readonly mutationFn: (variables: Variables, context: MutationFunctionContext) => Promise<Out>
+  readonly mutationFn: (variables: Variables, context: MutationContext) => Promise<Out>
   /** Calls the given `onSettled`, then waits for the queries the write invalidated to refetch: the mutation stays pending until then. */
-  readonly onSettled: (data: Out | undefined, error: AsyncOrmError | null, variables: Variables, onMutateResult: OnMutateResult | undefined, context: MutationFunctionContext) => Promise<void>
+  readonly onSettled: (data: Out | undefined, error: AsyncOrmError | null, variables: Variables, onMutateResult: OnMutateResult | undefined, context: MutationContext) => Promise<void>
 }
 
 /**
@@ -170,12 +199,12 @@ function readOf(qs: { toJSON(): Query }, caller: string): { link: ClientLink; qu
 }
 
 /** Invalidations in flight, by query client: a mutation's `onSettled` waits for them. */
-const invalidating = new WeakMap<QueryClient, Set<Promise<void>>>()
+const invalidating = new WeakMap<QueryClientLike, Set<Promise<void>>>()
 /** The clients whose writes invalidate queries in a query client. */
-const watched = new WeakMap<QueryClient, Set<ClientLink>>()
+const watched = new WeakMap<QueryClientLike, Set<ClientLink>>()
 
 /** Makes writes through `link` invalidate the queries they may change in `client`. */
-function watch(link: ClientLink, client: QueryClient): void {
+function watch(link: ClientLink, client: QueryClientLike): void {
   let links = watched.get(client)
   if (!links) watched.set(client, (links = new Set()))
   if (links.has(link)) return
@@ -195,9 +224,9 @@ function watch(link: ClientLink, client: QueryClient): void {
 }
 
 /** What the read of each cached query reads, by the description it was worked out with. */
-const readsOf = new WeakMap<CachedQuery<any, any, any, any>, { api: ApiDescription | undefined; models: ModelSet }>()
+const readsOf = new WeakMap<CachedQueryLike, { api: ApiDescription | undefined; models: ModelSet }>()
 
-async function invalidate(link: ClientLink, client: QueryClient, writes: readonly Query[]): Promise<void> {
+async function invalidate(link: ClientLink, client: QueryClientLike, writes: readonly Query[]): Promise<void> {
   const api = await link.describe()
   const written = union(writes.map((write) => modelsWritten(write, api)))
   try {
@@ -210,10 +239,10 @@ async function invalidate(link: ClientLink, client: QueryClient, writes: readonl
   }
 }
 
-function modelsOf(cached: CachedQuery<any, any, any, any>, api: ApiDescription | undefined): ModelSet {
+function modelsOf(cached: CachedQueryLike, api: ApiDescription | undefined): ModelSet {
   const known = readsOf.get(cached)
   if (known && known.api === api) return known.models
-  const document = (cached.queryKey as readonly unknown[])[3] as { json?: unknown } | undefined
+  const document = cached.queryKey[3] as { json?: unknown } | undefined
   const query = document?.json as Query | undefined
   const models = query && typeof query === 'object' && typeof query.op === 'string' ? modelsRead(query, api) : 'all'
   readsOf.set(cached, { api, models })

@@ -18,6 +18,8 @@ export interface DemoOptions {
   readonly host?: string
   /** PostgreSQL instead of PGlite. */
   readonly databaseUrl?: string
+  /** Or a database the caller opened (and closes): migrated and seeded here. */
+  readonly knex?: Knex
   /** Where PGlite keeps its files; in memory when absent. */
   readonly dataDir?: string
   readonly size?: SeedSize
@@ -43,7 +45,9 @@ export interface RunningDemo {
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url))
 
 export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo> {
-  const database = options.databaseUrl
+  const database = options.knex
+    ? { knex: options.knex, close: async () => undefined, label: 'the given database' }
+    : options.databaseUrl
     ? (() => {
         const knex = knexFactory({ client: 'pg', connection: options.databaseUrl, pool: { min: 0, max: 10 } })
         return { knex, close: () => knex.destroy(), label: 'PostgreSQL' }
@@ -80,17 +84,24 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
     for (const name of ['content-encoding', 'content-length', 'transfer-encoding']) answer.delete(name)
     return new Response(response.body, { status: response.status, statusText: response.statusText, headers: answer })
   }
+  // The plain page, and the same screen on TanStack Query in React and in Vue (`/react`, `/vue`).
   const bundle = await build({
-    entryPoints: [here('./app.ts')],
+    entryPoints: { app: here('./app.ts'), react: here('../tanstack-query/react/app.tsx'), vue: here('../tanstack-query/vue/app.ts') },
     bundle: true,
     minify: true,
     format: 'esm',
     platform: 'browser',
+    jsx: 'automatic',
+    alias: { 'async-orm/client': here('../../client/index.ts'), 'async-orm/tanstack-query': here('../../tanstack-query/index.ts') },
+    define: { 'process.env.NODE_ENV': '"production"', __VUE_OPTIONS_API__: 'false', __VUE_PROD_DEVTOOLS__: 'false', __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: 'false' },
+    outdir: 'out',
     write: false,
     logLevel: 'warning',
   })
-  const appJs = bundle.outputFiles[0]!.text
+  const scripts = new Map(bundle.outputFiles.map((file) => [`/${file.path.split('/').pop()}`, file.text]))
   const indexHtml = await readFile(here('./index.html'), 'utf8')
+  const screenHtml = (script: string, title: string) =>
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title><link rel="icon" href="data:,"></head><body><div id="root"></div><script type="module" src="${script}"></script></body></html>`
 
   async function handler(request: Request): Promise<Response> {
     const { pathname } = new URL(request.url)
@@ -105,9 +116,11 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
       const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(String(author)).setAudience(AUDIENCE).setExpirationTime('1h').sign(new TextEncoder().encode(jwtSecret))
       return Response.json({ token })
     }
-    if (request.method === 'GET' && pathname === '/app.js') {
-      return new Response(appJs, { headers: { 'content-type': 'text/javascript; charset=utf-8' } })
+    if (request.method === 'GET' && (pathname === '/react' || pathname === '/vue')) {
+      return new Response(screenHtml(`${pathname}.js`, `async-orm on TanStack Query (${pathname.slice(1)})`), { headers: { 'content-type': 'text/html; charset=utf-8' } })
     }
+    const script = request.method === 'GET' ? scripts.get(pathname) : undefined
+    if (script !== undefined) return new Response(script, { headers: { 'content-type': 'text/javascript; charset=utf-8' } })
     return new Response('not found', { status: 404 })
   }
 
