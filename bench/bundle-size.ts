@@ -20,6 +20,9 @@ export const CLIENT_ENTRIES = {
   "drizzle-orm's pg-proxy client": "export { drizzle } from 'drizzle-orm/pg-proxy'; export { eq, and } from 'drizzle-orm'",
 } as const
 
+/** The TanStack Query integration, as an app imports it beside the client. */
+export const INTEGRATION_ENTRY = `${CLIENT_ENTRIES['async-orm']}; export { queryOptions, infiniteQueryOptions, mutationOptions } from './tanstack-query/index.ts'`
+
 export async function measureBundle(contents: string, platform: 'browser' | 'neutral' = 'browser'): Promise<BundleReport> {
   const result = await build({
     stdin: { contents, resolveDir: fileURLToPath(new URL('..', import.meta.url)), loader: 'ts' },
@@ -50,8 +53,16 @@ export async function measureClientBundles(): Promise<{ client: string; minified
   return rows
 }
 
+/** What `async-orm/tanstack-query` adds to a bundle that has the client already. */
+export async function measureIntegration(): Promise<{ with: BundleReport; minifiedKb: number; gzippedKb: number }> {
+  const [client, both] = await Promise.all([measureClientBundle(), measureBundle(INTEGRATION_ENTRY)])
+  return { with: both, minifiedKb: (both.minified - client.minified) / 1024, gzippedKb: (both.gzipped - client.gzipped) / 1024 }
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   for (const row of await measureClientBundles()) {
     console.log(`${row.client}: ${row.minifiedKb.toFixed(1)} KB minified, ${row.gzippedKb.toFixed(1)} KB gzipped`)
   }
+  const integration = await measureIntegration()
+  console.log(`async-orm/tanstack-query, over the client: +${integration.minifiedKb.toFixed(1)} KB minified, +${integration.gzippedKb.toFixed(1)} KB gzipped`)
 }

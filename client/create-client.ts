@@ -13,6 +13,7 @@ import { Transport, type ClientOptions } from './transport.js'
 import type { ModelName, Ref, RelationNameOf, TargetOf } from './types.js'
 import { RelatedQuery } from './related-query.js'
 import type { Runner } from './runnable.js'
+import { LINK, type ClientLink } from './client-link.js'
 
 export interface ModelHandle<Api, K extends ModelName<Api>> {
   /** A new, empty queryset over the model (objection's `Model.query()`). */
@@ -48,6 +49,11 @@ export class Call<Out> extends Deferred<Out> implements Sendable<Out> {
 
   toJSON(): CallQuery {
     return this.query
+  }
+
+  /** @internal The client this call runs on, for integrations. */
+  get [LINK](): ClientLink | undefined {
+    return (this.run as Runner | undefined)?.link
   }
 
   override fetch(options: RunOptions = {}): Promise<Out> {

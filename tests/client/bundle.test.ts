@@ -4,7 +4,7 @@
  * and stays within its size budget.
  */
 import { describe, expect, it } from 'vitest'
-import { measureClientBundle } from '../../bench/bundle-size.js'
+import { measureClientBundle, measureIntegration } from '../../bench/bundle-size.js'
 
 /**
  * Minified + gzipped bytes. The client carries superjson (its codec, ~5.3 KB) and ofetch
@@ -26,5 +26,14 @@ describe('the client bundle', () => {
   it(`stays under ${BUDGET / 1024} KB minified and gzipped`, async () => {
     const report = await measureClientBundle('browser')
     expect(report.gzipped).toBeLessThan(BUDGET)
+  })
+
+  it('leaves the TanStack Query integration out, which brings no TanStack code of its own', async () => {
+    const client = await measureClientBundle('browser')
+    expect(client.inputs.filter((input) => /tanstack-query\/|model-sets/.test(input))).toEqual([])
+    const integration = await measureIntegration()
+    expect(integration.with.inputs.filter((input) => input.includes('node_modules/@tanstack/'))).toEqual([])
+    expect(integration.with.inputs).toContain('tanstack-query/index.ts')
+    expect(integration.gzippedKb).toBeLessThan(2.5)
   })
 })

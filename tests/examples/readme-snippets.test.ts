@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
-const BLOCKS = [...README.matchAll(/```ts\n\/\/ (examples\/\S+\.ts)[^\n]*\n([\s\S]*?)```/g)].map((m) => ({ file: m[1]!, code: m[2]!.replace(/\n$/, '') }))
+const BLOCKS = [...README.matchAll(/```tsx?\n\/\/ (examples\/\S+\.tsx?)[^\n]*\n([\s\S]*?)```/g)].map((m) => ({ file: m[1]!, code: m[2]!.replace(/\n$/, '') }))
 
 describe('README code blocks that name a file', () => {
   it('exist, for the quick start at least', () => {
