@@ -42,10 +42,12 @@ export interface Readable<Out> {
 }
 
 /** A read that pages: a queryset of rows (`db.Post.query()…`, not `first()` or `count()`). */
-export interface Pageable<Row> {
-  toJSON(): Query
+export interface Pageable<Row> extends Readable<Row[]> {
   page(page: number, pageSize: number): Readable<Page<Row>>
 }
+
+/** Writes are not reads: `queryOptions` refuses them (`returning` is a write's). */
+type NotAWrite = { readonly returning?: never }
 
 /**
  * What this module needs of TanStack's `QueryClient`, structurally, so that any copy of
@@ -113,7 +115,7 @@ export interface AsyncOrmMutationOptions<Variables, Out, OnMutateResult = unknow
  * @example
  * const posts = useQuery(queryOptions(db.Post.query().where('published', true).orderBy('id')))
  */
-export function queryOptions<Out>(qs: Readable<Out>): AsyncOrmQueryOptions<Out> {
+export function queryOptions<Out>(qs: Readable<Out> & NotAWrite): AsyncOrmQueryOptions<Out> {
   const { link, query } = readOf(qs, 'queryOptions')
   return {
     queryKey: [QUERY_KEY_PREFIX, link.url, query.model, link.plain(query)] as unknown as AsyncOrmQueryOptions<Out>['queryKey'],

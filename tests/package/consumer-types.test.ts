@@ -1,6 +1,7 @@
 /**
  * The package as a consumer's TypeScript sees it: an app that imports `async-orm/client`,
- * `async-orm/executor`, `async-orm/executor/node` and `async-orm/msw/stubs` type-checks
+ * `async-orm/executor`, `async-orm/executor/node`, `async-orm/msw/stubs` and
+ * `async-orm/tanstack-query` (with its own `@tanstack/query-core`) type-checks
  * under `moduleResolution` NodeNext, Node16 and Bundler, from the built declarations
  * (`dist/`, which `npm ci` builds through `prepare`) without compiling the package's
  * TypeScript sources.
@@ -19,6 +20,8 @@ const APP = `import { createClient, type Client } from 'async-orm/client'
 import { createExecutor, expose } from 'async-orm/executor'
 import { serve } from 'async-orm/executor/node'
 import { ormStubs } from 'async-orm/msw/stubs'
+import { queryOptions } from 'async-orm/tanstack-query'
+import { QueryClient } from '@tanstack/query-core'
 import { Model } from 'objection'
 
 class Tag extends Model {
@@ -31,6 +34,8 @@ const db: Client<typeof api> = createClient<typeof api>({ url: 'http://localhost
 export const names: Promise<string[]> = db.Tag.query().where('name', 'like', 'a%').then((rows) => rows.map((row) => row.name))
 // @ts-expect-error -- not a column of Tag
 export const typo = db.Tag.query().where('nmae', 'x')
+// The cache is typed by the key, with the app's own query-core.
+export const cached: { id: number; name: string }[] | undefined = new QueryClient().getQueryData(queryOptions(db.Tag.query()).queryKey)
 export { createExecutor, serve, ormStubs }
 `
 
@@ -43,6 +48,8 @@ describe('the package for a consumer’s TypeScript', () => {
     // As npm installs it: the package, and the app's own objection (a peer dependency).
     symlinkSync(ROOT, join(dir, 'node_modules/async-orm'), 'dir')
     symlinkSync(join(ROOT, 'node_modules/objection'), join(dir, 'node_modules/objection'), 'dir')
+    mkdirSync(join(dir, 'node_modules/@tanstack'))
+    symlinkSync(join(ROOT, 'node_modules/@tanstack/query-core'), join(dir, 'node_modules/@tanstack/query-core'), 'dir')
     writeFileSync(join(dir, 'package.json'), '{ "type": "module" }')
     writeFileSync(join(dir, 'app.ts'), APP)
   })
