@@ -115,7 +115,7 @@ export function createClient<Api, Procedures = {}>(options: ClientOptions): Clie
   const handles = models<Api>(run)
   const call = (runner: typeof run | undefined) => (procedure: string, args: unknown) =>
     new Call({ op: 'call', procedure, ...(args !== undefined && { args }) }, runner)
-  const transaction = async (queries: readonly Sendable[] | ((t: unknown) => readonly Sendable[]), runOptions: RunOptions = {}) => {
+  const atomic = async (queries: readonly Sendable[] | ((t: unknown) => readonly Sendable[]), runOptions: RunOptions = {}) => {
     let list: readonly Sendable[]
     try {
       list = typeof queries === 'function' ? queries(Object.assign(Object.create(models<Api>(undefined)), { ref, call: call(undefined) })) : queries
@@ -127,6 +127,8 @@ export function createClient<Api, Procedures = {}>(options: ClientOptions): Clie
     if (failed) throw buildError((failed as unknown as { state: { failure: string } }).state.failure)
     return transport.sendAtomic(list.map((q) => q.toJSON()), runOptions.signal)
   }
+  // The promise names its client, as querysets do: an integration that is handed it can tell.
+  const transaction = (queries: readonly Sendable[] | ((t: unknown) => readonly Sendable[]), runOptions?: RunOptions) => Object.assign(atomic(queries, runOptions), { [LINK]: transport })
   const extras: Record<string, unknown> = { transaction, call: call(run) }
   return new Proxy({} as Client<Api, Procedures>, {
     get(_target, name) {

@@ -3,7 +3,7 @@
  * real executor on each test database: keys, typed options, the query's signal, pages,
  * and invalidation after writes by the models each query reads.
  */
-import { hashKey, InfiniteQueryObserver, MutationObserver, QueryClient, QueryObserver, type QueryObserverResult } from '@tanstack/query-core'
+import { dehydrate, hashKey, hydrate, InfiniteQueryObserver, MutationObserver, QueryClient, QueryObserver, type QueryObserverResult } from '@tanstack/query-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { AsyncOrmError, createClient, type Client } from '../../client/index.js'
 import type { DemoApi, DemoProcedures } from '../../examples/demo/api.js'
@@ -243,6 +243,22 @@ describe.each(DATABASE_KINDS)('TanStack Query on %s', (kind) => {
     await settled(Object.values(s))
     // Comments reference posts: their readers refetch with the posts' readers.
     expect(carried(s, requests[1]!)).toEqual(['authorWithPosts', 'comments', 'postCounts', 'posts', 'taggedPosts'])
+  })
+
+  it.each([
+    ['a write', (db: Client<DemoApi, DemoProcedures>) => db.Comment.query().insert({ postId: 1, body: 'hydrated' })],
+    ['a transaction', (db: Client<DemoApi, DemoProcedures>) => db.transaction((t) => [t.Comment.query().insert({ postId: 1, body: 'hydrated' })])],
+    ['a procedure call', (db: Client<DemoApi, DemoProcedures>) => db.call('moveViews', { from: 1, to: 1, views: 1 })],
+  ])('invalidates hydrated queries, which never ran here, after %s through mutationOptions', async (_name, write) => {
+    const { db } = recordingClient(demo, 1n)
+    const server = new QueryClient()
+    const options = queryOptions(db.Comment.query().where('postId', 1).resultSize())
+    await server.prefetchQuery(options)
+    queryClient = new QueryClient({ defaultOptions: { queries: { staleTime: Infinity } } })
+    hydrate(queryClient, dehydrate(server))
+    expect(queryClient.getQueryState(options.queryKey)?.isInvalidated).toBe(false)
+    await new MutationObserver(queryClient, mutationOptions(() => write(db) as PromiseLike<unknown>)).mutate().catch(() => undefined)
+    expect(queryClient.getQueryState(options.queryKey)?.isInvalidated).toBe(true)
   })
 
   it('hands the query’s signal to the request: a query cancelled before it is sent is never sent', async () => {
