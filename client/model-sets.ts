@@ -5,9 +5,9 @@
  * reaches through a relation: `relatedQuery(…).for(…)`, joins, loaded relations, relation
  * filters (`whereExists`, lookups across relations) and relation aggregates, at any depth.
  *
- * Where the description cannot tell (it is missing, or a relation is not in it), the
- * answer is `'all'`: such a read is invalidated by any write, such a write invalidates
- * every read. What the AST does not show cannot be known here either: a named modifier's
+ * Where the description cannot tell (it is missing, or leaves out a relation or a model
+ * the query reads), the answer is `'all'`: such a read is invalidated by any write, such
+ * a write invalidates every read. What the AST does not show cannot be known here either: a named modifier's
  * own joins and subqueries, a policy's, database triggers; a procedure call may write
  * anything, so it is `'all'`.
  */
@@ -20,7 +20,7 @@ export type ModelSet = ReadonlySet<string> | 'all'
 /** The models `query` (a read) reads. */
 export function modelsRead(query: Query, api: ApiDescription | undefined): ModelSet {
   if (query.op === 'call') return 'all'
-  const found = new Collector(api)
+  const found = new Collector(api, true)
   found.add(query.model)
   const model = query.for ? found.through(query.model, query.for.relation) : query.model
   if (model === undefined) return 'all'
@@ -93,9 +93,17 @@ class Collector {
   private readonly models = new Set<string>()
   private unknown = false
 
-  constructor(private readonly api: ApiDescription | undefined) {}
+  constructor(
+    private readonly api: ApiDescription | undefined,
+    /**
+     * For a read: a model the description leaves out (asked for as another caller, say)
+     * may be reached by any write, and the read is `'all'`.
+     */
+    private readonly describedOnly = false,
+  ) {}
 
   add(model: string): void {
+    if (this.describedOnly && this.api && !Object.hasOwn(this.api.models, model)) this.unknown = true
     this.models.add(model)
   }
 
@@ -111,7 +119,7 @@ class Collector {
       this.unknown = true
       return undefined
     }
-    this.models.add(target)
+    this.add(target)
     return target
   }
 
@@ -188,6 +196,8 @@ class Collector {
 
   /** `model` and every model whose rows point at it, at any distance: what deleting its rows may change. */
   cascade(model: string): void {
+    // What points at a model the description leaves out, it does not say.
+    if (!Object.hasOwn(this.api!.models, model)) this.unknown = true
     const pending = [model]
     while (pending.length > 0) {
       const current = pending.pop()!

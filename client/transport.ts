@@ -90,6 +90,9 @@ export class Transport implements ClientLink {
   private readonly writeListeners = new Set<(writes: readonly Query[]) => void>()
   /** The API's description, asked for (`describe()`), or known. */
   private description: Promise<ApiDescription | undefined> | undefined
+  /** The app's headers on the request the description answered, and on the latest request: who was asking. */
+  private describedAs: string | undefined
+  private caller: string | undefined
   /** Set while the description is asked for and no request has carried the question yet. */
   private describing: ((api: ApiDescription | undefined, answered: boolean) => void) | undefined
   private scheduled = false
@@ -168,6 +171,15 @@ export class Transport implements ClientLink {
   onWrites(listener: (writes: readonly Query[]) => void): () => void {
     this.writeListeners.add(listener)
     return () => void this.writeListeners.delete(listener)
+  }
+
+  /**
+   * The description is the API as the caller who asked may see it: once the app sends
+   * other headers (another user signed in, or out), it is asked for again.
+   */
+  private noteCaller(own: HeadersInit | undefined): void {
+    this.caller = own === undefined ? '' : JSON.stringify([...new Headers(own)])
+    if (this.describedAs !== undefined && this.caller !== this.describedAs) this.description = this.describedAs = undefined
   }
 
   /** Tells the write listeners which of `queries` may have been applied (`applied(index)`). */
@@ -251,6 +263,7 @@ export class Transport implements ClientLink {
     try {
       const response = await this.exchange(this.codec.stringify(envelope), writes, signal, 'text')
       const body = parse(this.options.url, response, typeof response._data === 'string' ? response._data : '', this.codec)
+      if (describing) this.describedAs = this.caller
       describing?.(isDescription(body.api) ? body.api : undefined, true)
       return body
     } catch (error) {
@@ -327,7 +340,9 @@ export class Transport implements ClientLink {
     // executor without an idempotency store refuses them rather than writing twice.
     let mayBeApplied = false
     for (let attempt = 0; ; attempt++) {
-      const headers = requestHeaders(await resolveHeaders(this.options.headers), idempotencyKey, writes && mayBeApplied, this.position)
+      const own = await resolveHeaders(this.options.headers)
+      if (this.description) this.noteCaller(own)
+      const headers = requestHeaders(own, idempotencyKey, writes && mayBeApplied, this.position)
       let response: FetchResponse<unknown>
       // Each attempt stops when the caller gives up or its own timeout passes.
       const { timeout } = this.options

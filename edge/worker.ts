@@ -139,9 +139,9 @@ function classify(body: string): { writes: boolean; writeAt?: readonly number[];
   const writeAt = ops.flatMap((op, index) => (typeof op !== 'string' || !READ_OPS.has(op) ? [index] : []))
   const writes = writeAt.length > 0
   if (writes) return { writes, writeAt }
-  // A stream (`qs.stream()`) is passed through as it comes, never cached; so is an answer
-  // that describes the API.
-  if (envelope?.stream !== undefined || envelope?.describe !== undefined) return { writes }
+  // A stream (`qs.stream()`) is passed through as it comes, never cached. (An answer that
+  // describes the API may be: it depends only on the caller, whom the cache key names.)
+  if (envelope?.stream !== undefined) return { writes }
   let ttl = Infinity
   let swr = Infinity
   for (const query of queries as { cache?: { ttl?: unknown; swr?: unknown } }[]) {

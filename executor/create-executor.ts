@@ -8,7 +8,7 @@ import { ERROR_STATUS } from '../shared/error-codes.js'
 import SuperJSON from 'superjson'
 import { customTypesOf, decode, decodeRequestText, encode, encodeOwned, type QueryResult, type SuperJSONCodec } from '../shared/wire.js'
 import { buildApiMetadata, type ApiMetadata } from './api/api-metadata.js'
-import { describeApi } from './api/describe-api.js'
+import { describeApi } from './session/describe-api.js'
 import { columnNames, ExecutorError, toWireError, type ColumnNames, type Logger } from './executor-error.js'
 import { OutageLog } from './outage.js'
 import { resolveLimits, type Limits } from './limits.js'
@@ -304,12 +304,11 @@ export function createExecutor<Ctx = unknown>(options: ExecutorOptions<Ctx>): Ex
       if (!checked.some(writes)) {
         // The description rides on a read-only answer (a client asks with its first reads).
         const api = describe && options.describe !== false ? { api: describeApi(meta, ctx, roles) } : undefined
-        if (checked.length === 0) return answer(encode({ results: [], ...api }, custom))
+        if (checked.length === 0) return answer(sized(encode({ results: [], ...api }, custom)))
         // A read-only answer holds only rows this request read: encoded in place, not copied.
         const read = (on: BatchEnvironment) => runBatch(batch, on, async (body) => sized(encodeOwned(api ? { ...body, ...api } : body, custom)))
         return answer(await (atomic ? read(env) : onReplicas(after, read, env)))
       }
-      if (describe) throw new ExecutorError('BAD_REQUEST', 'describe is answered to requests without writes: ask for it on its own or with reads')
       if (!routing) return await write(request, requestId, text, ctx, batch, env)
       // With replicas, every answer to a write request carries the primary's WAL position:
       // after its commit, or (a failure, which an earlier attempt may not have had) now.

@@ -2,6 +2,7 @@
  * Reading an untrusted request: its body, bounded in bytes before anything parses it, and
  * its envelope (`{ v, queries, atomic? }`).
  */
+import { READ_OPS as READ_OP_LIST } from '../shared/query-ast.js'
 import { PROTOCOL_VERSION } from '../shared/wire.js'
 import { ExecutorError } from './executor-error.js'
 import type { Limits } from './limits.js'
@@ -36,6 +37,8 @@ export async function readBody(request: Request, max: number): Promise<string> {
   }
   return decodeUtf8(bytes)
 }
+
+const READ_OPS: ReadonlySet<unknown> = new Set(READ_OP_LIST)
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
@@ -74,5 +77,9 @@ export function checkEnvelope(body: unknown, limits: Limits): { queries: readonl
     throw new ExecutorError('BAD_REQUEST', 'a stream carries exactly one query, and is not atomic and asks for no description')
   }
   if (atomic === true && queries.length === 0) throw new ExecutorError('BAD_REQUEST', 'queries must be a non-empty array')
+  // Before anything is validated: whether a write would pass its grant never shows in a description.
+  if (describe === true && !queries.every((query) => READ_OPS.has((query as { op?: unknown } | null)?.op))) {
+    throw new ExecutorError('BAD_REQUEST', 'describe is answered to requests of reads only: ask for it on its own or with reads')
+  }
   return { queries, atomic: atomic === true, stream: stream === true, describe: describe === true }
 }

@@ -104,6 +104,21 @@ export class RequestScope {
 }
 
 /**
+ * Whether a caller may read any of the model's rows at all: a read grant with columns,
+ * whose `allow` admits it, and whose row policy does not deny it (as a read would find).
+ */
+export function mayReadModel(model: ModelMeta, ctx: unknown, roles: readonly string[]): boolean {
+  if (model.columns.size === 0 || !model.readAllowed(ctx, roles)) return false
+  if (!model.policy) return true
+  try {
+    evaluatePolicy(model, model.policy, ctx)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
  * A policy that throws (say, on an anonymous context) or yields `undefined` for a key
  * denies the operation: a missing value must never widen what a caller reaches.
  */

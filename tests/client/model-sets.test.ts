@@ -48,6 +48,13 @@ describe('the models a read reads', () => {
     expect(sorted(modelsRead(query, api))).toEqual(['Author', 'Comment', 'Post', 'Tag'])
   })
 
+  it('is every model when it reads a model the description leaves out (it was asked for as another caller)', () => {
+    const anonymous = { models: { Post: { relations: { author: 'Author' }, references: [] }, Author: { relations: {}, references: [] } } }
+    expect(modelsRead(db.Comment.query().toJSON(), anonymous)).toBe('all')
+    expect(modelsRead(db.Author.query().withGraphFetched({ comments: true }).toJSON(), anonymous)).toBe('all')
+    expect(sorted(modelsRead(db.Post.query().joinRelated('author').toJSON(), anonymous))).toEqual(['Author', 'Post'])
+  })
+
   it('is every model when a relation is not in the description, or there is none', () => {
     expect(modelsRead(db.Author.query().withGraphFetched({ secret: true } as never).toJSON(), api)).toBe('all')
     expect(modelsRead(reads.authorWithPostsAndTheirTags!, undefined)).toBe('all')
@@ -86,6 +93,13 @@ describe('the models a write may change', () => {
     expect(modelsWritten(writes.insertPostWithTags!, undefined)).toBe('all')
     expect(modelsWritten(writes.relateTag!, undefined)).toBe('all')
     expect(sorted(modelsWritten(writes.insertPost!, undefined))).toEqual(['Post'])
+  })
+
+  it('follows no foreign keys into a model the description leaves out: a delete of it is every model', () => {
+    const withoutAuthor = { models: { Post: { relations: {}, references: [] } } }
+    expect(modelsWritten({ model: 'Author', op: 'delete', returning: 'count' }, withoutAuthor)).toBe('all')
+    // What writes it alone changes, no described read reads.
+    expect(sorted(modelsWritten(db.Author.query().patch({ bio: 'x' }).toJSON(), withoutAuthor))).toEqual(['Author'])
   })
 
   it('reads a json column’s object as a column, not as related rows', () => {

@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { expose } from '../../executor/index.js'
 import { api } from '../../examples/demo/api.js'
-import { Author, Tag } from '../../examples/demo/models.js'
+import { Author, Comment, Tag } from '../../examples/demo/models.js'
+import type { DemoCtx } from '../../examples/demo/api.js'
 import { DATABASE_KINDS } from '../support/databases.js'
 import { DEMO_DESCRIPTION, openDemo, tokenFor, type Demo } from '../support/demo.js'
 
@@ -15,6 +16,11 @@ const restricted = {
   ...api,
   Tag: expose(Tag, { read: { allow: ['admin'], columns: ['id', 'name'] }, relations: ['posts'] }),
   Author: expose(Author, { update: { columns: ['bio'], where: () => ({}) }, relations: ['profile', 'posts', 'comments'] }),
+  // Open to all by its grant, but its policy denies anonymous callers (it throws without a context).
+  Comment: expose(Comment, {
+    read: { allow: true, columns: ['id', 'postId', 'body'], where: (ctx: DemoCtx | null) => ({ authorId: ctx!.authorId }) },
+    relations: ['post', 'author'],
+  }),
 }
 
 describe.each(DATABASE_KINDS)('the API description on %s', (kind) => {
@@ -46,12 +52,13 @@ describe.each(DATABASE_KINDS)('the API description on %s', (kind) => {
   it('leaves out models the caller may not read, and every relation into them', async () => {
     const anonymous = await strict.post({ v: 1, queries: [], describe: true })
     const models = (anonymous.body as { api: { models: Record<string, { relations: object; references: string[] }> } }).api.models
-    // Tag: admins only; Author: no read grant at all.
-    expect(Object.keys(models).sort()).toEqual(['Comment', 'Post', 'Profile'])
-    expect(models.Post).toEqual({ relations: { comments: 'Comment' }, references: [] })
+    // Tag: admins only; Author: no read grant at all; Comment: its policy denies anonymous callers.
+    expect(Object.keys(models).sort()).toEqual(['Post', 'Profile'])
+    expect(models.Post).toEqual({ relations: {}, references: [] })
     expect(models.Profile).toEqual({ relations: {}, references: [] })
-    expect(models.Comment).toEqual({ relations: { post: 'Post' }, references: ['Post'] })
-    expect(JSON.stringify(anonymous.body)).not.toMatch(/Tag|Author|tags|author/)
+    expect(JSON.stringify(anonymous.body)).not.toMatch(/Tag|Author|Comment|tags|author|comments/)
+    // As a read would: the policy's refusal is the same FORBIDDEN.
+    expect((await strict.post({ v: 1, queries: [{ model: 'Comment', op: 'count' }] })).body).toEqual({ results: [{ error: expect.objectContaining({ code: 'FORBIDDEN' }) }] })
 
     const asAdmin = await strict.post({ v: 1, queries: [], describe: true }, await admin())
     const adminModels = (asAdmin.body as { api: { models: Record<string, { relations: object }> } }).api.models
@@ -66,12 +73,29 @@ describe.each(DATABASE_KINDS)('the API description on %s', (kind) => {
     expect(body).toEqual({ results: [{ data: true }] })
   })
 
-  it('is refused on a request that writes, which then applies nothing', async () => {
+  it.each([
+    ['a write the caller may make', { model: 'Tag', op: 'insert', rows: [{ name: 'described' }], returning: 'rows' }, true],
+    ['a write the caller may not make', { model: 'Tag', op: 'insert', rows: [{ name: 'described' }], returning: 'rows' }, false],
+    ['a write of an unknown model', { model: 'Nope', op: 'delete', returning: 'count' }, true],
+    ['a procedure call', { op: 'call', procedure: 'moveViews', args: { from: 1, to: 2, views: 1 } }, true],
+    ['an unknown operation', { model: 'Tag', op: 'truncate' }, true],
+    ['a query that is not an object', 'select', true],
+  ])('is refused, before anything is checked or applied, on a request with %s', async (_name, query, asAdmin) => {
     const before = await demo.knex('tags').count({ n: '*' })
-    const { status, body } = await demo.post({ v: 1, queries: [{ model: 'Tag', op: 'insert', rows: [{ name: 'described' }], returning: 'rows' }], describe: true }, await admin())
+    const { status, body } = await demo.post({ v: 1, queries: [{ model: 'Tag', op: 'count' }, query], describe: true }, asAdmin ? await admin() : {})
     expect(status).toBe(400)
     expect(body).toEqual({ error: expect.objectContaining({ code: 'BAD_REQUEST', message: expect.stringMatching(/describe/) }) })
     expect(await demo.knex('tags').count({ n: '*' })).toEqual(before)
+  })
+
+  it('counts against maxResponseBytes like any answer', async () => {
+    const small = await openDemo(kind, { limits: { maxResponseBytes: 300 } })
+    try {
+      expect((await small.post({ v: 1, queries: [], describe: true })).body).toEqual({ error: expect.objectContaining({ code: 'LIMIT_EXCEEDED' }) })
+      expect((await small.post({ v: 1, queries: [{ model: 'Tag', op: 'count' }] })).status).toBe(200)
+    } finally {
+      await small.close()
+    }
   })
 
   it.each([

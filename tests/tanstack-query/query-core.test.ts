@@ -11,7 +11,8 @@ import SuperJSON from 'superjson'
 import { decode, type RequestBody } from '../../shared/wire.js'
 import { infiniteQueryOptions, mutationOptions, queryOptions, type Readable } from '../../tanstack-query/index.js'
 import { DATABASE_KINDS } from '../support/databases.js'
-import { openDemo, tokenFor, type Demo } from '../support/demo.js'
+import { DEMO_DESCRIPTION, openDemo, tokenFor, type Demo } from '../support/demo.js'
+import { linkOf } from '../../client/client-link.js'
 
 const URL = 'http://test.local/orm'
 
@@ -259,6 +260,28 @@ describe.each(DATABASE_KINDS)('TanStack Query on %s', (kind) => {
     expect(queryClient.getQueryState(options.queryKey)?.isInvalidated).toBe(false)
     await new MutationObserver(queryClient, mutationOptions(() => write(db) as PromiseLike<unknown>)).mutate().catch(() => undefined)
     expect(queryClient.getQueryState(options.queryKey)?.isInvalidated).toBe(true)
+  })
+
+  it('asks for the description again once the app sends other headers (another user)', async () => {
+    let token: string | undefined = undefined
+    const requests: RequestBody[] = []
+    const db = createClient<DemoApi, DemoProcedures>({
+      url: URL,
+      headers: (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {}),
+      fetch: async (input, init) => {
+        requests.push(decode<RequestBody>(String(init?.body)))
+        return demo.executor(new Request(input as string, init))
+      },
+    })
+    const link = linkOf(db.Tag.query())!
+    expect(await link.describe()).toEqual(DEMO_DESCRIPTION)
+    await db.Tag.query().limit(1)
+    await link.describe()
+    expect(requests.map((r) => r.describe === true)).toEqual([true, false])
+    token = await tokenFor(1n)
+    await db.Tag.query().limit(1)
+    expect(await link.describe()).toEqual(DEMO_DESCRIPTION)
+    expect(requests.map((r) => r.describe === true)).toEqual([true, false, false, true])
   })
 
   it('hands the query’s signal to the request: a query cancelled before it is sent is never sent', async () => {

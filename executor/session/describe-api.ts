@@ -2,15 +2,16 @@
  * The API as one caller may see it (`describe: true` in a request): the models it may
  * read, their exposed relations into models it may read, and the foreign keys between
  * them. Names only: no columns, policies or rows, and nothing about models the caller may
- * not read (a model without a read grant for it is left out, with every relation to it).
+ * not read (no read grant for it, or a row policy that denies it: the model is left out,
+ * with every relation to it).
  */
 import type { ApiDescription, ModelDescription } from '../../shared/api-description.js'
-import type { ApiMetadata } from './api-metadata.js'
+import type { ApiMetadata } from '../api/api-metadata.js'
+import { mayReadModel } from './request-scope.js'
 
 export function describeApi(meta: ApiMetadata, ctx: unknown, roles: readonly string[]): ApiDescription {
   const readable = new Set<string>()
-  // A model without a read grant has no readable columns.
-  for (const [name, model] of meta) if (model.columns.size > 0 && model.readAllowed(ctx, roles)) readable.add(name)
+  for (const [name, model] of meta) if (mayReadModel(model, ctx, roles)) readable.add(name)
   const models: Record<string, ModelDescription> = {}
   for (const name of readable) {
     const model = meta.get(name)!
