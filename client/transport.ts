@@ -14,7 +14,7 @@ import SuperJSON from 'superjson'
 import { ERROR_CODES, ERROR_STATUS, isErrorCode, type ErrorCode, type WireError } from '../shared/error-codes.js'
 import { WRITE_OPS, type Query } from '../shared/query-ast.js'
 import { newerPosition, WAL_POSITION_HEADER } from '../shared/headers.js'
-import { PROTOCOL_VERSION, type ErrorBody, type ResponseBody, type SuperJSONCodec } from '../shared/wire.js'
+import { PROTOCOL_VERSION, type ErrorBody, type QueryResult, type ResponseBody, type SuperJSONCodec } from '../shared/wire.js'
 import type { ApiDescription } from '../shared/api-description.js'
 import { AsyncOrmError } from './client-error.js'
 import type { ClientLink } from './client-link.js'
@@ -205,7 +205,6 @@ export class Transport implements ClientLink {
     const queries = batch.map((p) => p.query)
     try {
       const body = await this.post(queries, controller?.signal, false)
-      this.wrote(queries, (i) => body.results[i] === undefined || !('error' in body.results[i]!))
       batch.forEach((p, i) => {
         const result = body.results[i]
         if (result === undefined) {
@@ -217,7 +216,6 @@ export class Transport implements ClientLink {
         }
       })
     } catch (error) {
-      this.wrote(queries, () => outcomeUnknown(error))
       for (const p of batch) settle(p, () => p.reject(error))
     } finally {
       for (const p of batch) p.signal?.removeEventListener('abort', onAbort)
@@ -231,17 +229,8 @@ export class Transport implements ClientLink {
   async sendAtomic(queries: Query[], signal?: AbortSignal): Promise<unknown[]> {
     if (signal?.aborted) throw aborted(signal)
     try {
-      let body: ResponseBody
-      try {
-        body = await this.post(queries, signal, true)
-      } catch (error) {
-        this.wrote(queries, () => outcomeUnknown(error))
-        throw error
-      }
-      const { results, failed: reported } = body
+      const { results, failed: reported } = await this.post(queries, signal, true)
       const failed = typeof reported === 'number' ? reported : results.findIndex((result) => 'error' in result)
-      // Rolled back, or all applied.
-      this.wrote(queries, () => failed === -1)
       if (failed !== -1 && results[failed] && 'error' in results[failed]) {
         const { error } = results[failed] as { error: WireError }
         const wire = fromWire(error)
@@ -260,16 +249,25 @@ export class Transport implements ClientLink {
     const describing = writes ? undefined : this.describing
     if (describing) this.describing = undefined
     const envelope = { v: PROTOCOL_VERSION, queries, ...(atomic && { atomic }), ...(describing && { describe: true }) }
+    const attempts = { unanswered: false }
+    let body: ResponseBody
     try {
-      const response = await this.exchange(this.codec.stringify(envelope), writes, signal, 'text')
-      const body = parse(this.options.url, response, typeof response._data === 'string' ? response._data : '', this.codec)
-      if (describing) this.describedAs = this.caller
-      describing?.(isDescription(body.api) ? body.api : undefined, true)
-      return body
+      const response = await this.exchange(this.codec.stringify(envelope), writes, signal, 'text', attempts)
+      body = parse(this.options.url, response, typeof response._data === 'string' ? response._data : '', this.codec)
     } catch (error) {
       describing?.(undefined, false)
+      // After an attempt that got no answer, any failure leaves the writes' outcome unknown.
+      if (writes) this.wrote(queries, () => attempts.unanswered || outcomeUnknown(error))
       throw error
     }
+    if (describing) this.describedAs = this.caller
+    describing?.(isDescription(body.api) ? body.api : undefined, true)
+    if (writes) {
+      const applied = (result: QueryResult | undefined) => result === undefined || !('error' in result)
+      // An atomic request is applied whole, or rolled back whole.
+      this.wrote(queries, atomic ? () => body.failed === undefined && body.results.every(applied) : (i) => applied(body.results[i]))
+    }
+    return body
   }
 
   /**
@@ -331,7 +329,13 @@ export class Transport implements ClientLink {
    * One exchange with the executor, retried after network errors and 503s; answers the
    * response (any status), its body read as `responseType`.
    */
-  private async exchange(body: string, writes: boolean, signal: AbortSignal | undefined, responseType: 'text' | 'stream'): Promise<FetchResponse<unknown>> {
+  private async exchange(
+    body: string,
+    writes: boolean,
+    signal: AbortSignal | undefined,
+    responseType: 'text' | 'stream',
+    attempts: { unanswered: boolean } = { unanswered: false },
+  ): Promise<FetchResponse<unknown>> {
     const { url } = this.options
     // One key per logical call, kept across retries, so the executor can apply it once.
     const idempotencyKey = writes ? randomKey() : undefined
@@ -369,7 +373,7 @@ export class Transport implements ClientLink {
         const answered = (error as { response?: typeof response }).response
         if (answered !== undefined) response = answered
         else {
-          mayBeApplied = true
+          mayBeApplied = attempts.unanswered = true
           if (attempt < retries) {
             await sleep(backoff(this.options.retryDelay ?? 200, attempt), signal)
             continue

@@ -232,6 +232,31 @@ describe.each(DATABASE_KINDS)('TanStack Query on %s', (kind) => {
     expect(Object.values(s).some(invalidated)).toBe(false)
   })
 
+  it('invalidates after a write whose answer was lost: its retry is refused, yet it was applied', async () => {
+    queryClient = new QueryClient()
+    let lose = false
+    const db = createClient<DemoApi, DemoProcedures>({
+      url: URL,
+      retryDelay: 1,
+      headers: async () => ({ authorization: `Bearer ${await tokenFor(1n)}` }),
+      fetch: async (input, init) => {
+        const response = await demo.executor(new Request(input as string, init))
+        if (!lose) return response
+        lose = false
+        throw new TypeError('fetch failed: the connection was reset')
+      },
+    })
+    const comments = mount(db.Comment.query().where('postId', 2).resultSize())
+    await settled([comments])
+    const before = comments.getCurrentResult().data!
+    lose = true
+    const error = await new MutationObserver(queryClient, mutationOptions(() => db.Comment.query().insert({ postId: 2, body: 'lost answer' }))).mutate().catch((e: unknown) => e)
+    // Without an idempotency store the executor refuses the retry: it may have been applied.
+    expect((error as AsyncOrmError).code).toBe('CONFLICT')
+    await settled([comments])
+    expect(comments.getCurrentResult().data).toBe(before + 1)
+  })
+
   it('follows foreign keys after a delete: rows pointing at the deleted ones may go too', async () => {
     queryClient = new QueryClient()
     const { db, requests } = recordingClient(demo, 1n)
