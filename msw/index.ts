@@ -11,7 +11,7 @@ import type { Query } from '../shared/query-ast.js'
 import SuperJSON from 'superjson'
 import { customTypesOf, decode, type RequestBody } from '../shared/wire.js'
 import { createExecutor, type Executor, type ExecutorOptions } from '../executor/index.js'
-import { createEmbeddedDatabase } from '../executor/adapters/pglite.js'
+import { createEmbeddedDatabase, type EmbeddedDatabaseOptions } from '../executor/adapters/pglite.js'
 import type { ColumnKey, ExposedModel } from '../executor/api/expose.js'
 
 export type { ContextOf } from '../shared/api-types.js'
@@ -31,6 +31,12 @@ export interface OrmMockOptions<Ctx, Api extends ApiShape = ApiShape> {
   /** The URL the client calls (`createClient({ url })`), or a pattern MSW understands. */
   readonly url: string | RegExp
   readonly api: Api
+  /**
+   * More knex settings for the embedded database, as the app's knex has them: `{
+   * ...knexSnakeCaseMappers() }` for an app that maps column names in knex rather than in
+   * its models.
+   */
+  readonly knex?: EmbeddedDatabaseOptions['knex']
   /** Creates the schema: the app's migrations (`(knex) => knex.migrate.latest(…)`) or DDL. */
   readonly migrate: (knex: Knex) => Promise<unknown>
   /** Rows to insert, by exposed model name, with property names (`{ Tag: [{ id: 1, name: 'a' }] }`), typed from the models. */
@@ -69,7 +75,7 @@ export interface OrmMock {
  * closeWith(server, orm) // server.close() also closes the database
  */
 export async function createOrmMock<const Api extends ApiShape, Ctx = ContextOf<Api>>(options: OrmMockOptions<Ctx, Api>): Promise<OrmMock> {
-  const database = await createEmbeddedDatabase()
+  const database = await createEmbeddedDatabase(options.knex ? { knex: options.knex } : {})
   try {
     await options.migrate(database.knex)
     await insertFixtures(database.knex, options.api, (options.fixtures ?? {}) as Readonly<Record<string, readonly Record<string, unknown>[]>>)

@@ -14,9 +14,10 @@ export interface ModelDescription {
   /** Exposed relations into models the caller may read: relation name → related model. */
   readonly relations: { readonly [relation: string]: string }
   /**
-   * Models the caller may read that this model's rows point at with foreign keys (from
-   * objection's relation mappings): deleting one of their rows may delete or change rows
-   * of this model too (`on delete cascade`, `set null`).
+   * Models the caller may read whose rows this model's rows point at with foreign keys —
+   * the database's, directly or through rows of other tables (its own or not exposed), and
+   * those objection's relation mappings declare: deleting their rows may delete or change
+   * rows of this model too (`on delete cascade`, `set null`).
    */
   readonly references: readonly string[]
 }

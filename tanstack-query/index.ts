@@ -1,6 +1,6 @@
 /**
  * `async-orm/tanstack-query`: querysets in TanStack Query (React, Vue, Solid, Svelte,
- * Angular: any adapter of `@tanstack/query-core` v5), typed, keyed by their AST, and
+ * Angular: any adapter of `@tanstack/query-core` 5.90 or newer), typed, keyed by their AST, and
  * invalidated after writes by the models they read.
  *
  * - `queryOptions(qs)`: `{ queryKey, queryFn, retry }` for any read.

@@ -72,6 +72,11 @@ export interface ModelMeta {
   readonly modifiers: ReadonlyMap<string, true | StandardSchemaV1>
   /** Foreign keys on this model's table to exposed models (from objection's relations, exposed or not). */
   readonly references: readonly Reference[]
+  /**
+   * Exposed models whose rows this model's rows point at with the database's foreign keys,
+   * directly or through rows of other tables: deleting their rows may change this model's.
+   */
+  readonly pointsAt: readonly string[]
   readonly policy?: PolicyFilter
   /** Any property → database column, for policy keys (which may name unreadable columns). */
   readonly toColumn: (prop: string) => string
@@ -147,7 +152,9 @@ export async function buildApiMetadata(api: ApiShape, knex: Knex, limits: Limits
   const metas = new Map<string, ModelMeta & { relations: Map<string, RelationMeta>; references: Reference[] }>()
   for (const [name, exposure] of exposures) {
     const { naming, table } = named.get(name)!
-    metas.set(name, buildModel(name, exposure, naming, table, catalog.get(table)!, limits))
+    const reached = catalog.reach.get(table) ?? new Set()
+    const pointsAt = [...named].filter(([other, n]) => other !== name && reached.has(n.table)).map(([other]) => other)
+    metas.set(name, { ...buildModel(name, exposure, naming, table, catalog.get(table)!, limits), pointsAt })
   }
   for (const [name, exposure] of exposures) {
     const meta = metas.get(name)!

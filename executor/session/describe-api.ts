@@ -17,7 +17,8 @@ export function describeApi(meta: ApiMetadata, ctx: unknown, roles: readonly str
     const model = meta.get(name)!
     const relations: Record<string, string> = {}
     for (const [relation, { target }] of model.relations) if (readable.has(target.name)) relations[relation] = target.name
-    const references = [...new Set(model.references.map((reference) => reference.target.name))].filter((target) => readable.has(target))
+    // The database's foreign keys, and those objection's relation mappings declare.
+    const references = [...new Set([...model.pointsAt, ...model.references.map((reference) => reference.target.name)])].filter((target) => readable.has(target)).sort()
     models[name] = { relations, references }
   }
   return { models }

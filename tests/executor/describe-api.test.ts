@@ -4,11 +4,13 @@
  * nothing about what the caller may not read, and never on a request that writes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { expose } from '../../executor/index.js'
+import { Model } from 'objection'
+import { createExecutor, expose } from '../../executor/index.js'
+import { decode, encodeRequest } from '../../shared/wire.js'
 import { api } from '../../examples/demo/api.js'
 import { Author, Comment, Tag } from '../../examples/demo/models.js'
 import type { DemoCtx } from '../../examples/demo/api.js'
-import { DATABASE_KINDS } from '../support/databases.js'
+import { DATABASE_KINDS, openDatabase, type TestDatabase } from '../support/databases.js'
 import { DEMO_DESCRIPTION, openDemo, tokenFor, type Demo } from '../support/demo.js'
 
 /** The demo's API with tags readable by admins only, and authors writable but not readable. */
@@ -113,5 +115,69 @@ describe.each(DATABASE_KINDS)('the API description on %s', (kind) => {
     const answer = await demo.post({ v: 1, queries: [], describe: true }, { authorization: 'Bearer not-a-token' })
     expect(answer.status).toBe(401)
     expect(JSON.stringify(answer.body)).not.toMatch(/Post|Author/)
+  })
+})
+
+describe.each(DATABASE_KINDS)('foreign keys in the description on %s', (kind) => {
+  let database: TestDatabase
+  beforeAll(async () => {
+    database = await openDatabase(kind)
+    // A new schema builder for each table (one builder runs every statement it holds).
+    const schema = () => database.knex.schema
+    await schema().createTable('orgs', (t) => t.increments('id'))
+    // Not exposed, and not a relation of any model: the chain runs through it all the same.
+    await schema().createTable('teams', (t) => {
+      t.increments('id')
+      t.integer('org_id').references('orgs.id').onDelete('cascade')
+    })
+    await schema().createTable('members', (t) => {
+      t.increments('id')
+      t.integer('team_id').references('teams.id').onDelete('cascade')
+    })
+    await schema().createTable('badges', (t) => {
+      t.increments('id')
+      t.integer('member_id').references('members.id').onDelete('set null')
+    })
+    await schema().createTable('notes', (t) => t.increments('id'))
+  })
+  afterAll(() => database?.close())
+
+  class Org extends Model {
+    declare id: number
+    static override tableName = 'orgs'
+  }
+  class Member extends Model {
+    declare id: number
+    static override tableName = 'members'
+  }
+  class Badge extends Model {
+    declare id: number
+    static override tableName = 'badges'
+  }
+  class Note extends Model {
+    declare id: number
+    static override tableName = 'notes'
+  }
+
+  it('names, for each model, the models whose rows its rows point at, through any tables', async () => {
+    const api = {
+      Org: expose(Org, { read: { allow: true, columns: ['id'] } }),
+      Member: expose(Member, { read: { allow: true, columns: ['id'] } }),
+      Badge: expose(Badge, { read: { allow: true, columns: ['id'] } }),
+      Note: expose(Note, { read: { allow: true, columns: ['id'] } }),
+    }
+    const executor = createExecutor({ knex: database.knex, api, logger: { error() {} } })
+    const response = await executor(new Request('http://test.local/orm', { method: 'POST', headers: { 'content-type': 'application/json' }, body: encodeRequest({ v: 1, queries: [], describe: true }) }))
+    expect(decode(await response.text())).toEqual({
+      results: [],
+      api: {
+        models: {
+          Org: { relations: {}, references: [] },
+          Member: { relations: {}, references: ['Org'] },
+          Badge: { relations: {}, references: ['Member', 'Org'] },
+          Note: { relations: {}, references: [] },
+        },
+      },
+    })
   })
 })

@@ -8,6 +8,9 @@ import { createClient } from '../../client/index.js'
 import { api, procedures, type DemoApi, type DemoCtx, type DemoProcedures } from '../../examples/demo/api.js'
 import { migrate } from '../../examples/demo/schema.js'
 import { closeWith, createOrmMock, ormStubs, type OrmMock } from '../../msw/index.js'
+import { api as objectionApi, type AppApi } from '../../examples/objection-app/api.js'
+import { knexSettings } from '../../examples/objection-app/knex-config.js'
+import { migrate as migrateObjectionApp } from '../../examples/objection-app/schema.js'
 
 const URL = 'http://app.test/orm'
 const now = new Date('2025-06-01T12:00:00Z')
@@ -149,6 +152,28 @@ describe('createOrmMock’s fixtures', () => {
     await expect(
       createOrmMock({ url: URL, api, migrate, fixtures: { Tag: [{ id: 1 }] } }),
     ).rejects.toThrow(/fixtures\.Tag could not be inserted into tags: .*\(column name: give every row a value for it\)/)
+  })
+})
+
+describe('createOrmMock for an app that maps column names in knex', () => {
+  it('takes the app’s knex settings: fixtures and queries in camelCase, tables in snake_case', async () => {
+    const orm = await createOrmMock({
+      url: 'http://objection-app.test/orm',
+      api: objectionApi,
+      migrate: migrateObjectionApp,
+      knex: knexSettings,
+      fixtures: { Person: [{ id: 1, firstName: 'Jennifer', lastName: 'Lawrence', createdAt: now }], Animal: [{ id: 1, name: 'Fluffy', species: 'dog', ownerId: 1 }] },
+    })
+    const server = closeWith(setupServer(...orm.handlers), orm)
+    server.listen({ onUnhandledRequest: 'error' })
+    try {
+      const app = createClient<AppApi>({ url: 'http://objection-app.test/orm' })
+      const people = await app.Person.query().select('id', 'firstName').withGraphFetched({ pets: true })
+      expect(people).toEqual([expect.objectContaining({ id: 1, firstName: 'Jennifer', pets: [expect.objectContaining({ name: 'Fluffy', ownerId: 1 })] })])
+      expect(await orm.knex.raw('select first_name from persons')).toMatchObject({ rows: [{ first_name: 'Jennifer' }] })
+    } finally {
+      server.close()
+    }
   })
 })
 
