@@ -90,6 +90,8 @@ export class Transport implements ClientLink {
   private readonly writeListeners = new Set<(writes: readonly Query[]) => void>()
   /** The API's description, asked for (`describe()`), or known. */
   private description: Promise<ApiDescription | undefined> | undefined
+  /** The last description answered, to whichever caller. */
+  private described: ApiDescription | undefined
   /** The app's headers on the request the description answered, and on the latest request: who was asking. */
   private describedAs: string | undefined
   private caller: string | undefined
@@ -153,11 +155,13 @@ export class Transport implements ClientLink {
   }
 
   describe(): Promise<ApiDescription | undefined> {
-    this.description ??= new Promise<ApiDescription | undefined>((resolve) => {
+    if (this.description) return this.description
+    this.description = new Promise<ApiDescription | undefined>((resolve) => {
       this.describing = (api, answered) => {
         // An executor that answered without it does not describe its API; after a failure
         // it is asked again next time.
         if (!answered) this.description = undefined
+        if (api) this.described = api
         resolve(api)
       }
       if (!this.scheduled) {
@@ -165,7 +169,9 @@ export class Transport implements ClientLink {
         afterThisTick(() => this.flush())
       }
     })
-    return this.description
+    // Asked again for another caller: meanwhile the last answer serves (what it leaves out
+    // counts as unknown), and the question rides on the next request.
+    return this.described ? Promise.resolve(this.described) : this.description
   }
 
   onWrites(listener: (writes: readonly Query[]) => void): () => void {

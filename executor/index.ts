@@ -10,12 +10,19 @@ export {
   type DeletePolicy,
   type RelationKey,
   type RowFilter,
+  type Exposure,
+  type Allow,
+  type ModelClassLike,
+  type ModifierArgs,
+  type ModifierGrants,
+  type Presets,
 } from './api/expose.js'
 export { ExecutorError, type Logger } from './executor-error.js'
 export { DEFAULT_LIMITS, type Limits } from './limits.js'
 export type { IdempotencyOptions } from './run/idempotency.js'
 export { ERROR_STATUS, type ErrorCode, type WireError } from '../shared/error-codes.js'
-export type { ContextOf } from '../shared/api-types.js'
+// What `expose` returns is named through these, so an app can emit declarations for its API.
+export type { ApiShape, ContextOf, ModelTypes, RelationType, TypedExposure } from '../shared/api-types.js'
 export {
   procedure,
   type Procedure,

@@ -7,7 +7,7 @@
  * TypeScript sources.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -29,7 +29,7 @@ class Tag extends Model {
   declare id: number
   declare name: string
 }
-const api = { Tag: expose(Tag, { read: { allow: true, columns: '*' } }) }
+export const api = { Tag: expose(Tag, { read: { allow: true, columns: '*' } }) }
 const db: Client<typeof api> = createClient<typeof api>({ url: 'http://localhost/orm' })
 export const names: Promise<string[]> = db.Tag.query().where('name', 'like', 'a%').then((rows) => rows.map((row) => row.name))
 // @ts-expect-error -- not a column of Tag
@@ -77,6 +77,9 @@ describe('the package for a consumer’s TypeScript', () => {
       }
     }
     run()
+    // An app that publishes its API's types (a monorepo package, a library) emits declarations for it.
+    run('--noEmit', 'false', '--declaration', '--emitDeclarationOnly', '--outDir', join(dir, 'types'))
+    expect(readFileSync(join(dir, 'types/app.d.ts'), 'utf8')).toMatch(/export declare const api: \{/)
     const sources = run('--listFilesOnly')
       .split('\n')
       .filter((file) => file.startsWith(ROOT) && !file.includes('/node_modules/') && !file.endsWith('.d.ts'))

@@ -305,8 +305,11 @@ describe.each(DATABASE_KINDS)('TanStack Query on %s', (kind) => {
     expect(requests.map((r) => r.describe === true)).toEqual([true, false])
     token = await tokenFor(1n)
     await db.Tag.query().limit(1)
+    // The last answer serves at once, while the question goes out again (here on its own).
+    expect(await link.describe()).toEqual(DEMO_DESCRIPTION)
     expect(await link.describe()).toEqual(DEMO_DESCRIPTION)
     expect(requests.map((r) => r.describe === true)).toEqual([true, false, false, true])
+    expect(requests[3]!.queries).toEqual([])
   })
 
   it('hands the query’s signal to the request: a query cancelled before it is sent is never sent', async () => {
