@@ -14,6 +14,25 @@
 import type { ApiDescription } from '../shared/api-description.js'
 import type { Filter, GraphNode, JoinNode, Query, ReadQuery, SelectItem, WriteRow } from '../shared/query-ast.js'
 
+/**
+ * `value` if it is an API description as the executor writes it, else `undefined` (a
+ * description that cannot be trusted describes nothing: invalidation is then conservative).
+ */
+export function asDescription(value: unknown): ApiDescription | undefined {
+  const models = (value as { models?: unknown } | null | undefined)?.models
+  if (!isRecord(models)) return undefined
+  for (const name of Object.keys(models)) {
+    const model = models[name] as { relations?: unknown; references?: unknown } | null
+    if (!isRecord(model?.relations) || !Object.values(model.relations).every((target) => typeof target === 'string')) return undefined
+    if (!Array.isArray(model.references) || !model.references.every((target) => typeof target === 'string')) return undefined
+  }
+  return value as ApiDescription
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
 /** Model names, or `'all'` when they cannot be told. */
 export type ModelSet = ReadonlySet<string> | 'all'
 

@@ -20,7 +20,7 @@ import type { ApiDescription } from '../shared/api-description.js'
 import { READ_OPS, type Query, type ReadQuery } from '../shared/query-ast.js'
 import type { AsyncOrmError } from '../client/client-error.js'
 import { linkOf, type ClientLink } from '../client/client-link.js'
-import { modelsRead, modelsWritten, overlaps, union, type ModelSet } from '../client/model-sets.js'
+import { asDescription, modelsRead, modelsWritten, overlaps, union, type ModelSet } from '../client/model-sets.js'
 import type { RunOptions } from '../client/deferred.js'
 import type { Page } from '../client/types.js'
 
@@ -229,7 +229,7 @@ function watch(link: ClientLink, client: QueryClientLike): void {
 const readsOf = new WeakMap<CachedQueryLike, { api: ApiDescription | undefined; models: ModelSet }>()
 
 async function invalidate(link: ClientLink, client: QueryClientLike, writes: readonly Query[]): Promise<void> {
-  const api = await link.describe()
+  const api = asDescription(await link.describe())
   const written = union(writes.map((write) => modelsWritten(write, api)))
   try {
     await client.invalidateQueries({
@@ -246,7 +246,12 @@ function modelsOf(cached: CachedQueryLike, api: ApiDescription | undefined): Mod
   if (known && known.api === api) return known.models
   const document = cached.queryKey[3] as { json?: unknown } | undefined
   const query = document?.json as Query | undefined
-  const models = query && typeof query === 'object' && typeof query.op === 'string' ? modelsRead(query, api) : 'all'
+  let models: ModelSet = 'all'
+  try {
+    if (query && typeof query === 'object' && typeof query.op === 'string') models = modelsRead(query, api)
+  } catch {
+    // A key under this prefix that this module did not make: any write may concern it.
+  }
   readsOf.set(cached, { api, models })
   return models
 }

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { createClient } from '../../client/index.js'
-import { modelsRead, modelsWritten, overlaps, type ModelSet } from '../../client/model-sets.js'
+import { asDescription, modelsRead, modelsWritten, overlaps, type ModelSet } from '../../client/model-sets.js'
 import type { DemoApi, DemoProcedures } from '../../examples/demo/api.js'
 import { DEMO_DESCRIPTION } from '../support/demo.js'
 import type { Query } from '../../shared/query-ast.js'
@@ -123,5 +123,23 @@ describe('which reads a write invalidates, and which it leaves alone', () => {
     expect(hit).toEqual(expected)
     // The other side: every read not listed is left alone.
     expect(Object.keys(reads).filter((read) => !hit.includes(read))).toEqual(Object.keys(reads).filter((read) => !expected.includes(read)))
+  })
+})
+
+describe('a description from the wire', () => {
+  it.each([
+    ['nothing', undefined],
+    ['no models', {}],
+    ['models that is a list', { models: [] }],
+    ['a model without relations', { models: { Post: { references: [] } } }],
+    ['a relation to something other than a name', { models: { Post: { relations: { author: 1 }, references: [] } } }],
+    ['references that are not a list of names', { models: { Post: { relations: {}, references: 'Author' } } }],
+    ['a model that is null', { models: { Post: null } }],
+  ])('is refused when it has %s: invalidation is then conservative', (_name, value) => {
+    expect(asDescription(value)).toBeUndefined()
+  })
+
+  it('is taken as it is when it is well formed', () => {
+    expect(asDescription(api)).toBe(api)
   })
 })
