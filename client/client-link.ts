@@ -1,28 +1,43 @@
 /**
  * What a client offers integrations (`async-orm/tanstack-query`) beyond running queries:
- * its identity for cache keys, the API's description, and a signal after every write. Not
- * part of the public API: integrations reach it through `LINK` on a queryset.
+ * its identity for cache keys, and a look at every request it sends. Not part of the
+ * public API: integrations reach it through `LINK` on a queryset.
  */
-import type { ApiDescription } from '../shared/api-description.js'
 import type { Query } from '../shared/query-ast.js'
+import type { ResponseBody } from '../shared/wire.js'
+
+/** One request as it went: its queries, what observers added, and how it ended. */
+export interface SentRequest {
+  readonly queries: readonly Query[]
+  readonly atomic: boolean
+  /** What observers added to its envelope. */
+  readonly extended: object | undefined
+  /** The app's own headers on its last attempt. */
+  headers?: HeadersInit | undefined
+  /** Whether an attempt got no answer (its writes may have been applied). */
+  unanswered: boolean
+  /** The answer, when one was read. */
+  body?: ResponseBody
+  /** Why it failed, when it did. */
+  error?: unknown
+}
+
+export interface RequestObserver {
+  /** Fields to add to the envelope of a request of `queries` (none: `undefined`). */
+  extend?(queries: readonly Query[]): object | undefined
+  /** After every request, answered or not, before its callers resume. */
+  settled(request: SentRequest): void
+}
 
 export interface ClientLink {
   /** The executor's URL, which tells clients apart in a shared cache. */
   readonly url: string
   /** `query` as plain JSON data (a superjson document of the client's instance): part of a cache key. */
   plain(query: Query): unknown
-  /**
-   * The API as this caller may see it, asked for once with the next read-only request
-   * (`describe: true`); `undefined` when the executor does not describe it or the request
-   * failed (asked again next time).
-   */
-  describe(): Promise<ApiDescription | undefined>
-  /**
-   * Calls `listener` with the writes (and procedure calls) of every request that may have
-   * applied some, as soon as its answer is known and before its callers resume: what the
-   * executor applied, or all of them when the outcome is unknown. Returns an unsubscribe.
-   */
-  onWrites(listener: (writes: readonly Query[]) => void): () => void
+  /** Shows every request to `observer`, until the returned function is called. */
+  observe(observer: RequestObserver): () => void
+  /** Sends a request without queries after this tick, for what observers add, unless another request took it along. */
+  ping(): void
 }
 
 /** The property a runnable queryset holds its client's link under. */

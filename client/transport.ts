@@ -14,10 +14,9 @@ import SuperJSON from 'superjson'
 import { ERROR_CODES, ERROR_STATUS, isErrorCode, type ErrorCode, type WireError } from '../shared/error-codes.js'
 import { WRITE_OPS, type Query } from '../shared/query-ast.js'
 import { newerPosition, WAL_POSITION_HEADER } from '../shared/headers.js'
-import { PROTOCOL_VERSION, type ErrorBody, type QueryResult, type ResponseBody, type SuperJSONCodec } from '../shared/wire.js'
-import type { ApiDescription } from '../shared/api-description.js'
+import { PROTOCOL_VERSION, type ErrorBody, type ResponseBody, type SuperJSONCodec } from '../shared/wire.js'
 import { AsyncOrmError } from './client-error.js'
-import type { ClientLink } from './client-link.js'
+import type { ClientLink, RequestObserver, SentRequest } from './client-link.js'
 
 export type HeadersOption = HeadersInit | (() => HeadersInit | Promise<HeadersInit>)
 
@@ -82,21 +81,10 @@ interface Pending {
   settled: boolean
 }
 
-/** Whole-request failures after which writes may have been applied: their outcome is unknown. */
-const UNKNOWN_OUTCOME = new Set<string>(['NETWORK_ERROR', 'ABORTED', 'INTERNAL'])
-
 export class Transport implements ClientLink {
   private queue: Pending[] = []
-  private readonly writeListeners = new Set<(writes: readonly Query[]) => void>()
-  /** The API's description, asked for (`describe()`), or known. */
-  private description: Promise<ApiDescription | undefined> | undefined
-  /** The last description answered, to whichever caller. */
-  private described: ApiDescription | undefined
-  /** The app's headers on the request the description answered, and on the latest request: who was asking. */
-  private describedAs: string | undefined
-  private caller: string | undefined
-  /** Set while the description is asked for and no request has carried the question yet. */
-  private describing: ((api: ApiDescription | undefined, answered: boolean) => void) | undefined
+  private readonly observers = new Set<RequestObserver>()
+  private pinged = false
   private scheduled = false
   private readonly $fetch: $Fetch
   private readonly codec: SuperJSONCodec
@@ -146,59 +134,26 @@ export class Transport implements ClientLink {
     this.queue = []
     const size = this.options.batch === false ? 1 : (this.options.batch?.maxSize ?? 50)
     for (let i = 0; i < queue.length; i += size) void this.dispatch(queue.slice(i, i + size))
-    // No read-only request took the question along: it goes on its own.
-    if (this.describing) void this.dispatch([])
+    if (this.pinged) {
+      this.pinged = false
+      void this.dispatch([])
+    }
   }
 
   plain(query: Query): unknown {
     return JSON.parse(this.codec.stringify(query))
   }
 
-  describe(): Promise<ApiDescription | undefined> {
-    if (this.description) return this.description
-    this.description = new Promise<ApiDescription | undefined>((resolve) => {
-      this.describing = (api, answered) => {
-        // An executor that answered without it does not describe its API; after a failure
-        // it is asked again next time.
-        if (!answered) this.description = undefined
-        if (api) this.described = api
-        resolve(api)
-      }
-      if (!this.scheduled) {
-        this.scheduled = true
-        afterThisTick(() => this.flush())
-      }
-    })
-    // Asked again for another caller: meanwhile the last answer serves (what it leaves out
-    // counts as unknown), and the question rides on the next request.
-    return this.described ? Promise.resolve(this.described) : this.description
+  observe(observer: RequestObserver): () => void {
+    this.observers.add(observer)
+    return () => void this.observers.delete(observer)
   }
 
-  onWrites(listener: (writes: readonly Query[]) => void): () => void {
-    this.writeListeners.add(listener)
-    return () => void this.writeListeners.delete(listener)
-  }
-
-  /**
-   * The description is the API as the caller who asked may see it: once the app sends
-   * other headers (another user signed in, or out), it is asked for again.
-   */
-  private noteCaller(own: HeadersInit | undefined): void {
-    this.caller = own === undefined ? '' : JSON.stringify([...new Headers(own)])
-    if (this.describedAs !== undefined && this.caller !== this.describedAs) this.description = this.describedAs = undefined
-  }
-
-  /** Tells the write listeners which of `queries` may have been applied (`applied(index)`). */
-  private wrote(queries: readonly Query[], applied: (index: number) => boolean): void {
-    if (this.writeListeners.size === 0) return
-    const writes = queries.filter((query, index) => MUTATIONS.has(query.op) && applied(index))
-    if (writes.length === 0) return
-    for (const listener of this.writeListeners) {
-      try {
-        listener(writes)
-      } catch {
-        // A listener's failure is its own: the write's callers still get their answers.
-      }
+  ping(): void {
+    this.pinged = true
+    if (!this.scheduled) {
+      this.scheduled = true
+      afterThisTick(() => this.flush())
     }
   }
 
@@ -208,9 +163,8 @@ export class Transport implements ClientLink {
     const controller = batch.some((p) => p.signal) ? new AbortController() : undefined
     const onAbort = () => batch.every((p) => p.settled) && controller?.abort()
     for (const p of batch) p.signal?.addEventListener('abort', onAbort, { once: true })
-    const queries = batch.map((p) => p.query)
     try {
-      const body = await this.post(queries, controller?.signal, false)
+      const body = await this.post(batch.map((p) => p.query), controller?.signal, false)
       batch.forEach((p, i) => {
         const result = body.results[i]
         if (result === undefined) {
@@ -250,30 +204,22 @@ export class Transport implements ClientLink {
   }
 
   private async post(queries: Query[], signal: AbortSignal | undefined, atomic: boolean): Promise<ResponseBody> {
-    const writes = queries.some((query) => MUTATIONS.has(query.op))
-    // The API's description rides on a read-only request (the executor answers it to no other).
-    const describing = writes ? undefined : this.describing
-    if (describing) this.describing = undefined
-    const envelope = { v: PROTOCOL_VERSION, queries, ...(atomic && { atomic }), ...(describing && { describe: true }) }
-    const attempts = { unanswered: false }
-    let body: ResponseBody
+    let extended: object | undefined
+    for (const observer of this.observers) extended = { ...extended, ...observer.extend?.(queries) }
+    // A ping that no observer had anything for sends nothing.
+    if (queries.length === 0 && !Object.keys(extended ?? {}).length) return { results: [] }
+    const sent: SentRequest = { queries, atomic, extended, unanswered: false }
     try {
-      const response = await this.exchange(this.codec.stringify(envelope), writes, signal, 'text', attempts)
-      body = parse(this.options.url, response, typeof response._data === 'string' ? response._data : '', this.codec)
+      const response = await this.exchange(this.codec.stringify({ v: PROTOCOL_VERSION, queries, ...(atomic && { atomic }), ...extended }), queries.some((query) => MUTATIONS.has(query.op)), signal, 'text', sent)
+      sent.body = parse(this.options.url, response, typeof response._data === 'string' ? response._data : '', this.codec)
+      return sent.body
     } catch (error) {
-      describing?.(undefined, false)
-      // After an attempt that got no answer, any failure leaves the writes' outcome unknown.
-      if (writes) this.wrote(queries, () => attempts.unanswered || outcomeUnknown(error))
+      sent.error = error
       throw error
+    } finally {
+      // Before the callers resume.
+      for (const observer of this.observers) observer.settled(sent)
     }
-    if (describing) this.describedAs = this.caller
-    describing?.(isDescription(body.api) ? body.api : undefined, true)
-    if (writes) {
-      const applied = (result: QueryResult | undefined) => result === undefined || !('error' in result)
-      // An atomic request is applied whole, or rolled back whole.
-      this.wrote(queries, atomic ? () => body.failed === undefined && body.results.every(applied) : (i) => applied(body.results[i]))
-    }
-    return body
   }
 
   /**
@@ -335,13 +281,7 @@ export class Transport implements ClientLink {
    * One exchange with the executor, retried after network errors and 503s; answers the
    * response (any status), its body read as `responseType`.
    */
-  private async exchange(
-    body: string,
-    writes: boolean,
-    signal: AbortSignal | undefined,
-    responseType: 'text' | 'stream',
-    attempts: { unanswered: boolean } = { unanswered: false },
-  ): Promise<FetchResponse<unknown>> {
+  private async exchange(body: string, writes: boolean, signal: AbortSignal | undefined, responseType: 'text' | 'stream', sent?: SentRequest): Promise<FetchResponse<unknown>> {
     const { url } = this.options
     // One key per logical call, kept across retries, so the executor can apply it once.
     const idempotencyKey = writes ? randomKey() : undefined
@@ -351,7 +291,7 @@ export class Transport implements ClientLink {
     let mayBeApplied = false
     for (let attempt = 0; ; attempt++) {
       const own = await resolveHeaders(this.options.headers)
-      if (this.description) this.noteCaller(own)
+      if (sent) sent.headers = own
       const headers = requestHeaders(own, idempotencyKey, writes && mayBeApplied, this.position)
       let response: FetchResponse<unknown>
       // Each attempt stops when the caller gives up or its own timeout passes.
@@ -379,7 +319,8 @@ export class Transport implements ClientLink {
         const answered = (error as { response?: typeof response }).response
         if (answered !== undefined) response = answered
         else {
-          mayBeApplied = attempts.unanswered = true
+          mayBeApplied = true
+          if (sent) sent.unanswered = true
           if (attempt < retries) {
             await sleep(backoff(this.options.retryDelay ?? 200, attempt), signal)
             continue
@@ -460,16 +401,6 @@ function parse(url: string, response: Response, text: string, codec: SuperJSONCo
     status: response.status,
     message: `[POST ${url}] ${response.status} ${response.statusText || code}: the response is not an async-orm answer`,
   })
-}
-
-function isDescription(value: unknown): value is ApiDescription {
-  const models = (value as Partial<ApiDescription> | null | undefined)?.models
-  return models !== null && typeof models === 'object'
-}
-
-/** Whether writes in a request that failed as a whole may have been applied all the same. */
-function outcomeUnknown(error: unknown): boolean {
-  return !(error instanceof AsyncOrmError) || UNKNOWN_OUTCOME.has(error.code)
 }
 
 function isResponseBody(value: unknown): value is ResponseBody {

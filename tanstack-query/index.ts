@@ -20,7 +20,8 @@ import type { ApiDescription } from '../shared/api-description.js'
 import { READ_OPS, type Query, type ReadQuery } from '../shared/query-ast.js'
 import type { AsyncOrmError } from '../client/client-error.js'
 import { linkOf, type ClientLink } from '../client/client-link.js'
-import { asDescription, modelsRead, modelsWritten, overlaps, union, type ModelSet } from '../client/model-sets.js'
+import { modelsRead, modelsWritten, overlaps, union, type ModelSet } from '../client/model-sets.js'
+import { watchOf } from './client-watch.js'
 import type { RunOptions } from '../client/deferred.js'
 import type { Page } from '../client/types.js'
 
@@ -212,10 +213,10 @@ function watch(link: ClientLink, client: QueryClientLike): void {
   if (links.has(link)) return
   links.add(link)
   // Asked with the first query, so that the first write need not wait for it.
-  void link.describe()
+  void watchOf(link).describe()
   // The client outlives query clients (one per test, per server-rendered request): hold them weakly.
   const held = new WeakRef(client)
-  const stop = link.onWrites((writes) => {
+  const stop = watchOf(link).onWrites((writes) => {
     const current = held.deref()
     if (!current) return stop()
     const pending = invalidating.get(current) ?? new Set()
@@ -229,7 +230,7 @@ function watch(link: ClientLink, client: QueryClientLike): void {
 const readsOf = new WeakMap<CachedQueryLike, { api: ApiDescription | undefined; models: ModelSet }>()
 
 async function invalidate(link: ClientLink, client: QueryClientLike, writes: readonly Query[]): Promise<void> {
-  const api = asDescription(await link.describe())
+  const api = await watchOf(link).describe()
   const written = union(writes.map((write) => modelsWritten(write, api)))
   try {
     await client.invalidateQueries({

@@ -13,6 +13,7 @@ import { infiniteQueryOptions, mutationOptions, queryOptions, type Readable } fr
 import { DATABASE_KINDS } from '../support/databases.js'
 import { DEMO_DESCRIPTION, openDemo, tokenFor, type Demo } from '../support/demo.js'
 import { linkOf } from '../../client/client-link.js'
+import { watchOf } from '../../tanstack-query/client-watch.js'
 
 const URL = 'http://test.local/orm'
 
@@ -298,7 +299,7 @@ describe.each(DATABASE_KINDS)('TanStack Query on %s', (kind) => {
         return demo.executor(new Request(input as string, init))
       },
     })
-    const link = linkOf(db.Tag.query())!
+    const link = watchOf(linkOf(db.Tag.query())!)
     expect(await link.describe()).toEqual(DEMO_DESCRIPTION)
     await db.Tag.query().limit(1)
     await link.describe()
