@@ -23,7 +23,11 @@ export interface SentRequest {
 }
 
 export interface RequestObserver {
-  /** Fields to add to the envelope of a request of `queries` (none: `undefined`). */
+  /**
+   * Fields to add to the envelope of a request of `queries` (none: `undefined`). An
+   * executor that refuses one as an unknown field gets the request again without it; the
+   * observer sees the refused request settle with that error.
+   */
   extend?(queries: readonly Query[]): object | undefined
   /** After every request, answered or not, before its callers resume. */
   settled(request: SentRequest): void
@@ -34,9 +38,9 @@ export interface ClientLink {
   readonly url: string
   /** `query` as plain JSON data (a superjson document of the client's instance): part of a cache key. */
   plain(query: Query): unknown
-  /** Shows every request to `observer`, until the returned function is called. */
-  observe(observer: RequestObserver): () => void
-  /** Sends a request without queries after this tick, for what observers add, unless another request took it along. */
+  /** Shows every request to `observer`. */
+  observe(observer: RequestObserver): void
+  /** Sends a request without queries with the next batch, for what observers add, unless another request took it along. */
   ping(): void
 }
 

@@ -12,7 +12,7 @@
 import { createFetch, ofetch, type $Fetch, type FetchOptions, type FetchResponse } from 'ofetch'
 import SuperJSON from 'superjson'
 import { ERROR_CODES, ERROR_STATUS, isErrorCode, type ErrorCode, type WireError } from '../shared/error-codes.js'
-import { WRITE_OPS, type Query } from '../shared/query-ast.js'
+import { CHANGING_OPS, type Query } from '../shared/query-ast.js'
 import { newerPosition, WAL_POSITION_HEADER } from '../shared/headers.js'
 import { PROTOCOL_VERSION, type ErrorBody, type ResponseBody, type SuperJSONCodec } from '../shared/wire.js'
 import { AsyncOrmError } from './client-error.js'
@@ -71,7 +71,6 @@ export interface ClientOptions {
   readonly retryMutations?: boolean
 }
 
-const MUTATIONS = new Set<string>([...WRITE_OPS, 'call'])
 
 interface Pending {
   readonly query: Query
@@ -119,13 +118,17 @@ export class Transport implements ClientLink {
         return
       }
       this.queue.push(pending)
-      if (!this.scheduled) {
-        this.scheduled = true
-        const windowMs = this.options.batch?.windowMs ?? 0
-        if (windowMs > 0) setTimeout(() => this.flush(), windowMs)
-        else afterThisTick(() => this.flush())
-      }
+      this.schedule()
     })
+  }
+
+  /** Flushes the queue once this tick (or the batch window) is over. */
+  private schedule(): void {
+    if (this.scheduled) return
+    this.scheduled = true
+    const windowMs = this.options.batch === false ? 0 : (this.options.batch?.windowMs ?? 0)
+    if (windowMs > 0) setTimeout(() => this.flush(), windowMs)
+    else afterThisTick(() => this.flush())
   }
 
   private flush(): void {
@@ -144,17 +147,13 @@ export class Transport implements ClientLink {
     return JSON.parse(this.codec.stringify(query))
   }
 
-  observe(observer: RequestObserver): () => void {
+  observe(observer: RequestObserver): void {
     this.observers.add(observer)
-    return () => void this.observers.delete(observer)
   }
 
   ping(): void {
     this.pinged = true
-    if (!this.scheduled) {
-      this.scheduled = true
-      afterThisTick(() => this.flush())
-    }
+    this.schedule()
   }
 
   private async dispatch(batch: Pending[]): Promise<void> {
@@ -203,22 +202,39 @@ export class Transport implements ClientLink {
     }
   }
 
-  private async post(queries: Query[], signal: AbortSignal | undefined, atomic: boolean): Promise<ResponseBody> {
+  private async post(queries: Query[], signal: AbortSignal | undefined, atomic: boolean, extend = true): Promise<ResponseBody> {
     let extended: object | undefined
-    for (const observer of this.observers) extended = { ...extended, ...observer.extend?.(queries) }
+    if (extend) for (const observer of this.observers) extended = { ...extended, ...observer.extend?.(queries) }
     // A ping that no observer had anything for sends nothing.
-    if (queries.length === 0 && !Object.keys(extended ?? {}).length) return { results: [] }
+    if (queries.length === 0 && Object.keys(extended ?? {}).length === 0) return { results: [] }
     const sent: SentRequest = { queries, atomic, extended, unanswered: false }
     try {
-      const response = await this.exchange(this.codec.stringify({ v: PROTOCOL_VERSION, queries, ...(atomic && { atomic }), ...extended }), queries.some((query) => MUTATIONS.has(query.op)), signal, 'text', sent)
+      const response = await this.exchange(this.codec.stringify({ v: PROTOCOL_VERSION, queries, ...(atomic && { atomic }), ...extended }), queries.some((query) => CHANGING_OPS.has(query.op)), signal, 'text', sent)
       sent.body = parse(this.options.url, response, typeof response._data === 'string' ? response._data : '', this.codec)
       return sent.body
     } catch (error) {
       sent.error = error
+      // An executor that does not know a field an observer added refuses the request: it is
+      // sent again without, and the observer told (by the error in what it sees settle).
+      if (extended && Object.keys(extended).length > 0 && error instanceof AsyncOrmError && error.code === 'BAD_REQUEST' && /unknown field/.test(error.message)) {
+        this.settled(sent)
+        return queries.length === 0 ? { results: [] } : this.post(queries, signal, atomic, false)
+      }
+      this.settled(sent)
       throw error
     } finally {
-      // Before the callers resume.
-      for (const observer of this.observers) observer.settled(sent)
+      if (sent.error === undefined) this.settled(sent)
+    }
+  }
+
+  /** Shows a request that settled to the observers, before its callers resume. */
+  private settled(sent: SentRequest): void {
+    for (const observer of this.observers) {
+      try {
+        observer.settled(sent)
+      } catch {
+        // An observer's failure is its own: the request's callers still get their answers.
+      }
     }
   }
 

@@ -132,15 +132,16 @@ function classify(body: string): { writes: boolean; writeAt?: readonly number[];
     return { writes: true }
   }
   const queries = envelope?.queries
-  // A request for the API's description alone writes nothing (the executor refuses it with writes).
+  // A request for the API's description alone writes nothing (the executor refuses it with
+  // anything but reads). With reads it may be cached: it depends only on the caller, whom
+  // the cache key names.
   if (Array.isArray(queries) && queries.length === 0 && envelope?.describe === true) return { writes: false }
   if (!Array.isArray(queries) || queries.length === 0) return { writes: true }
   const ops = queries.map((q) => (q !== null && typeof q === 'object' ? (q as { op?: unknown }).op : undefined))
   const writeAt = ops.flatMap((op, index) => (typeof op !== 'string' || !READ_OPS.has(op) ? [index] : []))
   const writes = writeAt.length > 0
   if (writes) return { writes, writeAt }
-  // A stream (`qs.stream()`) is passed through as it comes, never cached. (An answer that
-  // describes the API may be: it depends only on the caller, whom the cache key names.)
+  // A stream (`qs.stream()`) is passed through as it comes, never cached.
   if (envelope?.stream !== undefined) return { writes }
   let ttl = Infinity
   let swr = Infinity

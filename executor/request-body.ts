@@ -1,8 +1,8 @@
 /**
  * Reading an untrusted request: its body, bounded in bytes before anything parses it, and
- * its envelope (`{ v, queries, atomic? }`).
+ * its envelope (`{ v, queries, atomic?, stream?, describe? }`).
  */
-import { READ_OPS as READ_OP_LIST } from '../shared/query-ast.js'
+import { READ_OPS } from '../shared/query-ast.js'
 import { PROTOCOL_VERSION } from '../shared/wire.js'
 import { ExecutorError } from './executor-error.js'
 import type { Limits } from './limits.js'
@@ -38,7 +38,7 @@ export async function readBody(request: Request, max: number): Promise<string> {
   return decodeUtf8(bytes)
 }
 
-const READ_OPS: ReadonlySet<unknown> = new Set(READ_OP_LIST)
+const READS: ReadonlySet<unknown> = new Set(READ_OPS)
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
@@ -78,7 +78,7 @@ export function checkEnvelope(body: unknown, limits: Limits): { queries: readonl
   }
   if (atomic === true && queries.length === 0) throw new ExecutorError('BAD_REQUEST', 'queries must be a non-empty array')
   // Before anything is validated: whether a write would pass its grant never shows in a description.
-  if (describe === true && !queries.every((query) => READ_OPS.has((query as { op?: unknown } | null)?.op))) {
+  if (describe === true && !queries.every((query) => READS.has((query as { op?: unknown } | null)?.op))) {
     throw new ExecutorError('BAD_REQUEST', 'describe is answered to requests of reads only: ask for it on its own or with reads')
   }
   return { queries, atomic: atomic === true, stream: stream === true, describe: describe === true }

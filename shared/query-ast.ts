@@ -231,6 +231,9 @@ export type WriteRow = { readonly [column: string]: WriteValue | readonly WriteR
 export const WRITE_OPS = ['insert', 'patch', 'update', 'delete', 'relate', 'unrelate'] as const
 export type WriteOp = (typeof WRITE_OPS)[number]
 
+/** Operations that may change rows: the writes, and procedure calls. */
+export const CHANGING_OPS: ReadonlySet<string> = new Set([...WRITE_OPS, 'call'])
+
 /**
  * What a write returns: `count` (rows affected), `rows` (the written rows' readable
  * columns) or `first` (the first of them, or `undefined`).

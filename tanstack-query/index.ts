@@ -20,8 +20,8 @@ import type { ApiDescription } from '../shared/api-description.js'
 import { READ_OPS, type Query, type ReadQuery } from '../shared/query-ast.js'
 import type { AsyncOrmError } from '../client/client-error.js'
 import { linkOf, type ClientLink } from '../client/client-link.js'
-import { modelsRead, modelsWritten, overlaps, union, type ModelSet } from '../client/model-sets.js'
-import { watchOf } from './client-watch.js'
+import { modelsRead, modelsWritten, overlaps, union, type ModelSet } from './model-sets.js'
+import { watchOf, type ClientWatch } from './client-watch.js'
 import type { RunOptions } from '../client/deferred.js'
 import type { Page } from '../client/types.js'
 
@@ -203,34 +203,56 @@ function readOf(qs: { toJSON(): Query }, caller: string): { link: ClientLink; qu
 
 /** Invalidations in flight, by query client: a mutation's `onSettled` waits for them. */
 const invalidating = new WeakMap<QueryClientLike, Set<Promise<void>>>()
-/** The clients whose writes invalidate queries in a query client. */
-const watched = new WeakMap<QueryClientLike, Set<ClientLink>>()
+
+/**
+ * The query clients each client's writes invalidate queries in, held weakly: a client
+ * outlives query clients (one per test, per server-rendered request), and a collected one
+ * leaves the set.
+ */
+const watchers = new WeakMap<ClientLink, { readonly clients: Set<WeakRef<QueryClientLike>>; readonly known: WeakSet<QueryClientLike> }>()
+const collected = new FinalizationRegistry<{ readonly clients: Set<WeakRef<QueryClientLike>>; readonly held: WeakRef<QueryClientLike> }>(({ clients, held }) => clients.delete(held))
 
 /** Makes writes through `link` invalidate the queries they may change in `client`. */
 function watch(link: ClientLink, client: QueryClientLike): void {
-  let links = watched.get(client)
-  if (!links) watched.set(client, (links = new Set()))
-  if (links.has(link)) return
-  links.add(link)
-  // Asked with the first query, so that the first write need not wait for it.
-  void watchOf(link).describe()
-  // The client outlives query clients (one per test, per server-rendered request): hold them weakly.
+  const clientWatch = watchOf(link)
+  // Asked with the first query (or again, for another caller), so that writes find it.
+  clientWatch.ask()
+  let watcher = watchers.get(link)
+  if (!watcher) {
+    const created = { clients: new Set<WeakRef<QueryClientLike>>(), known: new WeakSet<QueryClientLike>() }
+    watchers.set(link, (watcher = created))
+    clientWatch.onWrites((writes) => {
+      for (const held of created.clients) {
+        const current = held.deref()
+        if (current) track(current, invalidate(link, clientWatch, current, writes))
+      }
+    })
+  }
+  if (watcher.known.has(client)) return
+  watcher.known.add(client)
   const held = new WeakRef(client)
-  const stop = watchOf(link).onWrites((writes) => {
-    const current = held.deref()
-    if (!current) return stop()
-    const pending = invalidating.get(current) ?? new Set()
-    invalidating.set(current, pending)
-    const done: Promise<void> = invalidate(link, current, writes).finally(() => pending.delete(done))
-    pending.add(done)
-  })
+  watcher.clients.add(held)
+  collected.register(client, { clients: watcher.clients, held })
+}
+
+function track(client: QueryClientLike, invalidation: Promise<void>): void {
+  let pending = invalidating.get(client)
+  if (!pending) invalidating.set(client, (pending = new Set()))
+  const done: Promise<void> = invalidation.finally(() => pending.delete(done))
+  pending.add(done)
 }
 
 /** What the read of each cached query reads, by the description it was worked out with. */
 const readsOf = new WeakMap<CachedQueryLike, { api: ApiDescription | undefined; models: ModelSet }>()
 
-async function invalidate(link: ClientLink, client: QueryClientLike, writes: readonly Query[]): Promise<void> {
-  const api = await watchOf(link).describe()
+/**
+ * Invalidates, at once, the queries of `link` in `client` that `writes` may have changed:
+ * by the description known now (without one, by the conservative rule), never waiting for
+ * one in flight; one that is out of date for the caller is asked for again.
+ */
+async function invalidate(link: ClientLink, clientWatch: ClientWatch, client: QueryClientLike, writes: readonly Query[]): Promise<void> {
+  const api = clientWatch.description
+  clientWatch.ask()
   const written = union(writes.map((write) => modelsWritten(write, api)))
   try {
     await client.invalidateQueries({

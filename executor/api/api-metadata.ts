@@ -77,6 +77,8 @@ export interface ModelMeta {
    * directly or through rows of other tables: deleting their rows may change this model's.
    */
   readonly pointsAt: readonly string[]
+  /** Exposed models over the same table: a write to one is a write to the others. */
+  readonly sameTable: readonly string[]
   readonly policy?: PolicyFilter
   /** Any property → database column, for policy keys (which may name unreadable columns). */
   readonly toColumn: (prop: string) => string
@@ -148,13 +150,17 @@ export async function buildApiMetadata(api: ApiShape, knex: Knex, limits: Limits
     const naming = modelNaming(exposure.modelClass, knex)
     return [name, { naming, table: naming.table((exposure.modelClass as typeof Model & ModelStatics).getTableName()) }] as const
   }))
-  const catalog = await introspect(knex, [...new Set([...named.values()].map((n) => n.table))])
+  const { columns: catalog, keys } = await introspect(knex, [...new Set([...named.values()].map((n) => n.table))])
   const metas = new Map<string, ModelMeta & { relations: Map<string, RelationMeta>; references: Reference[] }>()
   for (const [name, exposure] of exposures) {
     const { naming, table } = named.get(name)!
-    const reached = catalog.reach.get(table) ?? new Set()
-    const pointsAt = [...named].filter(([other, n]) => other !== name && reached.has(n.table)).map(([other]) => other)
-    metas.set(name, { ...buildModel(name, exposure, naming, table, catalog.get(table)!, limits), pointsAt })
+    const reached = keys.pointsAt(table)
+    const others = [...named].filter(([other]) => other !== name)
+    const tableKeys = {
+      pointsAt: others.filter(([, n]) => reached.has(n.table)).map(([other]) => other),
+      sameTable: others.filter(([, n]) => keys.same(table, n.table)).map(([other]) => other),
+    }
+    metas.set(name, buildModel(name, exposure, naming, table, catalog.get(table)!, limits, tableKeys))
   }
   for (const [name, exposure] of exposures) {
     const meta = metas.get(name)!
@@ -230,7 +236,15 @@ interface ModelStatics {
   getIdPropertyArray(): string[]
 }
 
-function buildModel(name: string, exposure: Exposure, naming: Naming, table: string, info: TableColumns, limits: Limits) {
+function buildModel(
+  name: string,
+  exposure: Exposure,
+  naming: Naming,
+  table: string,
+  info: TableColumns,
+  limits: Limits,
+  tableKeys: { readonly pointsAt: readonly string[]; readonly sameTable: readonly string[] },
+) {
   const modelClass = exposure.modelClass as typeof Model & ModelStatics
   if (info.size === 0) throw new TypeError(`${name}: table ${table} does not exist (or is not on the search path)`)
   const columnTypes = new Map<string, ColumnType>()
@@ -269,6 +283,7 @@ function buildModel(name: string, exposure: Exposure, naming: Naming, table: str
     name,
     modelClass: exposure.modelClass,
     table,
+    ...tableKeys,
     columnTypes,
     allProps,
     columns,

@@ -7,6 +7,7 @@
  * identifiers only.
  */
 import type { Knex } from 'knex'
+import { readTableKeys, type TableKeys } from './table-keys.js'
 import type { Model } from 'objection'
 
 export interface Naming {
@@ -75,7 +76,7 @@ function memoize(fn: (value: string) => string): (value: string) => string {
 }
 
 /** A connection from knex's pool, used as pg hands it out. */
-interface PgConnection {
+export interface PgConnection {
   query(text: string, values: readonly unknown[]): Promise<{ rows: Record<string, unknown>[] }>
 }
 
@@ -98,17 +99,12 @@ const COLUMNS = `select r.i as "table", a.attname as name,
 
 export type TableColumns = Map<string, { type: string; nullable: boolean }>
 
-/** The tables' oids (resolved as `COLUMNS` resolves them), and every foreign key of the database as a pair of oids. */
-const FOREIGN_KEYS = `select 'table' as kind, r.i::int as "from", to_regclass(case when r.schema is null then quote_ident(r.name) else quote_ident(r.schema) || '.' || quote_ident(r.name) end)::oid::text as "to"
-  from unnest($1::text[], $2::text[]) with ordinality as r(schema, name, i)
-  union all select 'key', null, conrelid::oid::text || ' ' || confrelid::oid::text from pg_constraint where contype = 'f'`
-
 /**
- * The tables' columns (database names) with their types, read from the catalog on a
- * pooled connection directly: knex would pass the answer through `postProcessResponse`.
- * A table that does not exist has no columns.
+ * The tables' columns (database names) with their types, and the foreign keys between
+ * them, read from the catalog on a pooled connection directly: knex would pass the answer
+ * through `postProcessResponse`. A table that does not exist has no columns.
  */
-export async function introspect(knex: Knex, tables: readonly string[]): Promise<Map<string, TableColumns> & { reach: ReadonlyMap<string, ReadonlySet<string>> }> {
+export async function introspect(knex: Knex, tables: readonly string[]): Promise<{ columns: Map<string, TableColumns>; keys: TableKeys }> {
   const pool = knex.client as unknown as PoolClient
   const connection = (await pool.acquireConnection()) as PgConnection
   try {
@@ -120,45 +116,9 @@ export async function introspect(knex: Knex, tables: readonly string[]): Promise
     const { rows } = await connection.query(COLUMNS, params)
     const found = new Map<string, TableColumns>(tables.map((table) => [table, new Map()]))
     for (const row of rows) found.get(tables[Number(row.table) - 1]!)!.set(String(row.name), { type: String(row.type), nullable: row.nullable === true })
-    const keys = await connection.query(FOREIGN_KEYS, params)
-    return Object.assign(found, { reach: reachThroughKeys(tables, keys.rows) })
+    return { columns: found, keys: await readTableKeys(connection, tables, params) }
   } finally {
     await pool.releaseConnection(connection)
   }
 }
 
-/**
- * For each table, the tables (of `tables`) its rows point at with foreign keys, directly
- * or through rows of any other tables: deleting rows of those may delete or change rows
- * of this one (whatever the keys' `on delete` says; a restricted delete changes nothing,
- * which counts as a change that did not happen).
- */
-function reachThroughKeys(tables: readonly string[], rows: readonly Record<string, unknown>[]): Map<string, Set<string>> {
-  const oids = new Map<string, string>()
-  const edges = new Map<string, string[]>()
-  for (const row of rows) {
-    if (row.kind === 'table') {
-      if (row.to !== null) oids.set(String(row.to), tables[Number(row.from) - 1]!)
-      continue
-    }
-    const [from, to] = String(row.to).split(' ') as [string, string]
-    edges.set(from, [...(edges.get(from) ?? []), to])
-  }
-  const reach = new Map<string, Set<string>>()
-  for (const [oid, table] of oids) {
-    const seen = new Set([oid])
-    const pending = [oid]
-    const reached = new Set<string>()
-    while (pending.length > 0) {
-      for (const next of edges.get(pending.pop()!) ?? []) {
-        if (seen.has(next)) continue
-        seen.add(next)
-        pending.push(next)
-        const exposed = oids.get(next)
-        if (exposed !== undefined && exposed !== table) reached.add(exposed)
-      }
-    }
-    reach.set(table, reached)
-  }
-  return reach
-}

@@ -64,8 +64,10 @@ describe.each(DATABASE_KINDS)('the API description on %s', (kind) => {
 
     const asAdmin = await strict.post({ v: 1, queries: [], describe: true }, await admin())
     const adminModels = (asAdmin.body as { api: { models: Record<string, { relations: object }> } }).api.models
-    expect(Object.keys(adminModels).sort()).toEqual(['Comment', 'Post', 'Profile', 'Tag'])
+    // Author: not readable, but the caller holds its update grant (what a write changes is told).
+    expect(Object.keys(adminModels).sort()).toEqual(['Author', 'Comment', 'Post', 'Profile', 'Tag'])
     expect(adminModels.Post!.relations).toEqual({ comments: 'Comment', tags: 'Tag' })
+    expect(adminModels.Author!.relations).toEqual({ profile: 'Profile', posts: 'Post', comments: 'Comment' })
   })
 
   it('is left out by an executor made with describe: false, the reads answered as ever', async () => {
@@ -158,6 +160,11 @@ describe.each(DATABASE_KINDS)('foreign keys in the description on %s', (kind) =>
     declare id: number
     static override tableName = 'notes'
   }
+  /** A second model over the members table. */
+  class Crew extends Model {
+    declare id: number
+    static override tableName = 'members'
+  }
 
   it('names, for each model, the models whose rows its rows point at, through any tables', async () => {
     const api = {
@@ -165,6 +172,7 @@ describe.each(DATABASE_KINDS)('foreign keys in the description on %s', (kind) =>
       Member: expose(Member, { read: { allow: true, columns: ['id'] } }),
       Badge: expose(Badge, { read: { allow: true, columns: ['id'] } }),
       Note: expose(Note, { read: { allow: true, columns: ['id'] } }),
+      Crew: expose(Crew, { insert: { allow: true, columns: ['id'] } }),
     }
     const executor = createExecutor({ knex: database.knex, api, logger: { error() {} } })
     const response = await executor(new Request('http://test.local/orm', { method: 'POST', headers: { 'content-type': 'application/json' }, body: encodeRequest({ v: 1, queries: [], describe: true }) }))
@@ -173,9 +181,11 @@ describe.each(DATABASE_KINDS)('foreign keys in the description on %s', (kind) =>
       api: {
         models: {
           Org: { relations: {}, references: [] },
-          Member: { relations: {}, references: ['Org'] },
-          Badge: { relations: {}, references: ['Member', 'Org'] },
+          Member: { relations: {}, references: ['Org'], sameTable: ['Crew'] },
+          Badge: { relations: {}, references: ['Crew', 'Member', 'Org'] },
           Note: { relations: {}, references: [] },
+          // Write-only for this caller: described, so that its writes invalidate the members' readers.
+          Crew: { relations: {}, references: ['Org'], sameTable: ['Member'] },
         },
       },
     })

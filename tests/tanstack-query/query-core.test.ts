@@ -6,12 +6,14 @@
 import { dehydrate, hashKey, hydrate, InfiniteQueryObserver, MutationObserver, QueryClient, QueryObserver, type QueryObserverResult } from '@tanstack/query-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { AsyncOrmError, createClient, type Client } from '../../client/index.js'
-import type { DemoApi, DemoProcedures } from '../../examples/demo/api.js'
+import { api, type DemoApi, type DemoProcedures } from '../../examples/demo/api.js'
+import { Tag } from '../../examples/demo/models.js'
+import { expose } from '../../executor/index.js'
 import SuperJSON from 'superjson'
-import { decode, type RequestBody } from '../../shared/wire.js'
+import { decode, encode, type RequestBody } from '../../shared/wire.js'
 import { infiniteQueryOptions, mutationOptions, queryOptions, type Readable } from '../../tanstack-query/index.js'
 import { DATABASE_KINDS } from '../support/databases.js'
-import { DEMO_DESCRIPTION, openDemo, tokenFor, type Demo } from '../support/demo.js'
+import { openDemo, tokenFor, type Demo } from '../support/demo.js'
 import { linkOf } from '../../client/client-link.js'
 import { watchOf } from '../../tanstack-query/client-watch.js'
 
@@ -288,29 +290,71 @@ describe.each(DATABASE_KINDS)('TanStack Query on %s', (kind) => {
     expect(queryClient.getQueryState(options.queryKey)?.isInvalidated).toBe(true)
   })
 
-  it('asks for the description again once the app sends other headers (another user)', async () => {
-    let token: string | undefined = undefined
-    const requests: RequestBody[] = []
+  it('asks for the description with a read, and again for another caller, whose answer then serves', async () => {
+    // Tags are for admins only here: an anonymous caller's description leaves them out.
+    const strict = await openDemo(kind, { api: { ...api, Tag: expose(Tag, { read: { allow: ['admin'], columns: ['id', 'name'] }, relations: ['posts'] }) } })
+    try {
+      let token: string | undefined = undefined
+      const requests: RequestBody[] = []
+      const db = createClient<DemoApi, DemoProcedures>({
+        url: URL,
+        headers: (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {}),
+        fetch: async (input, init) => {
+          requests.push(decode<RequestBody>(String(init?.body)))
+          return strict.executor(new Request(input as string, init))
+        },
+      })
+      const watch = watchOf(linkOf(db.Post.query())!)
+      watch.ask()
+      await db.Post.query().limit(1)
+      expect(Object.keys(watch.description!.models).sort()).toEqual(['Author', 'Comment', 'Post', 'Profile'])
+      // Known for this caller: not asked again.
+      watch.ask()
+      await db.Post.query().limit(1)
+      token = await tokenFor(1n, { role: 'admin' })
+      await db.Post.query().limit(1)
+      // Another caller: until it is answered again, the last answer serves.
+      expect(Object.keys(watch.description!.models)).not.toContain('Tag')
+      watch.ask()
+      await db.Tag.query().limit(1)
+      expect(Object.keys(watch.description!.models).sort()).toEqual(['Author', 'Comment', 'Post', 'Profile', 'Tag'])
+      expect(requests.map((r) => [r.queries.map((q) => q.op), r.describe === true])).toEqual([
+        [['select'], true],
+        [['select'], false],
+        [['select'], false],
+        [['select'], true],
+      ])
+    } finally {
+      await strict.close()
+    }
+  })
+
+  it('asks an executor that does not know the question once, and sends the reads again without it', async () => {
+    const requests: { describe: boolean; status: number }[] = []
     const db = createClient<DemoApi, DemoProcedures>({
       url: URL,
-      headers: (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {}),
       fetch: async (input, init) => {
-        requests.push(decode<RequestBody>(String(init?.body)))
+        const body = decode<RequestBody & { describe?: boolean }>(String(init?.body))
+        // An executor from before the description: it refuses fields it does not know.
+        if (body.describe !== undefined) {
+          requests.push({ describe: true, status: 400 })
+          return new Response(encode({ error: { code: 'BAD_REQUEST', message: 'unknown field "describe" in request' } }), { status: 400 })
+        }
+        requests.push({ describe: false, status: 200 })
         return demo.executor(new Request(input as string, init))
       },
     })
-    const link = watchOf(linkOf(db.Tag.query())!)
-    expect(await link.describe()).toEqual(DEMO_DESCRIPTION)
-    await db.Tag.query().limit(1)
-    await link.describe()
-    expect(requests.map((r) => r.describe === true)).toEqual([true, false])
-    token = await tokenFor(1n)
-    await db.Tag.query().limit(1)
-    // The last answer serves at once, while the question goes out again (here on its own).
-    expect(await link.describe()).toEqual(DEMO_DESCRIPTION)
-    expect(await link.describe()).toEqual(DEMO_DESCRIPTION)
-    expect(requests.map((r) => r.describe === true)).toEqual([true, false, false, true])
-    expect(requests[3]!.queries).toEqual([])
+    queryClient = new QueryClient()
+    const tags = mount(db.Tag.query().orderBy('id').limit(2))
+    await settled([tags])
+    expect(tags.getCurrentResult().data).toHaveLength(2)
+    await queryClient.invalidateQueries()
+    await settled([tags])
+    expect(requests).toEqual([
+      { describe: true, status: 400 },
+      { describe: false, status: 200 },
+      { describe: false, status: 200 },
+    ])
   })
 
   it('hands the query’s signal to the request: a query cancelled before it is sent is never sent', async () => {

@@ -25,6 +25,8 @@ export function asDescription(value: unknown): ApiDescription | undefined {
     const model = models[name] as { relations?: unknown; references?: unknown } | null
     if (!isRecord(model?.relations) || !Object.values(model.relations).every((target) => typeof target === 'string')) return undefined
     if (!Array.isArray(model.references) || !model.references.every((target) => typeof target === 'string')) return undefined
+    const same = (model as { sameTable?: unknown }).sameTable
+    if (same !== undefined && (!Array.isArray(same) || !same.every((other) => typeof other === 'string'))) return undefined
   }
   return value as ApiDescription
 }
@@ -88,6 +90,8 @@ export function modelsWritten(query: Query, api: ApiDescription | undefined): Mo
     default:
       return exhaustive(query)
   }
+  // Models over the same table are the same rows.
+  found.sameTables()
   return found.result()
 }
 
@@ -193,9 +197,20 @@ class Collector {
     }
   }
 
+  /** Every model over the same table as one found. */
+  sameTables(): void {
+    for (const model of [...this.models]) for (const other of this.described(model)?.sameTable ?? []) this.models.add(other)
+  }
+
+  private described(model: string) {
+    return this.api && Object.hasOwn(this.api.models, model) ? this.api.models[model] : undefined
+  }
+
   /** The rows of a graph insert: keys naming relations hold related rows (others are columns, json ones too). */
   row(model: string, row: WriteRow): void {
-    const relations = this.api?.models[model]?.relations
+    // Which keys are relations, only the model's description says.
+    if (this.api && !this.described(model)) this.unknown = true
+    const relations = this.described(model)?.relations
     for (const key of Object.keys(row)) {
       const value = row[key]
       if (value === null || typeof value !== 'object' || value instanceof Date) continue
@@ -222,6 +237,7 @@ class Collector {
       const current = pending.pop()!
       if (this.models.has(current)) continue
       this.models.add(current)
+      pending.push(...(this.described(current)?.sameTable ?? []))
       for (const [name, description] of Object.entries(this.api!.models)) {
         if (description.references.includes(current)) pending.push(name)
       }

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { createClient } from '../../client/index.js'
-import { asDescription, modelsRead, modelsWritten, overlaps, type ModelSet } from '../../client/model-sets.js'
+import { asDescription, modelsRead, modelsWritten, overlaps, type ModelSet } from '../../tanstack-query/model-sets.js'
 import type { DemoApi, DemoProcedures } from '../../examples/demo/api.js'
 import { DEMO_DESCRIPTION } from '../support/demo.js'
 import type { Query } from '../../shared/query-ast.js'
@@ -100,6 +100,22 @@ describe('the models a write may change', () => {
     expect(modelsWritten({ model: 'Author', op: 'delete', returning: 'count' }, withoutAuthor)).toBe('all')
     // What writes it alone changes, no described read reads.
     expect(sorted(modelsWritten(db.Author.query().patch({ bio: 'x' }).toJSON(), withoutAuthor))).toEqual(['Author'])
+  })
+
+  it('writes every model over the same table, and follows what points at any of them', () => {
+    const shared = {
+      models: {
+        Member: { relations: {}, references: [], sameTable: ['Crew'] },
+        Crew: { relations: {}, references: [], sameTable: ['Member'] },
+        Badge: { relations: {}, references: ['Member'] },
+      },
+    }
+    expect(sorted(modelsWritten({ model: 'Crew', op: 'insert', rows: [{}], returning: 'rows' }, shared))).toEqual(['Crew', 'Member'])
+    expect(sorted(modelsWritten({ model: 'Crew', op: 'delete', returning: 'count' }, shared))).toEqual(['Badge', 'Crew', 'Member'])
+  })
+
+  it('is every model for a graph insert into a model the description leaves out', () => {
+    expect(modelsWritten({ model: 'Secret', op: 'insert', rows: [{ name: 'x', posts: [{ title: 't' }] }], returning: 'rows', graph: true }, api)).toBe('all')
   })
 
   it('reads a json column’s object as a column, not as related rows', () => {
