@@ -46,6 +46,16 @@ describe('the wire JSON Schema', () => {
     }
     const stream = JSON.parse(encode({ v: 1, queries: [db.Post.query().where('views', '>', 1).orderBy('id').toJSON()], stream: true }))
     expect(validate(stream), JSON.stringify(validate.errors)).toBe(true)
+    // Asking for the API's description: with reads, or alone.
+    for (const body of [{ v: 1, queries: [db.Tag.query().toJSON()], describe: true }, { v: 1, queries: [], describe: true }]) {
+      expect(validate(JSON.parse(encode(body))), JSON.stringify(validate.errors)).toBe(true)
+    }
+  })
+
+  it('takes no queries only from a request that asks for the description', () => {
+    expect(validate({ json: { v: 1, queries: [], describe: false } })).toBe(false)
+    expect(validate({ json: { v: 1, queries: [], describe: 'yes' } })).toBe(false)
+    expect(validate({ json: { v: 1, queries: [], atomic: 1 } })).toBe(false)
   })
 
   it('rejects what the executor rejects for its shape', () => {
