@@ -133,6 +133,26 @@ describe('edge proxy in workerd', () => {
     expect((await viaProxy(cached, token)).headers.get('x-async-orm-cache')).toBe('MISS')
   })
 
+  it('passes the API description through: alone it bumps nothing, with cacheable reads it is cached with them for that caller', async () => {
+    const cached = { v: 1, queries: [{ model: 'Tag', op: 'select', orderBy: [{ column: 'id', direction: 'asc' }], limit: 60, cache: { ttl: 60 } }], describe: true }
+    const token = { authorization: `Bearer ${await tokenFor(6n)}` }
+    const first = await viaProxy(cached, token)
+    expect(first.headers.get('x-async-orm-cache')).toBe('MISS')
+    expect(first.body.api).toEqual(expect.objectContaining({ models: expect.objectContaining({ Tag: expect.any(Object) }) }))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    // Asked alone, any number of times: it is answered and the cache stays.
+    for (let i = 0; i < 3; i++) {
+      const alone = await viaProxy({ v: 1, queries: [], describe: true }, token)
+      expect(alone.status).toBe(200)
+      expect(alone.body).toEqual({ results: [], api: first.body.api })
+    }
+    const second = await viaProxy(cached, token)
+    expect(second.headers.get('x-async-orm-cache')).toBe('HIT')
+    expect(second.body).toEqual(first.body)
+    // Another caller is answered its own.
+    expect((await viaProxy(cached, { authorization: `Bearer ${await tokenFor(7n)}` })).headers.get('x-async-orm-cache')).toBe('MISS')
+  })
+
   it("never answers from the cache a read that must see its client's writes (async-orm-lsn), and passes the header on", async () => {
     const cached = { v: 1, queries: [{ model: 'Tag', op: 'select', orderBy: [{ column: 'id', direction: 'asc' }], limit: 50, cache: { ttl: 60 } }] }
     const token = { authorization: `Bearer ${await tokenFor(4n)}` }
