@@ -14,6 +14,8 @@ export interface SentRequest {
   readonly extended: object | undefined
   /** The app's own headers on its last attempt. */
   headers?: HeadersInit | undefined
+  /** Whether an attempt left (a request that failed before may have changed nothing). */
+  attempted: boolean
   /** Whether an attempt got no answer (its writes may have been applied). */
   unanswered: boolean
   /** The answer, when one was read. */
@@ -24,9 +26,9 @@ export interface SentRequest {
 
 export interface RequestObserver {
   /**
-   * Fields to add to the envelope of a request of `queries` (none: `undefined`). An
-   * executor that refuses one as an unknown field gets the request again without it; the
-   * observer sees the refused request settle with that error.
+   * Fields to add to the envelope of a request of `queries` (none: `undefined`). A request
+   * of reads that the executor refuses whole (`BAD_REQUEST`, `LIMIT_EXCEEDED`) with them is
+   * sent again without; the observer sees the refused request settle with that error.
    */
   extend?(queries: readonly Query[]): object | undefined
   /** After every request, answered or not, before its callers resume. */

@@ -203,28 +203,36 @@ export class Transport implements ClientLink {
   }
 
   private async post(queries: Query[], signal: AbortSignal | undefined, atomic: boolean, extend = true): Promise<ResponseBody> {
+    const writes = queries.some((query) => CHANGING_OPS.has(query.op))
     let extended: object | undefined
-    if (extend) for (const observer of this.observers) extended = { ...extended, ...observer.extend?.(queries) }
+    if (extend) {
+      for (const observer of this.observers) {
+        try {
+          extended = { ...extended, ...observer.extend?.(queries) }
+        } catch {
+          // An observer's failure is its own: the request goes without what it would add.
+        }
+      }
+    }
     // A ping that no observer had anything for sends nothing.
     if (queries.length === 0 && Object.keys(extended ?? {}).length === 0) return { results: [] }
-    const sent: SentRequest = { queries, atomic, extended, unanswered: false }
+    const sent: SentRequest = { queries, atomic, extended, attempted: false, unanswered: false }
+    let body: ResponseBody
     try {
-      const response = await this.exchange(this.codec.stringify({ v: PROTOCOL_VERSION, queries, ...(atomic && { atomic }), ...extended }), queries.some((query) => CHANGING_OPS.has(query.op)), signal, 'text', sent)
-      sent.body = parse(this.options.url, response, typeof response._data === 'string' ? response._data : '', this.codec)
-      return sent.body
+      const response = await this.exchange(this.codec.stringify({ v: PROTOCOL_VERSION, queries, ...(atomic && { atomic }), ...extended }), writes, signal, 'text', sent)
+      body = sent.body = parse(this.options.url, response, typeof response._data === 'string' ? response._data : '', this.codec)
     } catch (error) {
       sent.error = error
-      // An executor that does not know a field an observer added refuses the request: it is
-      // sent again without, and the observer told (by the error in what it sees settle).
-      if (extended && Object.keys(extended).length > 0 && error instanceof AsyncOrmError && error.code === 'BAD_REQUEST' && /unknown field/.test(error.message)) {
-        this.settled(sent)
-        return queries.length === 0 ? { results: [] } : this.post(queries, signal, atomic, false)
-      }
       this.settled(sent)
+      // A request of reads that an executor refused whole, with what observers added (a field
+      // it does not know, an answer they made too large), goes again without it; they saw
+      // why. (A write never does: it may have been applied.)
+      const refused = error instanceof AsyncOrmError && (error.code === 'BAD_REQUEST' || error.code === 'LIMIT_EXCEEDED')
+      if (refused && !writes && Object.keys(extended ?? {}).length > 0) return queries.length === 0 ? { results: [] } : this.post(queries, signal, atomic, false)
       throw error
-    } finally {
-      if (sent.error === undefined) this.settled(sent)
     }
+    this.settled(sent)
+    return body
   }
 
   /** Shows a request that settled to the observers, before its callers resume. */
@@ -307,7 +315,9 @@ export class Transport implements ClientLink {
     let mayBeApplied = false
     for (let attempt = 0; ; attempt++) {
       const own = await resolveHeaders(this.options.headers)
-      if (sent) sent.headers = own
+      // A caller that gave up while the headers were made: nothing is sent.
+      if (signal?.aborted) throw aborted(signal)
+      if (sent) [sent.headers, sent.attempted] = [own, true]
       const headers = requestHeaders(own, idempotencyKey, writes && mayBeApplied, this.position)
       let response: FetchResponse<unknown>
       // Each attempt stops when the caller gives up or its own timeout passes.
@@ -493,6 +503,7 @@ function backoff(base: number, attempt: number): number {
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(aborted(signal))
     const timer = setTimeout(resolve, ms)
     signal?.addEventListener('abort', () => (clearTimeout(timer), reject(aborted(signal))), { once: true })
   })

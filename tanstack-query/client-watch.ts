@@ -64,8 +64,9 @@ export class ClientWatch implements RequestObserver {
         const api = asDescription(request.body.api)
         if (api) [this.described, this.describedAs] = [api, caller]
         else this.declined = true
-      } else if (request.error instanceof AsyncOrmError && request.error.code === 'BAD_REQUEST' && /describe/.test(request.error.message)) {
-        // An executor from before the description refused the field.
+      } else if (request.error instanceof AsyncOrmError && (request.error.code === 'BAD_REQUEST' || request.error.code === 'LIMIT_EXCEEDED')) {
+        // Refused with the question (an executor from before it, an answer it made too
+        // large): the reads went again without it, and it is not asked again.
         this.declined = true
       }
     } else if (this.describedAs !== undefined && caller !== this.describedAs) {
@@ -76,18 +77,24 @@ export class ClientWatch implements RequestObserver {
   }
 
   /** Tells the write listeners which writes of `request` may have been applied. */
-  private wrote({ queries, atomic, body, error, unanswered }: SentRequest): void {
+  private wrote({ queries, atomic, body, error, attempted, unanswered }: SentRequest): void {
     if (this.writeListeners.size === 0) return
     const ok = (result: QueryResult | undefined) => result === undefined || !('error' in result)
     const applied: (index: number) => boolean = !body
-      ? () => unanswered || outcomeUnknown(error)
+      ? () => attempted && (unanswered || outcomeUnknown(error))
       : atomic
         ? // Applied whole, or rolled back whole.
           () => body.failed === undefined && body.results.every(ok)
         : (index) => ok(body.results[index])
     const writes = queries.filter((query, index) => CHANGING_OPS.has(query.op) && applied(index))
     if (writes.length === 0) return
-    for (const listener of this.writeListeners) listener(writes)
+    for (const listener of this.writeListeners) {
+      try {
+        listener(writes)
+      } catch {
+        // One listener's failure does not keep the others from hearing of the writes.
+      }
+    }
   }
 }
 

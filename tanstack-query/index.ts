@@ -225,6 +225,7 @@ function watch(link: ClientLink, client: QueryClientLike): void {
       for (const held of created.clients) {
         const current = held.deref()
         if (current) track(current, invalidate(link, clientWatch, current, writes))
+        else created.clients.delete(held)
       }
     })
   }
@@ -253,7 +254,13 @@ const readsOf = new WeakMap<CachedQueryLike, { api: ApiDescription | undefined; 
 async function invalidate(link: ClientLink, clientWatch: ClientWatch, client: QueryClientLike, writes: readonly Query[]): Promise<void> {
   const api = clientWatch.description
   clientWatch.ask()
-  const written = union(writes.map((write) => modelsWritten(write, api)))
+  let written: ModelSet
+  try {
+    written = union(writes.map((write) => modelsWritten(write, api)))
+  } catch {
+    // A write this module cannot read (a newer client's): any query may show it.
+    written = 'all'
+  }
   try {
     await client.invalidateQueries({
       queryKey: [QUERY_KEY_PREFIX, link.url],

@@ -90,7 +90,8 @@ export function modelsWritten(query: Query, api: ApiDescription | undefined): Mo
     default:
       return exhaustive(query)
   }
-  // Models over the same table are the same rows.
+  // Models over the same table are the same rows: which, only a description naming the model says.
+  if (api && !Object.hasOwn(api.models, target)) return 'all'
   found.sameTables()
   return found.result()
 }
