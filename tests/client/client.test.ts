@@ -278,6 +278,17 @@ describe('running querysets', () => {
     await expect(db.Author.query().fetch({ signal: already })).rejects.toMatchObject({ code: 'ABORTED' })
   })
 
+  it('sends nothing for a caller that gave up while its headers were made', async () => {
+    respondWith(() => [])
+    const slow = createClient<DemoApi>({ url: URL, headers: () => new Promise((resolve) => setTimeout(() => resolve({ authorization: 'Bearer t' }), 40)) })
+    const controller = new AbortController()
+    const pending = slow.Tag.query().fetch({ signal: controller.signal })
+    setTimeout(() => controller.abort(), 10)
+    await expect(pending).rejects.toMatchObject({ code: 'ABORTED' })
+    await new Promise((resolve) => setTimeout(resolve, 80))
+    expect(sent).toHaveLength(0)
+  })
+
   it('sends the headers option, called for each request', async () => {
     respondWith(() => [])
     let n = 0
