@@ -73,8 +73,9 @@ export interface ModelMeta {
   /** Foreign keys on this model's table to exposed models (from objection's relations, exposed or not). */
   readonly references: readonly Reference[]
   /**
-   * Exposed models whose rows this model's rows point at with the database's foreign keys,
-   * directly or through rows of other tables: deleting their rows may change this model's.
+   * Exposed models whose rows this model's rows point at, sorted: with the database's
+   * foreign keys, directly or through rows of other tables, and with those objection's
+   * relation mappings declare (`references`). Deleting their rows may change this model's.
    */
   readonly pointsAt: readonly string[]
   /** Exposed models over the same table: a write to one is a write to the others. */
@@ -195,6 +196,11 @@ export async function buildApiMetadata(api: ApiShape, knex: Knex, limits: Limits
     }
   }
   addReferences(exposures, metas, byClass)
+  // The database's keys and the mappings' together, once: the API's description lists them.
+  // (In place: relations hold these very objects as their targets.)
+  for (const meta of metas.values()) {
+    ;(meta as { pointsAt: readonly string[] }).pointsAt = [...new Set([...meta.pointsAt, ...meta.references.map((reference) => reference.target.name)])].sort()
+  }
   return metas
 }
 

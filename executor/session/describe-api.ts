@@ -21,8 +21,7 @@ export function describeApi(meta: ApiMetadata, ctx: unknown, roles: readonly str
     const model = meta.get(name)!
     const relations: Record<string, string> = {}
     for (const [relation, { target }] of model.relations) if (readable.has(target.name)) relations[relation] = target.name
-    // The database's foreign keys, and those objection's relation mappings declare.
-    const references = [...new Set([...model.pointsAt, ...model.references.map((reference) => reference.target.name)])].filter((target) => described.has(target)).sort()
+    const references = model.pointsAt.filter((target) => described.has(target))
     const sameTable = model.sameTable.filter((other) => described.has(other))
     models[name] = { relations, references, ...(sameTable.length > 0 && { sameTable }) }
   }
