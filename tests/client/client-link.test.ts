@@ -9,8 +9,8 @@ import { linkOf, type SentRequest } from '../../client/client-link.js'
 import type { DemoApi } from '../../examples/demo/api.js'
 import { decode, encode, type RequestBody } from '../../shared/wire.js'
 
-/** A client whose executor answers every query with `[]`, or refuses fields it does not know. */
-function fakeClient(options: { refuse?: string } = {}) {
+/** A client whose executor answers every query with `[]`, or refuses a field (as unknown, or as making the answer too large). */
+function fakeClient(options: { refuse?: string; code?: 'BAD_REQUEST' | 'LIMIT_EXCEEDED' } = {}) {
   const bodies: (RequestBody & Record<string, unknown>)[] = []
   const db = createClient<DemoApi>({
     url: 'http://link.test/orm',
@@ -19,7 +19,9 @@ function fakeClient(options: { refuse?: string } = {}) {
       const body = decode<RequestBody & Record<string, unknown>>(String(init?.body))
       bodies.push(body)
       if (options.refuse && options.refuse in body) {
-        return new Response(encode({ error: { code: 'BAD_REQUEST', message: `unknown field "${options.refuse}" in request` } }), { status: 400 })
+        const code = options.code ?? 'BAD_REQUEST'
+        const message = code === 'BAD_REQUEST' ? `unknown field "${options.refuse}" in request` : 'the answer is larger than maxResponseBytes'
+        return new Response(encode({ error: { code, message } }), { status: code === 'BAD_REQUEST' ? 400 : 422 })
       }
       return new Response(encode({ results: body.queries.map(() => ({ data: [] })), ...(body.hint !== undefined && { echo: body.hint }) }))
     },
@@ -71,5 +73,14 @@ describe('the client link', () => {
     await expect(db.Tag.query()).resolves.toEqual([])
     expect(bodies.map((b) => 'hint' in b)).toEqual([true, false])
     expect(errors).toEqual(['BAD_REQUEST', undefined])
+  })
+
+  it('sends a request of reads again without what made its answer too large, but never a write', async () => {
+    const { db, bodies, link } = fakeClient({ refuse: 'hint', code: 'LIMIT_EXCEEDED' })
+    link.observe({ extend: () => ({ hint: 'large' }), settled: () => undefined })
+    await expect(db.Tag.query()).resolves.toEqual([])
+    expect(bodies.map((b) => 'hint' in b)).toEqual([true, false])
+    await expect(db.Tag.query().insert({ name: 'x' })).rejects.toMatchObject({ code: 'LIMIT_EXCEEDED' })
+    expect(bodies.slice(2).map((b) => 'hint' in b)).toEqual([true])
   })
 })

@@ -82,27 +82,15 @@ describe.each(DATABASE_KINDS)('foreign keys in the description on %s', (kind) =>
   })
   afterAll(() => database?.close())
 
-  class Org extends Model {
-    declare id: number
-    static override tableName = 'orgs'
-  }
-  class Member extends Model {
-    declare id: number
-    static override tableName = 'members'
-  }
-  class Badge extends Model {
-    declare id: number
-    static override tableName = 'badges'
-  }
-  class Note extends Model {
-    declare id: number
-    static override tableName = 'notes'
-  }
+  /** A model over `table` with no relation mappings: only the database's keys link it. */
+  const over = (table: string) =>
+    class extends Model {
+      declare id: number
+      static override tableName = table
+    }
+  const [Org, Member, Badge, Note] = [over('orgs'), over('members'), over('badges'), over('notes')]
   /** A second model over the members table. */
-  class Crew extends Model {
-    declare id: number
-    static override tableName = 'members'
-  }
+  const Crew = over('members')
 
   it('names, for each model, the models whose rows its rows point at, through any tables', async () => {
     const api = {

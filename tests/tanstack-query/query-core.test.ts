@@ -138,6 +138,15 @@ describe.each(DATABASE_KINDS)('TanStack Query on %s', (kind) => {
     }
   }
   type Screen = ReturnType<typeof screen>
+
+  /** The screen, mounted in a fresh query client for author 1, its queries loaded. */
+  async function mountScreen() {
+    queryClient = new QueryClient()
+    const { db, requests } = recordingClient(demo, 1n)
+    const s = screen(db)
+    await settled(Object.values(s))
+    return { db, requests, s }
+  }
   const invalidated = (o: QueryObserver<any, any, any, any, any>) => queryClient.getQueryState(o.options.queryKey!)?.isInvalidated === true
 
   /** The queries of `screen` a request carried, by name (a key holds its query as a superjson document). */
@@ -147,10 +156,7 @@ describe.each(DATABASE_KINDS)('TanStack Query on %s', (kind) => {
   }
 
   it('runs a screen’s queries together in one request, which asks for the API’s description too', async () => {
-    queryClient = new QueryClient()
-    const { db, requests } = recordingClient(demo, 1n)
-    const s = screen(db)
-    await settled(Object.values(s))
+    const { requests, s } = await mountScreen()
     expect(requests).toHaveLength(1)
     expect(requests[0]!.queries).toHaveLength(7)
     expect(requests[0]!.describe).toBe(true)
@@ -159,10 +165,7 @@ describe.each(DATABASE_KINDS)('TanStack Query on %s', (kind) => {
   })
 
   it('after an insert, refetches exactly the queries that read its model, in one request', async () => {
-    queryClient = new QueryClient()
-    const { db, requests } = recordingClient(demo, 1n)
-    const s = screen(db)
-    await settled(Object.values(s))
+    const { db, requests, s } = await mountScreen()
     requests.length = 0
     const addPost = new MutationObserver(queryClient, mutationOptions((title: string) => db.Post.query().insert({ title, body: 'b', published: true })))
     const post = await addPost.mutate('from a mutation')
@@ -176,10 +179,7 @@ describe.each(DATABASE_KINDS)('TanStack Query on %s', (kind) => {
   })
 
   it('follows relations the other way: a comment invalidates readers of comments only', async () => {
-    queryClient = new QueryClient()
-    const { db, requests } = recordingClient(demo, 1n)
-    const s = screen(db)
-    await settled(Object.values(s))
+    const { db, requests, s } = await mountScreen()
     requests.length = 0
     // Not through a mutation: any write through the client counts.
     await db.Comment.query().insert({ postId: 1, body: 'hello' })
@@ -190,10 +190,7 @@ describe.each(DATABASE_KINDS)('TanStack Query on %s', (kind) => {
   })
 
   it('invalidates for every write of a transaction, in one refetch', async () => {
-    queryClient = new QueryClient()
-    const { db, requests } = recordingClient(demo, 1n)
-    const s = screen(db)
-    await settled(Object.values(s))
+    const { db, requests, s } = await mountScreen()
     requests.length = 0
     const tagAndComment = new MutationObserver(
       queryClient,
@@ -206,10 +203,7 @@ describe.each(DATABASE_KINDS)('TanStack Query on %s', (kind) => {
   })
 
   it('invalidates every query of the client after a procedure call, which may write anything', async () => {
-    queryClient = new QueryClient()
-    const { db, requests } = recordingClient(demo, 1n)
-    const s = screen(db)
-    await settled(Object.values(s))
+    const { db, requests, s } = await mountScreen()
     const [mine] = await db.Post.query().where('authorId', 1n).orderBy('id').limit(2).select('id')
     const [second] = await db.Post.query().where('authorId', 1n).orderBy('id').offset(1).limit(1).select('id')
     await settled(Object.values(s))
@@ -220,10 +214,7 @@ describe.each(DATABASE_KINDS)('TanStack Query on %s', (kind) => {
   })
 
   it('refetches nothing after a write that failed, whose AsyncOrmError the mutation holds', async () => {
-    queryClient = new QueryClient()
-    const { db, requests } = recordingClient(demo, 1n)
-    const s = screen(db)
-    await settled(Object.values(s))
+    const { db, requests, s } = await mountScreen()
     requests.length = 0
     const addTag = new MutationObserver(queryClient, mutationOptions((name: string) => db.Post.query().insert({ title: name, body: '', published: true }).returning('id')))
     // The policy's check refuses a blank title.
@@ -260,11 +251,34 @@ describe.each(DATABASE_KINDS)('TanStack Query on %s', (kind) => {
     expect(comments.getCurrentResult().data).toBe(before + 1)
   })
 
-  it('follows foreign keys after a delete: rows pointing at the deleted ones may go too', async () => {
+  it.each([
+    [502, 'Bad Gateway'],
+    [504, 'Gateway Timeout'],
+  ])('invalidates after a write a gateway answered %i for, though the executor applied it', async (status, statusText) => {
     queryClient = new QueryClient()
-    const { db, requests } = recordingClient(demo, 1n)
-    const s = screen(db)
-    await settled(Object.values(s))
+    let lose = false
+    const db = createClient<DemoApi, DemoProcedures>({
+      url: URL,
+      headers: async () => ({ authorization: `Bearer ${await tokenFor(1n)}` }),
+      fetch: async (input, init) => {
+        const response = await demo.executor(new Request(input as string, init))
+        if (!lose) return response
+        lose = false
+        return new Response('<html>upstream timed out</html>', { status, statusText, headers: { 'content-type': 'text/html' } })
+      },
+    })
+    const comments = mount(db.Comment.query().where('postId', 3).resultSize())
+    await settled([comments])
+    const before = comments.getCurrentResult().data!
+    lose = true
+    const error = await new MutationObserver(queryClient, mutationOptions(() => db.Comment.query().insert({ postId: 3, body: 'behind a gateway' }))).mutate().catch((e: unknown) => e)
+    expect((error as AsyncOrmError).status).toBe(status)
+    await settled([comments])
+    expect(comments.getCurrentResult().data).toBe(before + 1)
+  })
+
+  it('follows foreign keys after a delete: rows pointing at the deleted ones may go too', async () => {
+    const { db, requests, s } = await mountScreen()
     const post = await db.Post.query().insert({ title: 'short-lived', body: '', published: true })
     await settled(Object.values(s))
     requests.length = 0
